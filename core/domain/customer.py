@@ -1,0 +1,64 @@
+"""Customers and the identities they are known by."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+__all__ = ["Customer", "Identity", "IdentityKind", "ProcessingFlags"]
+
+
+class IdentityKind(StrEnum):
+    TELEGRAM = "telegram"
+    PHONE = "phone"
+    EMAIL = "email"
+    MEMBER = "member"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One way to recognise a customer; ``value`` is already normalised."""
+
+    kind: IdentityKind
+    value: str
+    verified: bool = False
+
+
+@dataclass(frozen=True)
+class ProcessingFlags:
+    """Switches the customer set with their rights; the policy reads them everywhere.
+
+    ``objected_marketing`` is absolute (GDPR 21(3)); ``opted_out_sharing_at`` is
+    kept so a CCPA opt-out is not re-asked within the policy's period.
+    """
+
+    restricted: bool = False
+    objected_marketing: bool = False
+    opted_out_sharing_at: datetime | None = None
+    unreachable: bool = False
+
+    @property
+    def opted_out_sharing(self) -> bool:
+        return self.opted_out_sharing_at is not None
+
+
+@dataclass
+class Customer:
+    """A person the shop knows. ``ref`` is their pseudonym everywhere outside storage."""
+
+    ref: str
+    created_at: datetime
+    last_active_at: datetime
+    language: str = "en"
+    jurisdiction: str | None = None
+    timezone: str | None = None
+    notice_version_seen: str | None = None
+    flags: ProcessingFlags = field(default_factory=ProcessingFlags)
+    identities: list[Identity] = field(default_factory=list)
+    # Personal fields in clear, only ever in memory; storage keeps them encrypted.
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None
+    member_no: str | None = None

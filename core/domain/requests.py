@@ -1,0 +1,72 @@
+"""Data subject requests (DSARs) and their legal life cycle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from core.errors import InvalidTransition
+
+__all__ = ["DataRequest", "RequestKind", "RequestState"]
+
+
+class RequestKind(StrEnum):
+    ACCESS = "access"
+    PORTABILITY = "portability"
+    ERASURE = "erasure"
+    RECTIFICATION = "rectification"
+    RESTRICTION = "restriction"
+    OBJECTION = "objection"
+
+
+class RequestState(StrEnum):
+    RECEIVED = "received"
+    VERIFYING = "verifying"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+
+    @property
+    def closed(self) -> bool:
+        return self in (RequestState.COMPLETED, RequestState.REJECTED)
+
+
+_NEXT: dict[RequestState, frozenset[RequestState]] = {
+    RequestState.RECEIVED: frozenset(
+        {RequestState.VERIFYING, RequestState.IN_PROGRESS, RequestState.REJECTED}
+    ),
+    RequestState.VERIFYING: frozenset({RequestState.IN_PROGRESS, RequestState.REJECTED}),
+    RequestState.IN_PROGRESS: frozenset({RequestState.COMPLETED, RequestState.REJECTED}),
+    RequestState.COMPLETED: frozenset(),
+    RequestState.REJECTED: frozenset(),
+}
+
+
+@dataclass
+class DataRequest:
+    ref: str
+    customer_ref: str
+    kind: RequestKind
+    jurisdiction: str
+    received_at: datetime
+    due_at: datetime
+    state: RequestState = RequestState.RECEIVED
+    extended: bool = False
+    reason: str | None = None
+    history: list[tuple[datetime, RequestState, str | None]] = field(default_factory=list)
+
+    def move_to(self, state: RequestState, at: datetime, note: str | None = None) -> None:
+        if state not in _NEXT[self.state]:
+            raise InvalidTransition(f"a {self.state} request cannot become {state}")
+        self.state = state
+        self.history.append((at, state, note))
+
+    def extend(self, new_due_at: datetime, at: datetime, reason: str) -> None:
+        if self.state.closed:
+            raise InvalidTransition("a closed request cannot be extended")
+        if self.extended:
+            raise InvalidTransition("the request was extended already")
+        self.extended = True
+        self.due_at = new_due_at
+        self.history.append((at, self.state, f"extended: {reason}"))

@@ -1,0 +1,45 @@
+"""Policy rules: pure functions over the policy, a customer and their consents.
+
+Services call these before changing anything; a rule answers by raising one of
+the ``PolicyDenied`` errors, which the service audits as a denial.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from core.domain.consent import ConsentEntry
+from core.domain.customer import Customer
+from core.domain.policy import Policy
+from core.errors import ConsentRequired, PolicyDenied, RestrictedProcessing
+
+__all__ = ["check_consent_change", "check_may_contact"]
+
+
+def check_consent_change(
+    policy: Policy, customer: Customer, purpose: str, *, give: bool, now: datetime
+) -> None:
+    spec = policy.purpose(purpose)
+    if not spec.consent_based:
+        raise PolicyDenied("this purpose is not based on consent", code="not_switchable")
+    if give and spec.marketing and customer.flags.objected_marketing:
+        raise RestrictedProcessing("the customer objected to marketing", code="objected")
+    if give and spec.sharing and customer.flags.opted_out_sharing:
+        raise RestrictedProcessing("the customer opted out of sharing", code="opted_out")
+
+
+def check_may_contact(
+    policy: Policy, customer: Customer, purpose: str, consents: dict[str, ConsentEntry]
+) -> None:
+    """May the shop use ``purpose`` to reach out to this customer now?"""
+    spec = policy.purpose(purpose)
+    if customer.flags.restricted:
+        raise RestrictedProcessing("processing is restricted", code="restricted")
+    if spec.marketing and customer.flags.objected_marketing:
+        raise RestrictedProcessing("the customer objected to marketing", code="objected")
+    if spec.consent_based:
+        entry = consents.get(purpose)
+        if entry is None or not entry.given:
+            raise ConsentRequired("no consent for this purpose", code="no_consent")
+        if entry.notice_version != policy.notice_version:
+            raise ConsentRequired("consent was given under an older notice", code="stale_notice")

@@ -1,0 +1,97 @@
+"""Use cases: give or withdraw consent per purpose, see current consent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.domain.consent import ConsentDecision, ConsentEntry
+from core.domain.customer import Customer
+from core.domain.rules import check_consent_change
+from core.errors import PrivacyError
+from core.ids import new_ref
+from core.services._common import customer_actor, refuse
+from core.storage import UnitOfWork
+from core.storage.repositories import Actor
+
+__all__ = [
+    "DecideConsent",
+    "MarkNoticeSeen",
+    "current_consents",
+    "decide_consent",
+    "mark_notice_seen",
+]
+
+
+@dataclass(frozen=True)
+class DecideConsent:
+    customer_ref: str
+    purpose: str
+    give: bool
+    channel: str = "telegram"
+    actor: Actor | None = None
+
+
+async def decide_consent(cmd: DecideConsent, uow: UnitOfWork) -> ConsentEntry:
+    """Append a decision to the ledger; the entry doubles as the customer's receipt."""
+    actor = cmd.actor or customer_actor(cmd.customer_ref)
+    decision = ConsentDecision.GIVEN if cmd.give else ConsentDecision.WITHDRAWN
+    action = f"consent.{decision.value}"
+    customer = await uow.customers.get(cmd.customer_ref, lock=True)
+    try:
+        check_consent_change(uow.policy, customer, cmd.purpose, give=cmd.give, now=uow.now())
+    except PrivacyError as error:
+        await refuse(uow, actor, action, error, subject_ref=customer.ref, purpose=cmd.purpose)
+    entry = ConsentEntry(
+        ref=new_ref("r"),
+        customer_ref=customer.ref,
+        purpose=cmd.purpose,
+        decision=decision,
+        notice_version=uow.policy.notice_version,
+        channel=cmd.channel,
+        decided_at=uow.now(),
+    )
+    await uow.consents.append(entry)
+    await _touch(customer, uow)
+    await uow.record(
+        actor,
+        action,
+        subject_ref=customer.ref,
+        purpose=cmd.purpose,
+        details={
+            "notice_version": entry.notice_version,
+            "channel": cmd.channel,
+            "receipt": entry.ref,
+        },
+    )
+    await uow.commit()
+    return entry
+
+
+async def current_consents(customer_ref: str, uow: UnitOfWork) -> dict[str, ConsentEntry]:
+    return await uow.consents.current(customer_ref)
+
+
+@dataclass(frozen=True)
+class MarkNoticeSeen:
+    customer_ref: str
+    channel: str = "telegram"
+
+
+async def mark_notice_seen(cmd: MarkNoticeSeen, uow: UnitOfWork) -> Customer:
+    """Record that the current privacy notice was shown (consent must be informed)."""
+    customer = await uow.customers.get(cmd.customer_ref, lock=True)
+    customer.notice_version_seen = uow.policy.notice_version
+    await _touch(customer, uow)
+    await uow.record(
+        customer_actor(customer.ref),
+        "notice.shown",
+        subject_ref=customer.ref,
+        details={"notice_version": uow.policy.notice_version, "channel": cmd.channel},
+    )
+    await uow.commit()
+    return customer
+
+
+async def _touch(customer: Customer, uow: UnitOfWork) -> None:
+    customer.last_active_at = uow.now()
+    await uow.customers.save(customer)

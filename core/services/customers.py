@@ -1,0 +1,113 @@
+"""Use cases: register and find customers, set their language."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.crypto import normalise_email, normalise_phone
+from core.domain.customer import Customer, Identity, IdentityKind
+from core.errors import InvalidInput
+from core.ids import new_ref
+from core.services._common import customer_actor, refuse
+from core.storage import UnitOfWork
+
+__all__ = [
+    "LANGUAGES",
+    "ChangeLanguage",
+    "RegisterCustomer",
+    "change_language",
+    "find_customer",
+    "normalise_identity",
+    "register_customer",
+]
+
+LANGUAGES = ("en", "zh_Hans", "zh_Hant")
+# Identities that are also contact data the customer can see and correct.
+_CONTACT_FIELD = {
+    IdentityKind.PHONE: "phone",
+    IdentityKind.EMAIL: "email",
+    IdentityKind.MEMBER: "member_no",
+}
+
+
+@dataclass(frozen=True)
+class RegisterCustomer:
+    """Find the customer known by ``identity``, or create them (first contact)."""
+
+    kind: IdentityKind
+    value: str
+    language: str = "en"
+    channel: str = "telegram"
+    name: str | None = None
+
+
+def normalise_identity(kind: IdentityKind, raw: str, default_region: str) -> str:
+    if kind is IdentityKind.PHONE:
+        return normalise_phone(raw, default_region)
+    if kind is IdentityKind.EMAIL:
+        return normalise_email(raw)
+    value = raw.strip()
+    if not value:
+        raise InvalidInput("an identity must not be empty", code="bad_identity")
+    return value
+
+
+async def find_customer(kind: IdentityKind, raw: str, uow: UnitOfWork) -> Customer | None:
+    value = normalise_identity(kind, raw, uow.policy.default_phone_region)
+    return await uow.customers.find(kind, value)
+
+
+async def register_customer(cmd: RegisterCustomer, uow: UnitOfWork) -> tuple[Customer, bool]:
+    """The customer and whether they were created now."""
+    value = normalise_identity(cmd.kind, cmd.value, uow.policy.default_phone_region)
+    existing = await uow.customers.find(cmd.kind, value)
+    if existing is not None:
+        return existing, False
+    now = uow.now()
+    customer = Customer(
+        ref=new_ref("c"),
+        created_at=now,
+        last_active_at=now,
+        language=cmd.language if cmd.language in LANGUAGES else "en",
+        jurisdiction=uow.policy.default_jurisdiction,
+        name=cmd.name,
+        identities=[Identity(cmd.kind, value, verified=cmd.kind is IdentityKind.TELEGRAM)],
+    )
+    if cmd.kind in _CONTACT_FIELD:
+        setattr(customer, _CONTACT_FIELD[cmd.kind], value)
+    await uow.customers.add(customer)
+    await uow.record(
+        customer_actor(customer.ref),
+        "customer.registered",
+        subject_ref=customer.ref,
+        details={"identity": cmd.kind.value, "channel": cmd.channel},
+    )
+    await uow.commit()
+    return customer, True
+
+
+@dataclass(frozen=True)
+class ChangeLanguage:
+    customer_ref: str
+    language: str
+
+
+async def change_language(cmd: ChangeLanguage, uow: UnitOfWork) -> Customer:
+    actor = customer_actor(cmd.customer_ref)
+    if cmd.language not in LANGUAGES:
+        await refuse(
+            uow,
+            actor,
+            "customer.language",
+            InvalidInput("unknown language"),
+            subject_ref=cmd.customer_ref,
+        )
+    customer = await uow.customers.get(cmd.customer_ref, lock=True)
+    customer.language = cmd.language
+    customer.last_active_at = uow.now()
+    await uow.customers.save(customer)
+    await uow.record(
+        actor, "customer.language", subject_ref=customer.ref, details={"language": cmd.language}
+    )
+    await uow.commit()
+    return customer

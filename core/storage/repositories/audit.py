@@ -1,0 +1,133 @@
+"""The audit log's storage: append under the head row's lock, read in order."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.audit import AuditEntry, entry_hash
+from core.storage.tables import AuditEntryRow, AuditHeadRow
+
+__all__ = ["Actor", "AuditRepository"]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it, pseudonymously: a customer ref, a staff pseudonym, or the system."""
+
+    kind: str
+    ref: str
+
+
+class AuditRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def append(
+        self,
+        *,
+        at: datetime,
+        actor: Actor,
+        action: str,
+        subject_ref: str | None,
+        outcome: str,
+        purpose: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> AuditEntry:
+        head = await self._session.get(AuditHeadRow, 1, with_for_update=True)
+        assert head is not None, "audit_head is created by the first migration"
+        entry = AuditEntry(
+            seq=head.seq + 1,
+            at=at,
+            actor_kind=actor.kind,
+            actor_ref=actor.ref,
+            action=action,
+            subject_ref=subject_ref,
+            purpose=purpose,
+            outcome=outcome,
+            details=details or {},
+            prev_hash=head.hash,
+        )
+        entry = AuditEntry(**{**entry.__dict__, "hash": entry_hash(entry)})
+        self._session.add(_to_row(entry))
+        head.seq, head.hash = entry.seq, entry.hash
+        await self._session.flush()
+        return entry
+
+    async def stream(self, batch: int = 5000) -> AsyncIterator[AuditEntry]:
+        """Every entry in sequence order, a batch at a time (memory stays flat)."""
+        last = 0
+        while True:
+            rows = list(
+                await self._session.scalars(
+                    select(AuditEntryRow)
+                    .where(AuditEntryRow.seq > last)
+                    .order_by(AuditEntryRow.seq)
+                    .limit(batch)
+                )
+            )
+            for row in rows:
+                yield _from_row(row)
+            if len(rows) < batch:
+                return
+            last = rows[-1].seq
+
+    async def tail(self, n: int) -> list[AuditEntry]:
+        rows = await self._session.scalars(
+            select(AuditEntryRow).order_by(AuditEntryRow.seq.desc()).limit(n)
+        )
+        return [_from_row(r) for r in reversed(list(rows))]
+
+    async def about(self, subject_ref: str) -> list[AuditEntry]:
+        rows = await self._session.scalars(
+            select(AuditEntryRow)
+            .where(AuditEntryRow.subject_ref == subject_ref)
+            .order_by(AuditEntryRow.seq)
+        )
+        return [_from_row(r) for r in rows]
+
+    async def seq_of_hash(self, hash_: str) -> int | None:
+        return await self._session.scalar(
+            select(AuditEntryRow.seq).where(AuditEntryRow.hash == hash_).limit(1)
+        )
+
+    async def count(self) -> int:
+        return int(await self._session.scalar(select(func.count()).select_from(AuditEntryRow)) or 0)
+
+
+def _to_row(e: AuditEntry) -> AuditEntryRow:
+    return AuditEntryRow(
+        seq=e.seq,
+        at=e.at,
+        actor_kind=e.actor_kind,
+        actor_ref=e.actor_ref,
+        action=e.action,
+        subject_ref=e.subject_ref,
+        purpose=e.purpose,
+        outcome=e.outcome,
+        details=json.dumps(e.details, sort_keys=True, ensure_ascii=False),
+        prev_hash=e.prev_hash,
+        hash=e.hash,
+    )
+
+
+def _from_row(r: AuditEntryRow) -> AuditEntry:
+    return AuditEntry(
+        seq=r.seq,
+        at=r.at,
+        actor_kind=r.actor_kind,
+        actor_ref=r.actor_ref,
+        action=r.action,
+        subject_ref=r.subject_ref,
+        purpose=r.purpose,
+        outcome=r.outcome,
+        details=json.loads(r.details),
+        prev_hash=r.prev_hash,
+        hash=r.hash,
+    )

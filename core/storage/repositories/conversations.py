@@ -1,0 +1,47 @@
+"""Conversation state, encrypted (it may hold a half-typed answer)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.storage.repositories.keys import KeyStore
+from core.storage.tables import ConversationRow
+
+__all__ = ["ConversationRepository"]
+
+
+class ConversationRepository:
+    def __init__(self, session: AsyncSession, keys: KeyStore) -> None:
+        self._session = session
+        self._keys = keys
+
+    async def load(self, customer_ref: str) -> dict[str, Any]:
+        row = await self._session.get(ConversationRow, customer_ref)
+        if row is None:
+            return {}
+        cipher = await self._keys.cipher(customer_ref)
+        state = json.loads(cipher.decrypt("conversation", row.state_enc) or "{}")
+        return state if isinstance(state, dict) else {}
+
+    async def save(self, customer_ref: str, state: dict[str, Any], at: datetime) -> None:
+        cipher = await self._keys.cipher(customer_ref)
+        blob = cipher.encrypt("conversation", json.dumps(state, ensure_ascii=False))
+        assert blob is not None
+        row = await self._session.get(ConversationRow, customer_ref)
+        if row is None:
+            self._session.add(
+                ConversationRow(customer_ref=customer_ref, state_enc=blob, updated_at=at)
+            )
+        else:
+            row.state_enc, row.updated_at = blob, at
+        await self._session.flush()
+
+    async def clear(self, customer_ref: str) -> None:
+        await self._session.execute(
+            delete(ConversationRow).where(ConversationRow.customer_ref == customer_ref)
+        )

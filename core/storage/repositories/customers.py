@@ -1,0 +1,141 @@
+"""Customers and their identities, encrypted on the way in, decrypted on the way out."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.crypto import BlindIndexer, FieldCipher
+from core.domain.customer import Customer, Identity, IdentityKind, ProcessingFlags
+from core.errors import Conflict, NotFound
+from core.storage.repositories.keys import KeyStore
+from core.storage.tables import CustomerRow, IdentityRow
+
+__all__ = ["CustomerRepository"]
+
+_PERSONAL_FIELDS = ("name", "phone", "email", "address", "member_no")
+
+
+class CustomerRepository:
+    def __init__(self, session: AsyncSession, keys: KeyStore, indexer: BlindIndexer) -> None:
+        self._session = session
+        self._keys = keys
+        self._indexer = indexer
+
+    def blind(self, kind: IdentityKind, value: str) -> str:
+        return self._indexer.index(kind.value, value)
+
+    async def add(self, customer: Customer) -> None:
+        cipher = await self._keys.create(customer.ref)
+        row = CustomerRow(ref=customer.ref, created_at=customer.created_at)
+        self._write(row, customer, cipher)
+        self._session.add(row)
+        await self._session.flush()
+        for identity in customer.identities:
+            await self.add_identity(customer.ref, identity)
+
+    async def add_identity(self, customer_ref: str, identity: Identity) -> None:
+        blind = self.blind(identity.kind, identity.value)
+        owner = await self.ref_by_blind(identity.kind, blind)
+        if owner is not None and owner != customer_ref:
+            raise Conflict("this identity belongs to another customer", code="identity_taken")
+        if owner == customer_ref:
+            return
+        cipher = await self._keys.cipher(customer_ref)
+        self._session.add(
+            IdentityRow(
+                customer_ref=customer_ref,
+                kind=identity.kind.value,
+                blind=blind,
+                value_enc=cipher.encrypt(f"identity.{identity.kind}", identity.value),
+                verified=identity.verified,
+            )
+        )
+        await self._session.flush()
+
+    async def remove_identities(self, customer_ref: str, kind: IdentityKind) -> None:
+        await self._session.execute(
+            delete(IdentityRow).where(
+                IdentityRow.customer_ref == customer_ref, IdentityRow.kind == kind.value
+            )
+        )
+
+    async def ref_by_blind(self, kind: IdentityKind, blind: str) -> str | None:
+        return await self._session.scalar(
+            select(IdentityRow.customer_ref).where(
+                IdentityRow.kind == kind.value, IdentityRow.blind == blind
+            )
+        )
+
+    async def find(self, kind: IdentityKind, normalised_value: str) -> Customer | None:
+        ref = await self.ref_by_blind(kind, self.blind(kind, normalised_value))
+        return None if ref is None else await self.get(ref)
+
+    async def get(self, ref: str, *, lock: bool = False) -> Customer:
+        """The customer; ``lock`` holds their row until commit (serialises their updates)."""
+        row = await self._session.get(CustomerRow, ref, with_for_update=lock)
+        if row is None:
+            raise NotFound("no such customer", code="no_customer")
+        cipher = await self._keys.cipher(ref)
+        identities = await self._identities(ref, cipher)
+        return self._read(row, cipher, identities)
+
+    async def exists(self, ref: str) -> bool:
+        return await self._session.get(CustomerRow, ref) is not None
+
+    async def save(self, customer: Customer) -> None:
+        row = await self._session.get(CustomerRow, customer.ref)
+        if row is None:
+            raise NotFound("no such customer", code="no_customer")
+        self._write(row, customer, await self._keys.cipher(customer.ref))
+        await self._session.flush()
+
+    async def delete(self, ref: str) -> None:
+        await self._session.execute(delete(CustomerRow).where(CustomerRow.ref == ref))
+
+    async def _identities(self, ref: str, cipher: FieldCipher) -> list[Identity]:
+        rows = await self._session.scalars(
+            select(IdentityRow).where(IdentityRow.customer_ref == ref).order_by(IdentityRow.id)
+        )
+        result = []
+        for row in rows:
+            kind = IdentityKind(row.kind)
+            value = cipher.decrypt(f"identity.{kind}", row.value_enc) or ""
+            result.append(Identity(kind, value, row.verified))
+        return result
+
+    @staticmethod
+    def _write(row: CustomerRow, c: Customer, cipher: FieldCipher) -> None:
+        row.last_active_at = c.last_active_at
+        row.language = c.language
+        row.jurisdiction = c.jurisdiction
+        row.timezone = c.timezone
+        row.notice_version_seen = c.notice_version_seen
+        row.restricted = c.flags.restricted
+        row.objected_marketing = c.flags.objected_marketing
+        row.opted_out_sharing_at = c.flags.opted_out_sharing_at
+        row.unreachable = c.flags.unreachable
+        for name in _PERSONAL_FIELDS:
+            setattr(row, f"{name}_enc", cipher.encrypt(name, getattr(c, name)))
+
+    @staticmethod
+    def _read(row: CustomerRow, cipher: FieldCipher, identities: list[Identity]) -> Customer:
+        flags = ProcessingFlags(
+            restricted=row.restricted,
+            objected_marketing=row.objected_marketing,
+            opted_out_sharing_at=row.opted_out_sharing_at,
+            unreachable=row.unreachable,
+        )
+        personal = {n: cipher.decrypt(n, getattr(row, f"{n}_enc")) for n in _PERSONAL_FIELDS}
+        return Customer(
+            ref=row.ref,
+            created_at=row.created_at,
+            last_active_at=row.last_active_at,
+            language=row.language,
+            jurisdiction=row.jurisdiction,
+            timezone=row.timezone,
+            notice_version_seen=row.notice_version_seen,
+            flags=flags,
+            identities=identities,
+            **personal,
+        )

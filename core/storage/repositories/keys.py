@@ -1,0 +1,61 @@
+"""Customers' data keys: created on first use, unwrapped once per unit of work, shredded."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.crypto import DataKey, FieldCipher, Keyring, new_data_key
+from core.errors import DataShredded
+from core.storage.tables import DataKeyRow
+
+__all__ = ["KeyStore"]
+
+
+class KeyStore:
+    def __init__(self, session: AsyncSession, keyring: Keyring) -> None:
+        self._session = session
+        self._keyring = keyring
+        self._ciphers: dict[str, FieldCipher] = {}
+
+    async def create(self, customer_ref: str) -> FieldCipher:
+        key = new_data_key(customer_ref)
+        self._session.add(
+            DataKeyRow(
+                customer_ref=customer_ref,
+                wrapped=self._keyring.wrap(key.secret),
+                master_kid=self._keyring.primary.kid_hex,
+            )
+        )
+        self._ciphers[customer_ref] = FieldCipher(key)
+        return self._ciphers[customer_ref]
+
+    async def cipher(self, customer_ref: str) -> FieldCipher:
+        if customer_ref not in self._ciphers:
+            row = await self._session.get(DataKeyRow, customer_ref)
+            if row is None:
+                raise DataShredded("this customer's data key no longer exists")
+            secret = self._keyring.unwrap(row.wrapped)
+            self._ciphers[customer_ref] = FieldCipher(DataKey(customer_ref, secret))
+        return self._ciphers[customer_ref]
+
+    async def shred(self, customer_ref: str) -> bool:
+        """Destroy the key; every ciphertext of this customer becomes noise."""
+        self._ciphers.pop(customer_ref, None)
+        result = await self._session.execute(
+            delete(DataKeyRow).where(DataKeyRow.customer_ref == customer_ref)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def refs_not_wrapped_by(self, kid: str, limit: int) -> list[str]:
+        rows = await self._session.scalars(
+            select(DataKeyRow.customer_ref).where(DataKeyRow.master_kid != kid).limit(limit)
+        )
+        return list(rows)
+
+    async def rewrap(self, customer_ref: str) -> None:
+        row = await self._session.get(DataKeyRow, customer_ref, with_for_update=True)
+        if row is None or row.master_kid == self._keyring.primary.kid_hex:
+            return
+        row.wrapped = self._keyring.wrap(self._keyring.unwrap(row.wrapped))
+        row.master_kid = self._keyring.primary.kid_hex

@@ -1,0 +1,79 @@
+"""Purchases; items are encrypted, the invoice facts stay for the legal period."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.domain.purchase import Purchase, PurchaseItem
+from core.storage.repositories.keys import KeyStore
+from core.storage.tables import PurchaseRow
+
+__all__ = ["PurchaseRepository"]
+
+
+class PurchaseRepository:
+    def __init__(self, session: AsyncSession, keys: KeyStore) -> None:
+        self._session = session
+        self._keys = keys
+
+    async def exists(self, order_id: str) -> bool:
+        found = await self._session.scalar(
+            select(PurchaseRow.id).where(PurchaseRow.order_id == order_id)
+        )
+        return found is not None
+
+    async def add(self, purchase: Purchase, *, pseudonym: str, received_at: datetime) -> None:
+        cipher = await self._keys.cipher(purchase.customer_ref)
+        items = [
+            {"sku": i.sku, "name": i.name, "quantity": i.quantity, "price": str(i.price)}
+            for i in purchase.items
+        ]
+        self._session.add(
+            PurchaseRow(
+                order_id=purchase.order_id,
+                customer_ref=purchase.customer_ref,
+                pseudonym=pseudonym,
+                purchased_at=purchase.purchased_at,
+                total=str(purchase.total),
+                currency=purchase.currency,
+                items_enc=cipher.encrypt("items", json.dumps(items, ensure_ascii=False)),
+                received_at=received_at,
+            )
+        )
+        await self._session.flush()
+
+    async def for_customer(self, customer_ref: str, batch: int = 1000) -> AsyncIterator[Purchase]:
+        """Stream a customer's purchases in batches, oldest first."""
+        cipher = await self._keys.cipher(customer_ref)
+        last_id = 0
+        while True:
+            rows = list(
+                await self._session.scalars(
+                    select(PurchaseRow)
+                    .where(PurchaseRow.customer_ref == customer_ref, PurchaseRow.id > last_id)
+                    .order_by(PurchaseRow.id)
+                    .limit(batch)
+                )
+            )
+            for row in rows:
+                items = json.loads(cipher.decrypt("items", row.items_enc) or "[]")
+                yield Purchase(
+                    order_id=row.order_id,
+                    customer_ref=customer_ref,
+                    purchased_at=row.purchased_at,
+                    total=Decimal(row.total),
+                    currency=row.currency,
+                    items=tuple(
+                        PurchaseItem(i["sku"], i["name"], int(i["quantity"]), Decimal(i["price"]))
+                        for i in items
+                    ),
+                )
+            if len(rows) < batch:
+                return
+            last_id = rows[-1].id
