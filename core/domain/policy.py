@@ -240,7 +240,8 @@ def load_policy(path: Path | None = None) -> Policy:
 
 _POSITION_RE = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)")
 _HEADER_RE = re.compile(r"^\s*\[\[?\s*([^\[\]]+?)\s*\]\]?\s*(?:#.*)?$")
-_KEY_LINE_RE = re.compile(r"^\s*([A-Za-z0-9_\-\"'. ]+?)\s*(?:=|$)")
+_KEY_PART = r"""(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*')"""
+_KEY_LINE_RE = re.compile(rf"^\s*({_KEY_PART}(?:\s*\.\s*{_KEY_PART})*)(?:\s*=|\s|$)")
 
 
 def _read_toml(path: Path) -> dict[str, object]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 
-from core.errors import InvalidInput
+from core.errors import ConfigurationError, InvalidInput
 
-__all__ = ["Answer", "Question", "QuestionKind", "Survey"]
+__all__ = ["Answer", "Question", "QuestionKind", "Survey", "load_survey"]
 
 
 class QuestionKind(StrEnum):
@@ -64,3 +66,44 @@ class Answer:
     question_id: str
     value: tuple[str, ...] | str
     answered_at: datetime
+
+
+_DEFAULT_SURVEY = Path(__file__).resolve().parent.parent / "policy" / "survey.toml"
+
+
+def load_survey(path: Path | None = None) -> Survey:
+    """The survey from a TOML file; a broken file names the file and the key."""
+    source = path or _DEFAULT_SURVEY
+    try:
+        data = tomllib.loads(source.read_text("utf-8"))
+        questions = tuple(
+            _question(q, f"questions[{i}]", source) for i, q in enumerate(data["questions"])
+        )
+        survey = Survey(id=str(data["id"]), title_key=str(data["title"]), questions=questions)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"{source}: cannot read the survey: {exc}") from exc
+    except KeyError as exc:
+        raise ConfigurationError(f"{source}: missing key {exc.args[0]!r}") from exc
+    if len({q.id for q in questions}) != len(questions):
+        raise ConfigurationError(f"{source}: questions: two questions share an id")
+    return survey
+
+
+def _question(raw: dict[str, object], where: str, source: Path) -> Question:
+    try:
+        kind = QuestionKind(str(raw["kind"]))
+    except ValueError:
+        raise ConfigurationError(
+            f"{source}: {where}.kind: expected single, multi or text, got {raw['kind']!r}"
+        ) from None
+    options = raw.get("options", [])
+    if not isinstance(options, list) or (kind is not QuestionKind.TEXT and not options):
+        raise ConfigurationError(f"{source}: {where}.options: a choice question needs options")
+    max_length = raw.get("max_length", 500)
+    return Question(
+        id=str(raw["id"]),
+        kind=kind,
+        text_key=str(raw["text"]),
+        options=tuple(str(o) for o in options),
+        max_length=int(max_length) if isinstance(max_length, int) else 500,
+    )
