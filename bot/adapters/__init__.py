@@ -1,0 +1,1 @@
+"""Thin translators between a channel (Telegram frameworks, a terminal) and the flows."""

@@ -1,0 +1,97 @@
+"""/start and /privacy: the notice, then one tap per purpose to give or withdraw.
+
+    /start  -> greeting, plain-words notice, consent keyboard (nothing pre-ticked)
+    /privacy -> each purpose with its state and date, one tap toggles it
+    tap      -> ledger entry, keyboard redrawn in place, receipt sent
+"""
+
+from __future__ import annotations
+
+from bot.flows.events import Button
+from bot.flows.formatting import local_time, purpose_title, tick
+from bot.flows.turn import Press, Turn
+from core.services import (
+    DecideConsent,
+    MarkNoticeSeen,
+    current_consents,
+    decide_consent,
+    mark_notice_seen,
+)
+
+__all__ = ["on_consent_press", "show_privacy", "start"]
+
+ACTION = "cs"
+
+
+async def start(turn: Turn) -> None:
+    t = turn.t
+    async with turn.core.uow() as uow:
+        turn.customer = await mark_notice_seen(
+            MarkNoticeSeen(turn.customer.ref, turn.event.channel), uow
+        )
+    turn.say(t("start.greeting"))
+    turn.say(t("notice.body", version=turn.core.policy.notice_version))
+    await _consent_screen(turn, t("consent.ask"))
+
+
+async def show_privacy(turn: Turn) -> None:
+    await _consent_screen(turn, turn.t("privacy.title"))
+
+
+async def renotice(turn: Turn) -> None:
+    """The notice changed since the customer last saw it: show it and ask again."""
+    turn.say(turn.t("notice.changed"))
+    await start(turn)
+
+
+async def on_consent_press(turn: Turn, press: Press) -> None:
+    purpose, _, want = press.arg.partition(":")
+    if want not in ("0", "1") or purpose not in {p.key for p in turn.core.policy.consent_purposes()}:
+        turn.notify(turn.t("button.expired"))
+        return
+    give = want == "1"
+    async with turn.core.uow() as uow:
+        current = await current_consents(turn.customer.ref, uow)
+    if (purpose in current and current[purpose].given) == give:
+        turn.notify(turn.t("consent.unchanged"))  # a stale keyboard: nothing to do
+        await _consent_screen(turn, turn.t("privacy.title"), edit=True)
+        return
+    async with turn.core.uow() as uow:
+        entry = await decide_consent(
+            DecideConsent(turn.customer.ref, purpose, give, channel=turn.event.channel), uow
+        )
+    await _consent_screen(turn, turn.t("privacy.title"), edit=True)
+    decision = turn.t("consent.decision.given" if give else "consent.decision.withdrawn")
+    turn.say(
+        turn.t(
+            "consent.receipt",
+            purpose=purpose_title(turn, purpose),
+            decision=decision,
+            version=entry.notice_version,
+            time=local_time(turn, entry.decided_at),
+            ref=entry.ref,
+        )
+    )
+    turn.notify(decision)
+
+
+async def _consent_screen(turn: Turn, intro: str, *, edit: bool = False) -> None:
+    t, policy = turn.t, turn.core.policy
+    async with turn.core.uow() as uow:
+        current = await current_consents(turn.customer.ref, uow)
+    lines = [intro, "", t("consent.service_line", purpose=purpose_title(turn, "service"))]
+    rows: list[tuple[Button, ...]] = []
+    for spec in policy.consent_purposes():
+        entry = current.get(spec.key)
+        on = entry is not None and entry.given
+        title = t(spec.title_key)
+        if entry is None:
+            status = t("consent.status.never")
+        else:
+            key = "consent.status.given" if on else "consent.status.withdrawn"
+            status = t(key, time=local_time(turn, entry.decided_at))
+        lines.append(f"{tick(on)} {title}: {t(spec.description_key)}\n    {status}")
+        rows.append((turn.button(f"{tick(on)} {title}", ACTION, f"{spec.key}:{int(not on)}"),))
+    lines.append("")
+    lines.append(t("consent.tap_hint"))
+    turn.say("\n".join(lines), *rows, edit=edit)

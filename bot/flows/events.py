@@ -1,0 +1,63 @@
+"""What a channel hands the flows, and what the flows hand back.
+
+Adapters (aiogram, python-telegram-bot, console) translate their updates into an
+``Incoming`` and carry out the ``Reply`` list; nothing else crosses the boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+__all__ = ["Button", "EventKind", "Incoming", "Outcome", "Reply"]
+
+
+class EventKind(StrEnum):
+    COMMAND = "command"
+    TEXT = "text"
+    BUTTON = "button"
+    CONTACT = "contact"
+    UNSUPPORTED = "unsupported"  # stickers, photos, voice, ...
+    EDITED = "edited"
+
+
+@dataclass(frozen=True)
+class Incoming:
+    user_id: int
+    chat_id: int
+    kind: EventKind
+    text: str = ""  # the command name (without "/") or the message text
+    args: str = ""  # what follows a command
+    data: str = ""  # a button's payload: untrusted bytes from the client
+    message_id: int | None = None  # the message that carried the pressed button
+    contact_phone: str | None = None
+    contact_user_id: int | None = None
+    language_code: str | None = None
+    private: bool = True
+    from_bot: bool = False
+    channel: str = "telegram"
+
+
+@dataclass(frozen=True)
+class Button:
+    text: str
+    data: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str = ""
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    edit: bool = False  # replace the message whose button was pressed
+    document: tuple[str, bytes] | None = None  # (file name, content)
+    photo: bytes | None = None
+    ask_contact: str | None = None  # label of a "share my contact" keyboard button
+
+
+@dataclass
+class Outcome:
+    """The replies to send, and the short notice answering a button press."""
+
+    replies: list[Reply] = field(default_factory=list)
+    notice: str | None = None
+    alert: bool = False

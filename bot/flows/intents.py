@@ -1,0 +1,58 @@
+"""Plain-language requests in English, Simplified and Traditional Chinese -> a command.
+
+Matching is by phrase, after folding case and punctuation; the first route whose
+phrase occurs wins, so more specific routes come first.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["route_for"]
+
+_ROUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "delete",
+        (
+            "delete my data", "delete my account", "erase my data", "forget me", "remove my data",
+            "删除我的资料", "删除我的数据", "删除我的信息", "刪除我的資料", "刪除我的個人資料",
+            "刪除我嘅資料", "删除", "刪除",
+        ),
+    ),
+    (
+        "export",
+        (
+            "export", "copy of my data", "download my data", "导出", "导出我的数据",
+            "匯出", "導出", "下載我的資料",
+        ),
+    ),
+    (
+        "mydata",
+        (
+            "what do you know about me", "what data", "my data", "what do you have on me",
+            "你们有我什么资料", "我的资料", "我的数据", "我的個人資料", "你哋有我咩資料", "我的資料",
+        ),
+    ),
+    (
+        "privacy",
+        (
+            "stop messaging me", "stop messages", "stop sending", "unsubscribe", "don't message",
+            "do not message", "no more messages", "consent", "privacy",
+            "别再发", "不要再发", "不要再给我发", "退订", "取消订阅", "隐私", "同意",
+            "我唔想再收到訊息", "唔想再收到", "唔好再send", "唔好再傳", "取消訂閱", "私隱", "私隐",
+        ),
+    ),
+    ("survey", ("survey", "questionnaire", "问卷", "調查", "问卷调查", "問卷")),
+    ("language", ("language", "english", "语言", "語言", "中文", "繁體", "简体")),
+    ("help", ("help", "what can you do", "帮助", "幫助", "幫手", "点用", "點用")),
+)
+
+_PUNCTUATION = re.compile(r"[^\w\s']+")
+
+
+def route_for(text: str) -> str | None:
+    folded = " ".join(_PUNCTUATION.sub(" ", text.casefold()).split())
+    for command, phrases in _ROUTES:
+        if any(phrase in folded for phrase in phrases):
+            return command
+    return None
