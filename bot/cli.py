@@ -115,10 +115,10 @@ async def _audit(args: argparse.Namespace, core: PrivacyCore) -> int:
             print(result.describe())
             return 0 if result.ok else 1
         for entry in await audit_tail(args.n, uow):
-            subject = entry.subject_ref or "-"
+            actor = f"{entry.actor_kind}:{entry.actor_ref}"
             print(
-                f"{entry.seq:>7} {entry.at:%Y-%m-%d %H:%M:%S}Z {entry.actor_kind}:{entry.actor_ref} "
-                f"{entry.action} {subject} {entry.purpose or '-'} {entry.outcome} {entry.details}"
+                f"{entry.seq:>7} {entry.at:%Y-%m-%d %H:%M:%S}Z {actor} {entry.action} "
+                f"{entry.subject_ref or '-'} {entry.purpose or '-'} {entry.outcome} {entry.details}"
             )
     return 0
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from bot.flows import EventKind, FlowEngine, Incoming, Outcome
 from bot.i18n import Translator, locale_for
@@ -34,8 +34,12 @@ class ConsoleChat:
         text = line.strip()
         if not text:
             return None
-        common = {"user_id": self.user_id, "chat_id": self.user_id, "channel": CHANNEL,
-                  "language_code": self.language_code}
+        common: dict[str, Any] = {
+            "user_id": self.user_id,
+            "chat_id": self.user_id,
+            "channel": CHANNEL,
+            "language_code": self.language_code,
+        }
         if text.isdigit() and int(text) in self._buttons:
             data, message_id = self._buttons[int(text)]
             return Incoming(kind=EventKind.BUTTON, data=data, message_id=message_id, **common)

@@ -1,8 +1,8 @@
 """/start and /privacy: the notice, then one tap per purpose to give or withdraw.
 
-    /start  -> greeting, plain-words notice, consent keyboard (nothing pre-ticked)
-    /privacy -> each purpose with its state and date, one tap toggles it
-    tap      -> ledger entry, keyboard redrawn in place, receipt sent
+/start  -> greeting, plain-words notice, consent keyboard (nothing pre-ticked)
+/privacy -> each purpose with its state and date, one tap toggles it
+tap      -> ledger entry, keyboard redrawn in place, receipt sent
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ async def renotice(turn: Turn) -> None:
 
 async def on_consent_press(turn: Turn, press: Press) -> None:
     purpose, _, want = press.arg.partition(":")
-    if want not in ("0", "1") or purpose not in {p.key for p in turn.core.policy.consent_purposes()}:
+    if want not in ("0", "1") or purpose not in {
+        p.key for p in turn.core.policy.consent_purposes()
+    }:
         turn.notify(turn.t("button.expired"))
         return
     give = want == "1"

@@ -93,7 +93,9 @@ class FlowEngine:
             await self._route(turn)
         except PrivacyError as error:
             log.info("refused code=%s customer=%s", error.code, customer.ref)
-            turn.say(turn.t(f"error.{error.code}") if _known(turn, error) else turn.t("error.generic"))
+            turn.say(
+                turn.t(f"error.{error.code}") if _known(turn, error) else turn.t("error.generic")
+            )
         async with self.core.uow() as uow:
             await save_conversation(SaveConversation(customer.ref, turn.state), uow)
         return turn.outcome

@@ -1,9 +1,9 @@
 """/survey: a short preference survey, resumable, with answers to view, edit, remove.
 
-    /survey     -> resume where the customer left off, else their answers, else question 1
-    option tap  -> answer saved, next question (single choice)
-    toggle/done -> multiple choice; typed text answers a free-text question
-    skip / back / cancel on every question; edit or remove any answer afterwards
+/survey     -> resume where the customer left off, else their answers, else question 1
+option tap  -> answer saved, next question (single choice)
+toggle/done -> multiple choice; typed text answers a free-text question
+skip / back / cancel on every question; edit or remove any answer afterwards
 """
 
 from __future__ import annotations
@@ -61,7 +61,9 @@ async def _begin(turn: Turn, index: int = 0, *, single: bool = False) -> None:
 
 def _progress(turn: Turn) -> dict[str, Any] | None:
     progress = turn.state.get("survey")
-    if not isinstance(progress, dict) or not 0 <= progress.get("q", -1) < len(turn.survey.questions):
+    if not isinstance(progress, dict) or not 0 <= progress.get("q", -1) < len(
+        turn.survey.questions
+    ):
         return None
     return progress
 
@@ -76,14 +78,23 @@ async def _ask(turn: Turn, *, edit: bool = False) -> None:
     assert progress is not None
     t, index = turn.t, progress["q"]
     question = turn.survey.questions[index]
-    text = t("survey.question", n=index + 1, total=len(turn.survey.questions), text=t(question.text_key))
+    text = t(
+        "survey.question", n=index + 1, total=len(turn.survey.questions), text=t(question.text_key)
+    )
     rows: list[tuple[Button, ...]] = []
     if question.kind is QuestionKind.SINGLE:
-        rows = [(turn.button(_option(turn, question, o), "sa", f"{question.id}:{o}"),) for o in question.options]
+        rows = [
+            (turn.button(_option(turn, question, o), "sa", f"{question.id}:{o}"),)
+            for o in question.options
+        ]
     elif question.kind is QuestionKind.MULTI:
         picked = progress.get("picked", [])
         rows = [
-            (turn.button(f"{tick(o in picked)} {_option(turn, question, o)}", "sm", f"{question.id}:{o}"),)
+            (
+                turn.button(
+                    f"{tick(o in picked)} {_option(turn, question, o)}", "sm", f"{question.id}:{o}"
+                ),
+            )
             for o in question.options
         ]
         rows.append((turn.button(t("survey.done_button"), "sd", question.id),))
@@ -113,7 +124,9 @@ def _current(turn: Turn, question_id: str) -> Question | None:
 async def _record(turn: Turn, question: Question, value: tuple[str, ...] | str) -> None:
     try:
         async with turn.core.uow() as uow:
-            await record_answer(RecordAnswer(turn.customer.ref, turn.survey, question.id, value), uow)
+            await record_answer(
+                RecordAnswer(turn.customer.ref, turn.survey, question.id, value), uow
+            )
     except InvalidInput as error:
         turn.say(turn.t(f"error.{error.code}"))
         await _ask(turn)
@@ -147,7 +160,9 @@ async def _show_answers(turn: Turn, *, edit: bool = False) -> None:
         if answer is not None:
             row.append(turn.button(f"🗑 {short}", "sr", question.id))
         rows.append(tuple(row))
-    rows.append((turn.button(t("survey.retake"), "st"), turn.button(t("survey.remove_all"), "sr", "*")))
+    rows.append(
+        (turn.button(t("survey.retake"), "st"), turn.button(t("survey.remove_all"), "sr", "*"))
+    )
     turn.say("\n".join(lines), *rows, edit=edit)
 
 
@@ -155,7 +170,11 @@ def _render(turn: Turn, question: Question, answer: Answer | None) -> str:
     if answer is None:
         return turn.t("survey.no_answer")
     if isinstance(answer.value, str):
-        return answer.value if question.kind is QuestionKind.TEXT else _option(turn, question, answer.value)
+        return (
+            answer.value
+            if question.kind is QuestionKind.TEXT
+            else _option(turn, question, answer.value)
+        )
     return ", ".join(_option(turn, question, o) for o in answer.value)
 
 

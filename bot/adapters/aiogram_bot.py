@@ -1,0 +1,123 @@
+"""aiogram 3: every update goes to the flow engine; replies go back through the Bot.
+
+Imported only by ``privacy-bot run --framework aiogram`` (aiogram loads slowly).
+Uses no aiogram FSM storage: conversation state lives in our database.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import (
+    BotCommand,
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    Update,
+)
+
+from bot.adapters.telegram import MENU_LANGUAGES, command_menu, deliver, incoming_from_update
+from bot.flows import FlowEngine, Reply
+
+__all__ = ["AiogramAdapter"]
+
+log = logging.getLogger("bot.aiogram")
+
+
+class AiogramSender:
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def send_text(self, chat_id: int, reply: Reply) -> None:
+        await self.bot.send_message(chat_id, reply.text, reply_markup=_markup(reply))
+
+    async def edit_text(self, chat_id: int, message_id: int, reply: Reply) -> bool:
+        try:
+            await self.bot.edit_message_text(
+                text=reply.text, chat_id=chat_id, message_id=message_id, reply_markup=_inline(reply)
+            )
+        except TelegramBadRequest as error:
+            return "not modified" in str(error)
+        return True
+
+    async def send_document(self, chat_id: int, name: str, content: bytes, caption: str) -> None:
+        await self.bot.send_document(
+            chat_id, BufferedInputFile(content, name), caption=caption or None
+        )
+
+    async def send_photo(self, chat_id: int, content: bytes, caption: str) -> None:
+        photo = BufferedInputFile(content, "chart.png")
+        await self.bot.send_photo(chat_id, photo, caption=caption or None)
+
+    async def answer_callback(self, callback_id: str, text: str | None, alert: bool) -> None:
+        await self.bot.answer_callback_query(callback_id, text=text, show_alert=alert)
+
+
+def _inline(reply: Reply) -> InlineKeyboardMarkup | None:
+    if not reply.buttons:
+        return None
+    rows = [
+        [InlineKeyboardButton(text=b.text, callback_data=b.data) for b in row]
+        for row in reply.buttons
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def _markup(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
+    if reply.ask_contact:
+        button = KeyboardButton(text=reply.ask_contact, request_contact=True)
+        return ReplyKeyboardMarkup(
+            keyboard=[[button]], resize_keyboard=True, one_time_keyboard=True
+        )
+    return _inline(reply)
+
+
+class AiogramAdapter:
+    """The aiogram side of ``privacy-bot run``."""
+
+    def __init__(self, engine: FlowEngine, token: str, api_base: str) -> None:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
+        self.bot = Bot(token, session=session)
+        self.dispatcher = Dispatcher()
+        self.dispatcher.update.register(self._on_update)
+        self.engine = engine
+        self.sender = AiogramSender(self.bot)
+
+    async def _on_update(self, update: Update, **_: Any) -> None:
+        raw = update.model_dump(mode="json", by_alias=True, exclude_none=True)
+        translated = incoming_from_update(raw)
+        if translated is None:
+            return
+        event, callback_id = translated
+        outcome = await self.engine.handle(event)
+        await deliver(outcome, event, callback_id, self.sender)
+
+    async def register_commands(self) -> None:
+        for code, locale in MENU_LANGUAGES.items():
+            commands = [BotCommand(command=c, description=d) for c, d in command_menu(locale)]
+            await self.bot.set_my_commands(commands, language_code=code)
+
+    async def start_polling(self) -> None:
+        await self.bot.delete_webhook()
+        await self.dispatcher.start_polling(self.bot, handle_signals=False, close_bot_session=False)
+
+    async def stop_polling(self) -> None:
+        if self.dispatcher._running_lock.locked():
+            await self.dispatcher.stop_polling()
+
+    async def set_webhook(self, url: str, secret_token: str) -> None:
+        await self.bot.set_webhook(url, secret_token=secret_token, drop_pending_updates=False)
+
+    async def feed_webhook(self, payload: dict[str, Any]) -> None:
+        update = Update.model_validate(payload, context={"bot": self.bot})
+        await self.dispatcher.feed_update(self.bot, update)
+
+    async def close(self) -> None:
+        await self.bot.session.close()

@@ -1,0 +1,141 @@
+"""python-telegram-bot 22: every update goes to the flow engine through one TypeHandler.
+
+No PicklePersistence: conversation state lives in our database.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    Update,
+)
+from telegram.error import BadRequest
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+
+from bot.adapters.telegram import MENU_LANGUAGES, command_menu, deliver, incoming_from_update
+from bot.flows import FlowEngine, Reply
+
+__all__ = ["PtbAdapter"]
+
+log = logging.getLogger("bot.ptb")
+
+
+class PtbSender:
+    def __init__(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        self.bot = application.bot
+
+    async def send_text(self, chat_id: int, reply: Reply) -> None:
+        await self.bot.send_message(chat_id, reply.text, reply_markup=_markup(reply))
+
+    async def edit_text(self, chat_id: int, message_id: int, reply: Reply) -> bool:
+        try:
+            await self.bot.edit_message_text(
+                reply.text, chat_id=chat_id, message_id=message_id, reply_markup=_inline(reply)
+            )
+        except BadRequest as error:
+            return "not modified" in str(error).lower()
+        return True
+
+    async def send_document(self, chat_id: int, name: str, content: bytes, caption: str) -> None:
+        await self.bot.send_document(
+            chat_id, InputFile(content, filename=name), caption=caption or None
+        )
+
+    async def send_photo(self, chat_id: int, content: bytes, caption: str) -> None:
+        await self.bot.send_photo(
+            chat_id, InputFile(content, filename="chart.png"), caption=caption or None
+        )
+
+    async def answer_callback(self, callback_id: str, text: str | None, alert: bool) -> None:
+        await self.bot.answer_callback_query(callback_id, text=text, show_alert=alert)
+
+
+def _inline(reply: Reply) -> InlineKeyboardMarkup | None:
+    if not reply.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b.text, callback_data=b.data) for b in row] for row in reply.buttons]
+    )
+
+
+def _markup(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
+    if reply.ask_contact:
+        button = KeyboardButton(reply.ask_contact, request_contact=True)
+        return ReplyKeyboardMarkup([[button]], resize_keyboard=True, one_time_keyboard=True)
+    return _inline(reply)
+
+
+class PtbAdapter:
+    """The python-telegram-bot side of ``privacy-bot run --framework ptb``."""
+
+    def __init__(self, engine: FlowEngine, token: str, api_base: str) -> None:
+        self.application = (
+            ApplicationBuilder()
+            .token(token)
+            .base_url(api_base + "/bot")
+            .base_file_url(api_base + "/file/bot")
+            .build()
+        )
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_error_handler(self._on_error)
+        self.engine = engine
+        self.sender = PtbSender(self.application)
+        self._started = False
+
+    async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        translated = incoming_from_update(update.to_dict())
+        if translated is None:
+            return
+        event, callback_id = translated
+        outcome = await self.engine.handle(event)
+        await deliver(outcome, event, callback_id, self.sender)
+
+    async def _on_error(self, _update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        # The error's text may quote an update; its type is enough to investigate.
+        log.error("update failed: %s", type(context.error).__name__)
+
+    async def register_commands(self) -> None:
+        await self._ensure_started()
+        for code, locale in MENU_LANGUAGES.items():
+            commands = [BotCommand(c, d) for c, d in command_menu(locale)]
+            await self.application.bot.set_my_commands(commands, language_code=code)
+
+    async def _ensure_started(self) -> None:
+        if not self._started:
+            await self.application.initialize()
+            await self.application.start()
+            self._started = True
+
+    async def start_polling(self) -> None:
+        await self._ensure_started()
+        assert self.application.updater is not None
+        await self.application.updater.start_polling(poll_interval=0.0, timeout=10)
+
+    async def stop_polling(self) -> None:
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+
+    async def set_webhook(self, url: str, secret_token: str) -> None:
+        await self._ensure_started()
+        await self.application.bot.set_webhook(url, secret_token=secret_token)
+
+    async def feed_webhook(self, payload: dict[str, Any]) -> None:
+        await self._ensure_started()
+        update = Update.de_json(payload, self.application.bot)
+        await self.application.process_update(update)
+
+    async def close(self) -> None:
+        await self.stop_polling()
+        if self._started:
+            await self.application.stop()
+            await self.application.shutdown()
+            self._started = False

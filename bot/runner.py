@@ -1,0 +1,94 @@
+"""``privacy-bot run``: the Telegram bot and the HTTP endpoints in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from bot.adapters.telegram import webhook_token
+from bot.flows import FlowEngine
+from bot.http.app import WEBHOOK_PATH, build_app
+from bot.http.metrics import Metrics
+from bot.settings import BotSettings
+from core.app import PrivacyCore
+from core.errors import ConfigurationError
+
+__all__ = ["Adapter", "make_adapter", "run_bot"]
+
+log = logging.getLogger("bot.run")
+
+
+class Adapter(Protocol):
+    async def register_commands(self) -> None: ...
+    async def start_polling(self) -> None: ...
+    async def stop_polling(self) -> None: ...
+    async def set_webhook(self, url: str, secret_token: str) -> None: ...
+    async def feed_webhook(self, payload: dict[str, Any]) -> None: ...
+    async def close(self) -> None: ...
+
+
+def make_adapter(framework: str, engine: FlowEngine, token: str, api_base: str) -> Adapter:
+    """The framework is imported here only: aiogram alone takes seconds to load."""
+    if framework == "aiogram":
+        from bot.adapters.aiogram_bot import AiogramAdapter
+
+        return AiogramAdapter(engine, token, api_base)
+    if framework == "ptb":
+        from bot.adapters.ptb_bot import PtbAdapter
+
+        return PtbAdapter(engine, token, api_base)
+    raise ConfigurationError(f"unknown framework {framework!r} (aiogram or ptb)")
+
+
+async def run_bot(
+    core: PrivacyCore,
+    settings: BotSettings,
+    *,
+    framework: str = "aiogram",
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Serve until ``stop`` is set (or SIGINT/SIGTERM)."""
+    stop = stop or _stop_on_signals()
+    engine = FlowEngine(core)
+    adapter = make_adapter(framework, engine, settings.require_token(), settings.api_base)
+    metrics = Metrics()
+    webhook = settings.webhook_url
+    token = None
+    if webhook:
+        if not settings.webhook_secret:
+            raise ConfigurationError("webhook mode needs PRIVACY_WEBHOOK_SECRET")
+        token = webhook_token(settings.webhook_secret)
+    app = build_app(
+        metrics, feed_update=adapter.feed_webhook if webhook else None, webhook_token=token
+    )
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.http_host, settings.http_port)
+    await site.start()
+    log.info("http listening on %s:%s (%s)", settings.http_host, settings.http_port, framework)
+    polling: asyncio.Task[None] | None = None
+    try:
+        await adapter.register_commands()
+        if webhook and token:
+            await adapter.set_webhook(webhook.rstrip("/") + WEBHOOK_PATH, token)
+        else:
+            polling = asyncio.create_task(adapter.start_polling())
+        await stop.wait()
+    finally:
+        await adapter.stop_polling()
+        if polling is not None:
+            await asyncio.gather(polling, return_exceptions=True)
+        await adapter.close()
+        await runner.cleanup()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
