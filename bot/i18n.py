@@ -25,7 +25,7 @@ def catalog(locale: str) -> dict[str, str]:
     """msgid -> translation for one locale (untranslated entries left out)."""
     path = LOCALES_DIR / locale / "LC_MESSAGES" / "messages.po"
     with path.open("rb") as fh:
-        po = read_po(fh, locale=locale.replace("_", "-") if locale != "en" else "en")
+        po = read_po(fh, locale=locale)
     return {str(m.id): str(m.string) for m in po if m.id and isinstance(m.string, str) and m.string}
 
 

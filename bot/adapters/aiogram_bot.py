@@ -20,6 +20,7 @@ from aiogram.types import (
     InlineKeyboardMarkup,
     KeyboardButton,
     ReplyKeyboardMarkup,
+    TelegramObject,
     Update,
 )
 
@@ -86,12 +87,18 @@ class AiogramAdapter:
         session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
         self.bot = Bot(token, session=session)
         self.dispatcher = Dispatcher()
-        self.dispatcher.update.register(self._on_update)
+        # One handler for every kind we serve; aiogram derives allowed_updates from these.
+        for observer in (
+            self.dispatcher.message,
+            self.dispatcher.edited_message,
+            self.dispatcher.callback_query,
+        ):
+            observer.register(self._on_event)
         self.engine = engine
         self.sender = AiogramSender(self.bot)
 
-    async def _on_update(self, update: Update, **_: Any) -> None:
-        raw = update.model_dump(mode="json", by_alias=True, exclude_none=True)
+    async def _on_event(self, _event: TelegramObject, event_update: Update) -> None:
+        raw = event_update.model_dump(mode="json", by_alias=True, exclude_none=True)
         translated = incoming_from_update(raw)
         if translated is None:
             return

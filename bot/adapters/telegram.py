@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from bot.flows import COMMAND_MENU, EventKind, Incoming, Outcome, Reply
-from bot.i18n import Translator
+from bot.i18n import Translator, locale_for
 
 __all__ = [
     "MENU_LANGUAGES",
@@ -28,9 +28,9 @@ __all__ = [
 
 log = logging.getLogger("bot.telegram")
 
-# setMyCommands takes two-letter codes only; "zh" gets Hong Kong's Traditional
-# Chinese (the shop's default regime), everyone else the default English menu.
-MENU_LANGUAGES: dict[str | None, str] = {None: "en", "zh": "zh_Hant"}
+# setMyCommands takes two-letter codes only: "zh" gets what locale_for("zh") gives;
+# everyone else the default English menu.
+MENU_LANGUAGES: dict[str | None, str] = {None: "en", "zh": locale_for("zh")}
 
 _UNSUPPORTED = (
     "sticker",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from bot.flows.events import Button
 from bot.flows.formatting import local_time, purpose_title, tick
 from bot.flows.turn import Press, Turn
+from core.domain.consent import ConsentEntry
 from core.services import (
     DecideConsent,
     MarkNoticeSeen,
@@ -54,7 +55,7 @@ async def on_consent_press(turn: Turn, press: Press) -> None:
     give = want == "1"
     async with turn.core.uow() as uow:
         current = await current_consents(turn.customer.ref, uow)
-    if (purpose in current and current[purpose].given) == give:
+    if _is_on(turn, current.get(purpose)) == give:
         turn.notify(turn.t("consent.unchanged"))  # a stale keyboard: nothing to do
         await _consent_screen(turn, turn.t("privacy.title"), edit=True)
         return
@@ -85,15 +86,29 @@ async def _consent_screen(turn: Turn, intro: str, *, edit: bool = False) -> None
     rows: list[tuple[Button, ...]] = []
     for spec in policy.consent_purposes():
         entry = current.get(spec.key)
-        on = entry is not None and entry.given
+        on = _is_on(turn, entry)
         title = t(spec.title_key)
         if entry is None:
             status = t("consent.status.never")
         else:
-            key = "consent.status.given" if on else "consent.status.withdrawn"
-            status = t(key, time=local_time(turn, entry.decided_at))
+            status = t(_status_key(turn, entry), time=local_time(turn, entry.decided_at))
         lines.append(f"{tick(on)} {title}: {t(spec.description_key)}\n    {status}")
         rows.append((turn.button(f"{tick(on)} {title}", ACTION, f"{spec.key}:{int(not on)}"),))
     lines.append("")
     lines.append(t("consent.tap_hint"))
     turn.say("\n".join(lines), *rows, edit=edit)
+
+
+def _is_on(turn: Turn, entry: ConsentEntry | None) -> bool:
+    """Given, and under the notice in force: consent to an older notice is asked again."""
+    return (
+        entry is not None
+        and entry.given
+        and entry.notice_version == turn.core.policy.notice_version
+    )
+
+
+def _status_key(turn: Turn, entry: ConsentEntry) -> str:
+    if not entry.given:
+        return "consent.status.withdrawn"
+    return "consent.status.given" if _is_on(turn, entry) else "consent.status.stale"

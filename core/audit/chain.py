@@ -124,7 +124,20 @@ class ChainVerifier:
         """True when ``explain_link`` must tell what happened (it needs a look-up)."""
         return result.problem == _LINK_BREAK
 
-    def result(self) -> VerifyResult:
+    def result(self, head: tuple[int, str] | None = None) -> VerifyResult:
+        """The verdict once every entry passed; ``head`` is the chain's recorded tip.
+
+        Links cannot reveal entries cut off the end; the tip, updated in the same
+        transaction as every append, can.
+        """
+        if head is not None:
+            head_seq, head_hash = head
+            if head_seq > self.count:
+                problem = f"deleted: entries {self.count + 1}..{head_seq} are missing"
+                return VerifyResult(False, self.count, self.count + 1, problem)
+            if head_seq < self.count or head_hash != self._prev_hash:
+                problem = "inserted: entries beyond the recorded end of the chain"
+                return VerifyResult(False, self.count, head_seq + 1, problem)
         return VerifyResult(True, self.count)
 
     def _broken(self, seq: int, problem: str) -> VerifyResult:

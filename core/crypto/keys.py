@@ -69,20 +69,40 @@ def generate_master_key() -> MasterKey:
 
 
 class Keyring:
-    """The master keys in force, newest (primary) first."""
+    """The master keys in force, newest (primary) first.
 
-    def __init__(self, keys: list[MasterKey], *, source: str) -> None:
-        if not keys:
-            raise KeyUnavailableError(f"{source}: no master key")
-        self.keys = keys
+    A keyring read from a key file follows that file: when another process rotates
+    the key, this one wraps with the new primary and still unwraps what the new key
+    wrapped, without a restart.
+    """
+
+    def __init__(self, keys: list[MasterKey], *, source: str, path: Path | None = None) -> None:
         self.source = source
+        self._path = path
+        self._stamp = _stamp(path)
+        self._set(keys)
+
+    def _set(self, keys: list[MasterKey]) -> None:
+        if not keys:
+            raise KeyUnavailableError(f"{self.source}: no master key")
+        self.keys = keys
         self._by_kid = {k.kid: k for k in keys}
+
+    def refresh(self) -> None:
+        """Re-read the key file if it changed since it was read."""
+        if self._path is None:
+            return
+        stamp = _stamp(self._path)
+        if stamp != self._stamp:
+            self._set(_parse_keys(self._path.read_text("ascii"), source=self.source))
+            self._stamp = stamp
 
     @property
     def primary(self) -> MasterKey:
         return self.keys[0]
 
     def wrap(self, plaintext: bytes) -> bytes:
+        self.refresh()
         nonce = os.urandom(_NONCE_LEN)
         sealed = AESGCM(self.primary.secret).encrypt(nonce, plaintext, _WRAP_AAD)
         return self.primary.kid + nonce + sealed
@@ -96,6 +116,8 @@ class Keyring:
             blob[_KID_LEN : _KID_LEN + _NONCE_LEN],
             blob[_KID_LEN + _NONCE_LEN :],
         )
+        if kid not in self._by_kid:
+            self.refresh()
         key = self._by_kid.get(kid)
         if key is None:
             raise KeyUnavailableError(
@@ -106,6 +128,16 @@ class Keyring:
             return AESGCM(key.secret).decrypt(nonce, sealed, _WRAP_AAD)
         except InvalidTag as exc:
             raise IntegrityError("a wrapped key does not verify (corrupted)") from exc
+
+
+def _stamp(path: Path | None) -> tuple[int, int, int] | None:
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_size, st.st_ino
 
 
 def write_key_file(path: Path, keys: list[MasterKey]) -> None:
@@ -123,9 +155,9 @@ def write_key_file(path: Path, keys: list[MasterKey]) -> None:
 
 
 def _parse_keys(text: str, *, source: str) -> list[MasterKey]:
-    parts = [p for line in text.splitlines() for p in line.split(",")]
-    wanted = [p for p in parts if p.strip() and not p.startswith("#")]
-    keys = [MasterKey.decode(p, source=source) for p in wanted]
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    parts = [p for line in lines for p in line.split(",") if p.strip()]
+    keys = [MasterKey.decode(p, source=source) for p in parts]
     if not keys:
         raise KeyUnavailableError(f"{source}: holds no master key")
     return keys
@@ -143,7 +175,8 @@ def load_keyring(env_value: str | None, data_dir: Path, *, may_create: bool) -> 
         return Keyring(_parse_keys(env_value, source=source), source=source)
     path = data_dir / KEY_FILE_NAME
     if path.exists():
-        return Keyring(_parse_keys(path.read_text("ascii"), source=str(path)), source=str(path))
+        keys = _parse_keys(path.read_text("ascii"), source=str(path))
+        return Keyring(keys, source=str(path), path=path)
     if not may_create:
         raise KeyUnavailableError(
             f"no master key: PRIVACY_MASTER_KEY is not set and {path} does not exist, "
@@ -151,4 +184,4 @@ def load_keyring(env_value: str | None, data_dir: Path, *, may_create: bool) -> 
         )
     key = generate_master_key()
     write_key_file(path, [key])
-    return Keyring([key], source=str(path))
+    return Keyring([key], source=str(path), path=path)

@@ -39,8 +39,10 @@ class Question:
         unknown = [c for c in choices if c not in self.options]
         if unknown or not choices:
             raise InvalidInput("not one of the question's options", code="bad_option")
-        if self.kind is QuestionKind.SINGLE and len(choices) != 1:
-            raise InvalidInput("pick exactly one option", code="bad_option")
+        if self.kind is QuestionKind.SINGLE:
+            if len(choices) != 1:
+                raise InvalidInput("pick exactly one option", code="bad_option")
+            return choices[0]
         return tuple(o for o in self.options if o in choices)
 
 

@@ -15,6 +15,7 @@ from core.services.consent import (
     decide_consent,
     mark_notice_seen,
 )
+from core.services.conversations import SaveConversation, load_conversation, save_conversation
 from core.services.customers import (
     LANGUAGES,
     ChangeLanguage,
@@ -51,6 +52,7 @@ __all__ = [
     "RegisterCustomer",
     "RemoveAnswers",
     "RemoveStaff",
+    "SaveConversation",
     "add_staff",
     "audit_tail",
     "authorise",
@@ -60,11 +62,13 @@ __all__ = [
     "decide_consent",
     "find_customer",
     "list_staff",
+    "load_conversation",
     "mark_notice_seen",
     "record_answer",
     "register_customer",
     "remove_answers",
     "remove_staff",
+    "save_conversation",
     "staff_actor",
     "survey_answers",
     "verify_audit",

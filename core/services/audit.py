@@ -18,7 +18,7 @@ async def verify_audit(uow: UnitOfWork) -> VerifyResult:
         if verifier.is_link_break(problem):
             return verifier.explain_link(entry, await uow.audit.seq_of_hash(entry.prev_hash))
         return problem
-    return verifier.result()
+    return verifier.result(await uow.audit.head())
 
 
 async def audit_tail(n: int, uow: UnitOfWork) -> list[AuditEntry]:

@@ -2,6 +2,11 @@
 
 Safe to interrupt: each batch commits on its own, and a re-run first finishes
 rewrapping under the newest key before it would make yet another one.
+
+The previous key stays in the key file until the next rotation: another process
+may have wrapped a new customer's key with it just before it noticed the new
+file. The next rotation retires every key that nothing references any more (so
+rotating twice removes a compromised key at once).
 """
 
 from __future__ import annotations
@@ -35,9 +40,8 @@ class RotationReport:
 
 async def rotate_master_key(core: PrivacyCore, progress: Progress | None = None) -> RotationReport:
     generated = False
-    # Several keys with nothing pending: an earlier run finished rewrapping but
-    # stopped before retiring the old key; just finish it.
-    if not await _pending(core) and len(core.keyring.keys) == 1:
+    if not await _pending(core):  # else: finish an interrupted run first
+        await _retire_unused_keys(core)
         _add_new_key(core)
         generated = True
     total = await _pending(core)
@@ -46,7 +50,6 @@ async def rotate_master_key(core: PrivacyCore, progress: Progress | None = None)
         done += batch
         if progress:
             progress(done, total)
-    _retire_old_keys(core)
     async with core.uow() as uow:
         await uow.record(
             SYSTEM,
@@ -88,8 +91,8 @@ async def _rewrap_batch(core: PrivacyCore) -> int:
 def _key_file(core: PrivacyCore) -> Path:
     if core.settings.master_key:
         raise ConfigurationError(
-            "PRIVACY_MASTER_KEY holds a single key: to rotate, set it to 'NEW,OLD' "
-            "(a new key first) and run `privacy-bot keys rotate` again"
+            "the master key comes from PRIVACY_MASTER_KEY: to rotate, put a new key first "
+            "('NEW,OLD'), run `privacy-bot keys rotate`, then drop OLD from the variable"
         )
     return core.settings.data_dir / KEY_FILE_NAME
 
@@ -100,12 +103,18 @@ def _add_new_key(core: PrivacyCore) -> None:
     # The file is written before any rewrap, so no data key ever depends on a key
     # that exists only in memory.
     write_key_file(path, keys)
-    core.keyring = Keyring(keys, source=str(path))
+    core.keyring = Keyring(keys, source=str(path), path=path)
 
 
-def _retire_old_keys(core: PrivacyCore) -> None:
+async def _retire_unused_keys(core: PrivacyCore) -> None:
     if len(core.keyring.keys) == 1 or core.settings.master_key:
         return
+    async with core.uow() as uow:
+        used = set(await uow.session.scalars(select(DataKeyRow.master_kid).distinct()))
+        blind = await uow.session.get(MetaRow, "blind_index_key")
+    if blind is not None:
+        used.add(core.keyring.wrapped_by(blind.value).hex())
+    keep = [k for i, k in enumerate(core.keyring.keys) if i == 0 or k.kid_hex in used]
     path = _key_file(core)
-    write_key_file(path, [core.keyring.primary])
-    core.keyring = Keyring([core.keyring.primary], source=str(path))
+    write_key_file(path, keep)
+    core.keyring = Keyring(keep, source=str(path), path=path)

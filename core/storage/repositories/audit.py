@@ -92,6 +92,11 @@ class AuditRepository:
         )
         return [_from_row(r) for r in rows]
 
+    async def head(self) -> tuple[int, str]:
+        row = await self._session.get(AuditHeadRow, 1)
+        assert row is not None, "audit_head is created by the first migration"
+        return row.seq, row.hash
+
     async def seq_of_hash(self, hash_: str) -> int | None:
         return await self._session.scalar(
             select(AuditEntryRow.seq).where(AuditEntryRow.hash == hash_).limit(1)

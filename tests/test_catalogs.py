@@ -1,0 +1,168 @@
+"""The translation catalogs stay in step with the code and with each other.
+
+A key is required when the English catalog has it, when code under ``bot/`` asks for
+it by a literal (``t("key")``, ``turn.t("key")``, ``Translator(...)("key")``), or when
+it is built from data at run time: purpose texts from the policy, survey texts, the
+command menu, and ``error.<code>`` for every error class of the core.
+
+To add a message: write it in ``locales/en/LC_MESSAGES/messages.po``, then the same
+key in ``zh_Hans`` and ``zh_Hant`` with the same ``{placeholders}``.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+import core.errors
+from bot.i18n import LOCALES, LOCALES_DIR, Translator, catalog, locale_for, placeholders
+from core.domain.policy import load_policy
+from core.domain.survey import QuestionKind, load_survey
+
+BOT_DIR = Path(__file__).resolve().parent.parent / "bot"
+TRANSLATED = [loc for loc in LOCALES if loc != "en"]
+
+
+def _first_str_args(call: ast.Call) -> list[str]:
+    """The literal key(s) of a translation call: a str constant, or both arms of `a if c else b`."""
+    if not call.args:
+        return []
+    arg = call.args[0]
+    arms = [arg.body, arg.orelse] if isinstance(arg, ast.IfExp) else [arg]
+    return [a.value for a in arms if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+
+
+def _is_translation_call(call: ast.Call) -> bool:
+    func = call.func
+    if isinstance(func, ast.Name):
+        return func.id == "t"
+    if isinstance(func, ast.Attribute):
+        return func.attr == "t"
+    # Translator(locale)("key")
+    return (
+        isinstance(func, ast.Call)
+        and isinstance(func.func, ast.Name | ast.Attribute)
+        and (func.func.id if isinstance(func.func, ast.Name) else func.func.attr) == "Translator"
+    )
+
+
+@cache
+def code_keys() -> frozenset[str]:
+    """Literal keys passed to a translator anywhere under bot/."""
+    keys: set[str] = set()
+    for path in sorted(BOT_DIR.rglob("*.py")):
+        tree = ast.parse(path.read_text("utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and _is_translation_call(node):
+                keys.update(_first_str_args(node))
+    return frozenset(keys)
+
+
+@cache
+def dynamic_keys() -> frozenset[str]:
+    """Keys built at run time from the policy, the survey, the command menu and error codes."""
+    from bot.flows.engine import COMMAND_MENU  # lazily: the flows import the whole core
+
+    keys: set[str] = set()
+    for purpose in load_policy().purposes:
+        keys.update((purpose.title_key, purpose.description_key))
+    survey = load_survey()
+    keys.add(survey.title_key)
+    for question in survey.questions:
+        keys.update((question.text_key, f"survey.short.{question.id}"))
+        if question.kind is not QuestionKind.TEXT:
+            keys.update(f"survey.opt.{question.id}.{option}" for option in question.options)
+    keys.update(f"command.{name}" for name in COMMAND_MENU)
+    for _, cls in inspect.getmembers(core.errors, inspect.isclass):
+        if issubclass(cls, core.errors.PrivacyError):
+            keys.add(f"error.{cls.code}")
+    return frozenset(keys)
+
+
+def required_keys() -> set[str]:
+    return set(catalog("en")) | code_keys() | dynamic_keys()
+
+
+def test_the_code_scan_finds_literal_and_built_keys() -> None:
+    # Guards the scanner itself: an empty scan would make the next test pass vacuously.
+    assert {"consent.receipt", "console.banner", "consent.decision.given"} <= code_keys()
+    assert {"command.help", "error.rate_limited", "survey.short.improve"} <= dynamic_keys()
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_required_key_is_present_and_non_empty(locale: str) -> None:
+    path = LOCALES_DIR / locale / "LC_MESSAGES" / "messages.po"
+    assert path.is_file(), f"{path} is missing"
+    have = {key for key, text in catalog(locale).items() if text.strip()}
+    missing = sorted(required_keys() - have)
+    assert not missing, f"{locale}: {len(missing)} missing or empty: {', '.join(missing)}"
+
+
+@pytest.mark.parametrize("locale", TRANSLATED)
+def test_placeholders_match_english(locale: str) -> None:
+    english, translated = catalog("en"), catalog(locale)
+    wrong = {
+        key: (sorted(placeholders(text)), sorted(placeholders(translated[key])))
+        for key, text in english.items()
+        if key in translated and placeholders(text) != placeholders(translated[key])
+    }
+    assert not wrong, f"{locale}: placeholders differ (en, {locale}): {wrong}"
+
+
+@pytest.mark.parametrize("locale", TRANSLATED)
+def test_no_stale_keys_unknown_to_english(locale: str) -> None:
+    stale = sorted(set(catalog(locale)) - set(catalog("en")))
+    assert not stale, f"{locale}: keys English does not have: {', '.join(stale)}"
+
+
+def test_hong_kong_catalog_says_si_yan_not_yin_si() -> None:
+    texts = catalog("zh_Hant")
+    assert any("私隱" in text for text in texts.values())
+    wrong = sorted(key for key, text in texts.items() if "隱私" in text)
+    assert not wrong, f"zh_Hant uses 隱私 (write 私隱 for Hong Kong) in: {', '.join(wrong)}"
+
+
+def test_simplified_catalog_never_uses_hong_kong_si_yan() -> None:
+    wrong = sorted(
+        key for key, text in catalog("zh_Hans").items() if "私隱" in text or "私隐" in text
+    )
+    assert not wrong, f"zh_Hans uses 私隱 (write 隐私) in: {', '.join(wrong)}"
+
+
+@pytest.mark.parametrize(
+    ("language_code", "locale"),
+    [
+        ("zh-hans", "zh_Hans"),
+        ("zh-cn", "zh_Hans"),
+        ("zh", "zh_Hans"),
+        ("zh-hant", "zh_Hant"),
+        ("zh-hk", "zh_Hant"),
+        ("zh-tw", "zh_Hant"),
+        ("en", "en"),
+        ("fr", "en"),
+        (None, "en"),
+    ],
+)
+def test_locale_for_maps_telegram_language_codes(language_code: str | None, locale: str) -> None:
+    assert locale_for(language_code) == locale
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_receipt_formats_with_its_placeholders(locale: str) -> None:
+    values = {
+        "purpose": "PURPOSE-X",
+        "decision": "DECISION-X",
+        "version": "2026-11",
+        "time": "2026-11-29 12:00",
+        "ref": "REF-123",
+    }
+    text = Translator(locale)("consent.receipt", **values)
+    assert all(value in text for value in values.values()), text
+    assert "{" not in text, text
+    assert "}" not in text, text
+    if locale != "en":
+        assert text != Translator("en")("consent.receipt", **values)
