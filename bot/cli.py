@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
+from bot.logs import configure_logging
 from core.app import PrivacyCore, open_core
 from core.errors import PrivacyError
 from core.settings import Settings
@@ -55,10 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _load_dotenv()
-    logging.basicConfig(
-        level=logging.INFO if args.command == "run" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(logging.INFO if args.command == "run" else logging.WARNING)
     try:
         return asyncio.run(_run(args))
     except PrivacyError as error:
