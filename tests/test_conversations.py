@@ -85,7 +85,8 @@ async def test_start_shows_the_notice_and_an_unticked_button_per_consent_purpose
 ) -> None:
     await chat.send("/start")
     text = all_text(chat)
-    assert "Privacy notice" in text and "Your rights" in text
+    assert "Privacy notice" in text
+    assert "Your rights" in text
     keyboard = chat.messages[-1].labels()
     consent_purposes = [p.key for p in core.policy.consent_purposes()]
     assert len(keyboard) == len(consent_purposes)
@@ -101,7 +102,8 @@ async def test_tapping_a_purpose_gives_consent_and_sends_a_receipt(
     await chat.press("Offers and news")
     assert await consents(core) == {"marketing": True}
     receipt = chat.messages[-1].text
-    assert "Receipt" in receipt and "Consent given" in receipt
+    assert "Receipt" in receipt
+    assert "Consent given" in receipt
     assert core.policy.notice_version in receipt
     assert any(label.startswith("☑ Offers") for label in chat.messages[-2].labels())
 
@@ -205,7 +207,8 @@ async def test_language_switch_answers_in_traditional_chinese(chat: Driver) -> N
     await chat.send("/privacy")
     assert "私隱" in chat.messages[-1].text or "同意" in chat.messages[-1].text
     await chat.send("/help")
-    assert "/privacy" in chat.messages[-1].text and "私隱" in all_text(chat)
+    assert "/privacy" in chat.messages[-1].text
+    assert "私隱" in all_text(chat)
 
 
 async def test_default_language_comes_from_telegram_language_code(make_chat: MakeChat) -> None:
@@ -222,7 +225,8 @@ async def test_a_forged_button_is_refused_and_changes_nothing(
     message = chat.messages[-1]
     for data in ("AAAAAAAA|cs|marketing:1", "garbage", "x" * 64, "", "AAAAAAAA|zz|"):
         await chat.press_raw(data, message.id)
-        assert chat.notice is not None and "expired" in chat.notice
+        assert chat.notice is not None
+        assert "expired" in chat.notice
     assert await consents(core) == {}
     assert await audit_count(core) == before
 
@@ -236,7 +240,8 @@ async def test_another_customers_button_is_refused(make_chat: MakeChat, core: Pr
     bob = await make_chat(BOB)
     await bob.send("/start")
     await bob.press_raw(data, bob.messages[-1].id)
-    assert bob.notice is not None and "expired" in bob.notice
+    assert bob.notice is not None
+    assert "expired" in bob.notice
     assert await consents(core, BOB) == {}
 
 
