@@ -31,9 +31,12 @@ __all__ = [
     "DataKeyRow",
     "DataRequestRow",
     "IdentityRow",
+    "JobRow",
     "MetaRow",
+    "NonceRow",
     "PurchaseRow",
     "StaffRow",
+    "SuppressionRow",
     "SurveyAnswerRow",
 ]
 
@@ -167,6 +170,49 @@ class DataRequestRow(Base):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     extended: Mapped[bool] = mapped_column(Boolean, default=False)
     history: Mapped[list[list[str | None]]] = mapped_column(JSON, default=list)
+    # Which downstream systems confirmed (erasure, rectification, restriction notices).
+    confirmations: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class JobRow(Base):
+    """A durable job: claimed with a lease, retried with backoff, done once.
+
+    Payloads hold references only (customer refs, order ids), never personal data.
+    """
+
+    __tablename__ = "jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    key: Mapped[str] = mapped_column(String(160), unique=True)
+    payload: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    run_after: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=8)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    leased_by: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SuppressionRow(Base):
+    """Keyed hashes of erased customers' contacts: never contact them again."""
+
+    __tablename__ = "suppressions"
+    blind: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class NonceRow(Base):
+    """Signatures already seen on signed callbacks (replay protection), kept 10 minutes."""
+
+    __tablename__ = "seen_signatures"
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class StaffRow(Base):

@@ -18,8 +18,10 @@ from core.storage.repositories import (
     ConsentRepository,
     ConversationRepository,
     CustomerRepository,
+    JobRepository,
     KeyStore,
     PurchaseRepository,
+    RequestRepository,
     StaffRepository,
     SurveyRepository,
 )
@@ -56,6 +58,8 @@ class UnitOfWork:
         self.conversations = ConversationRepository(self.session, self.keys)
         self.staff = StaffRepository(self.session)
         self.audit = AuditRepository(self.session)
+        self.jobs = JobRepository(self.session)
+        self.requests = RequestRepository(self.session)
         return self
 
     async def __aexit__(

@@ -6,8 +6,10 @@ from core.storage.repositories.audit import Actor, AuditRepository
 from core.storage.repositories.consents import ConsentRepository
 from core.storage.repositories.conversations import ConversationRepository
 from core.storage.repositories.customers import CustomerRepository
+from core.storage.repositories.jobs import Job, JobRepository
 from core.storage.repositories.keys import KeyStore
 from core.storage.repositories.purchases import PurchaseRepository
+from core.storage.repositories.requests import RequestRepository
 from core.storage.repositories.staff import StaffRepository
 from core.storage.repositories.surveys import SurveyRepository
 
@@ -17,8 +19,11 @@ __all__ = [
     "ConsentRepository",
     "ConversationRepository",
     "CustomerRepository",
+    "Job",
+    "JobRepository",
     "KeyStore",
     "PurchaseRepository",
+    "RequestRepository",
     "StaffRepository",
     "SurveyRepository",
 ]

@@ -1,0 +1,83 @@
+"""Use cases of the durable job queue (follow-ups, exports, erasures, notices).
+
+Enqueue inside the caller's transaction, so a job exists exactly when the change
+that needs it was committed. Workers claim with a lease: a worker that dies
+mid-job loses the lease and another takes the job over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from core.storage import UnitOfWork
+from core.storage.repositories import Job
+
+__all__ = [
+    "ClaimJobs",
+    "EnqueueJob",
+    "backoff",
+    "claim_jobs",
+    "complete_job",
+    "enqueue_job",
+    "retry_job",
+]
+
+
+@dataclass(frozen=True)
+class EnqueueJob:
+    kind: str
+    key: str  # idempotency: one job per key, ever
+    payload: dict[str, Any] = field(default_factory=dict)
+    run_after: datetime | None = None
+    max_attempts: int = 8
+
+
+async def enqueue_job(cmd: EnqueueJob, uow: UnitOfWork) -> bool:
+    """Add the job to the current transaction (the caller commits)."""
+    now = uow.now()
+    return await uow.jobs.enqueue(
+        cmd.kind,
+        cmd.key,
+        cmd.payload,
+        run_after=cmd.run_after or now,
+        now=now,
+        max_attempts=cmd.max_attempts,
+    )
+
+
+@dataclass(frozen=True)
+class ClaimJobs:
+    worker: str
+    kinds: tuple[str, ...]
+    limit: int = 10
+    lease: timedelta = timedelta(minutes=2)
+
+
+async def claim_jobs(cmd: ClaimJobs, uow: UnitOfWork) -> list[Job]:
+    jobs = await uow.jobs.claim(
+        cmd.worker, list(cmd.kinds), now=uow.now(), lease=cmd.lease, limit=cmd.limit
+    )
+    await uow.commit()
+    return jobs
+
+
+async def complete_job(job: Job, worker: str, uow: UnitOfWork, *, state: str = "done") -> bool:
+    """Mark done in the caller's transaction; False when the lease was lost meanwhile."""
+    return await uow.jobs.finish(job.id, worker, state=state, now=uow.now())
+
+
+def backoff(attempts: int, base: float = 5.0, cap: float = 3600.0) -> timedelta:
+    return timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+async def retry_job(
+    job: Job, worker: str, error: str, uow: UnitOfWork, *, delay: timedelta | None = None
+) -> bool:
+    """Put the job back for later (or give up after max_attempts); True if it will run again."""
+    exhausted = job.attempts >= job.max_attempts
+    run_after = uow.now() + (delay if delay is not None else backoff(job.attempts))
+    await uow.jobs.retry(job.id, worker, run_after=run_after, error=error, exhausted=exhausted)
+    await uow.commit()
+    return not exhausted

@@ -1,0 +1,141 @@
+"""Use cases: data subject requests on their legal clocks.
+
+Every request gets its due date from the customer's jurisdiction at receipt; kinds
+the policy marks for approval wait for staff, others go straight to work. Every
+step is audited; the bot tells the customer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.domain.requests import DataRequest, RequestKind, RequestState
+from core.errors import InvalidInput, PrivacyError
+from core.ids import new_ref
+from core.services._common import customer_actor, refuse
+from core.storage import UnitOfWork
+from core.storage.repositories import Actor
+
+__all__ = [
+    "ExtendRequest",
+    "MoveRequest",
+    "OpenRequest",
+    "customer_requests",
+    "extend_request",
+    "move_request",
+    "open_request",
+    "request_queue",
+]
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    customer_ref: str
+    kind: RequestKind
+    channel: str = "telegram"
+
+
+async def open_request(cmd: OpenRequest, uow: UnitOfWork) -> DataRequest:
+    """Record the request (caller commits, so the work it starts joins the transaction)."""
+    customer = await uow.customers.get(cmd.customer_ref, lock=True)
+    regime = uow.policy.jurisdiction(customer.jurisdiction)
+    now = uow.now()
+    request = DataRequest(
+        ref=new_ref("q"),
+        customer_ref=customer.ref,
+        kind=cmd.kind,
+        jurisdiction=regime.key,
+        received_at=now,
+        due_at=regime.response_due(now),
+        history=[(now, RequestState.RECEIVED, None)],
+    )
+    if not uow.policy.needs_approval(cmd.kind.value):
+        request.move_to(RequestState.IN_PROGRESS, now, "automatic")
+    await uow.requests.add(request)
+    await uow.record(
+        customer_actor(customer.ref),
+        "request.opened",
+        subject_ref=customer.ref,
+        details={
+            "request": request.ref,
+            "kind": cmd.kind.value,
+            "regime": regime.key,
+            "due": request.due_at.date().isoformat(),
+            "state": request.state.value,
+            "channel": cmd.channel,
+        },
+    )
+    return request
+
+
+@dataclass(frozen=True)
+class MoveRequest:
+    request_ref: str
+    to: RequestState
+    actor: Actor
+    note: str | None = None
+
+
+async def move_request(cmd: MoveRequest, uow: UnitOfWork) -> DataRequest:
+    """Change a request's state (caller commits); rejections need a reason."""
+    action = f"request.{cmd.to.value}"
+    request = await uow.requests.get(cmd.request_ref, lock=True)
+    try:
+        if cmd.to is RequestState.REJECTED and not (cmd.note or "").strip():
+            raise InvalidInput("a rejection needs a reason", code="reason_required")
+        request.move_to(cmd.to, uow.now(), _clean(cmd.note))
+    except PrivacyError as error:
+        await refuse(uow, cmd.actor, action, error, subject_ref=request.customer_ref)
+    await uow.requests.save(request)
+    await uow.record(
+        cmd.actor,
+        action,
+        subject_ref=request.customer_ref,
+        details={"request": request.ref, "kind": request.kind.value},
+    )
+    return request
+
+
+@dataclass(frozen=True)
+class ExtendRequest:
+    request_ref: str
+    actor: Actor
+    reason: str
+
+
+async def extend_request(cmd: ExtendRequest, uow: UnitOfWork) -> DataRequest:
+    """Push the due date out once, where the regime allows it, for a stated reason."""
+    request = await uow.requests.get(cmd.request_ref, lock=True)
+    try:
+        if not cmd.reason.strip():
+            raise InvalidInput("an extension needs a reason", code="reason_required")
+        regime = uow.policy.jurisdiction(request.jurisdiction)
+        request.extend(
+            regime.extended_due(request.received_at), uow.now(), _clean(cmd.reason) or ""
+        )
+    except PrivacyError as error:
+        await refuse(uow, cmd.actor, "request.extended", error, subject_ref=request.customer_ref)
+    await uow.requests.save(request)
+    await uow.record(
+        cmd.actor,
+        "request.extended",
+        subject_ref=request.customer_ref,
+        details={"request": request.ref, "due": request.due_at.date().isoformat()},
+    )
+    return request
+
+
+async def customer_requests(customer_ref: str, uow: UnitOfWork) -> list[DataRequest]:
+    return await uow.requests.for_customer(customer_ref)
+
+
+async def request_queue(
+    uow: UnitOfWork, *, limit: int = 1000, offset: int = 0
+) -> list[DataRequest]:
+    """Open requests, soonest due first."""
+    return await uow.requests.open_requests(limit=limit, offset=offset)
+
+
+def _clean(note: str | None) -> str | None:
+    # Notes are kept as proof; cap them so a pasted document cannot land here.
+    return None if note is None else " ".join(note.split())[:300]
