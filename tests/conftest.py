@@ -19,12 +19,36 @@ POSTGRES_URL = os.environ.get("PRIVACY_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]
 
 
+_migrated_once: set[str] = set()
+
+
 async def reset_postgres(url: str) -> None:
-    """A blank schema per test: each test starts from migrations, like a new shop."""
+    """An empty database per test, like a new shop.
+
+    The first test of a run starts from a blank schema (so migrations run for real);
+    later ones empty every table, which is much faster than migrating again.
+    """
     engine = create_async_engine(url)
     async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
+        if url not in _migrated_once:
+            await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+            _migrated_once.add(url)
+        else:
+            names = list(
+                await conn.scalars(
+                    text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                        "AND tablename <> 'alembic_version'"
+                    )
+                )
+            )
+            if names:
+                await conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+                await conn.execute(
+                    text("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, :zero)"),
+                    {"zero": "0" * 64},
+                )
     await engine.dispose()
 
 
