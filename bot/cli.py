@@ -11,15 +11,19 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from bot.logs import configure_logging
-from core.app import PrivacyCore, open_core
 from core.errors import PrivacyError
 from core.settings import Settings
 
+if TYPE_CHECKING:
+    # Imported when a command runs: `--help` stays fast without SQLAlchemy/Alembic.
+    from core.app import PrivacyCore
+
 __all__ = ["main"]
 
-Command = Callable[[argparse.Namespace, PrivacyCore], Awaitable[int]]
+Command = Callable[[argparse.Namespace, "PrivacyCore"], Awaitable[int]]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def _run(args: argparse.Namespace) -> int:
+    from core.app import open_core
+
     core = await open_core(Settings.from_env())
     try:
         return await _COMMANDS[args.command](args, core)
