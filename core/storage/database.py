@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -39,6 +39,8 @@ class Database:
     async def upgrade(self) -> None:
         """Apply every Alembic migration not yet applied (idempotent)."""
         async with self.engine.begin() as conn:
+            if await conn.run_sync(_at_head):
+                return  # the common case, without loading Alembic (it is slow to import)
             await conn.run_sync(_upgrade)
 
     async def dispose(self) -> None:
@@ -87,6 +89,18 @@ def _alembic_config(connection: Connection) -> Config:
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = connection
     return config
+
+
+def _latest_revision() -> str:
+    """Migrations are named NNNN_what.py with revision "NNNN"; the newest is the head."""
+    return max(p.name[:4] for p in (_MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+
+
+def _at_head(connection: Connection) -> bool:
+    if not inspect(connection).has_table("alembic_version"):
+        return False
+    current = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return current == [_latest_revision()]
 
 
 def _upgrade(connection: Connection) -> None:
