@@ -1,5 +1,9 @@
 """Hash chaining and verification of audit entries.
 
+Hashes are keyed (HMAC-SHA256 under a key wrapped by the master key), so someone
+who can write to the database but does not hold the master key cannot rebuild a
+consistent chain after changing it.
+
 Each entry's hash covers the previous entry's hash and its own content (not its
 sequence number), so verification can tell an edited entry (its own hash is off)
 from a deleted, inserted or reordered one (the links between hashes are off).
@@ -8,6 +12,7 @@ from a deleted, inserted or reordered one (the links between hashes are off).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -63,8 +68,9 @@ def _content(entry: AuditEntry) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def entry_hash(entry: AuditEntry) -> str:
-    return hashlib.sha256(entry.prev_hash.encode("ascii") + b"\n" + _content(entry)).hexdigest()
+def entry_hash(entry: AuditEntry, key: bytes) -> str:
+    message = entry.prev_hash.encode("ascii") + b"\n" + _content(entry)
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,8 @@ class ChainVerifier:
     lives in the log, if anywhere (the caller looks it up, e.g. in the database).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, key: bytes) -> None:
+        self._key = key
         self.count = 0
         self._expected_seq = 1
         self._prev_hash = GENESIS_HASH
@@ -101,7 +108,7 @@ class ChainVerifier:
         if entry.seq != self._expected_seq:
             problem = f"deleted: entries {self._expected_seq}..{entry.seq - 1} are missing"
             return VerifyResult(False, self.count, self._expected_seq, problem)
-        if entry_hash(entry) != entry.hash:
+        if not hmac.compare_digest(entry_hash(entry, self._key), entry.hash):
             return self._broken(entry.seq, "edited: its content does not match its hash")
         if entry.prev_hash != self._prev_hash:
             return self._broken(entry.seq, _LINK_BREAK)
@@ -144,9 +151,11 @@ class ChainVerifier:
         return VerifyResult(False, self.count, seq, problem)
 
 
-def verify_chain(entries: Iterable[AuditEntry], find: HashLookup | None = None) -> VerifyResult:
+def verify_chain(
+    entries: Iterable[AuditEntry], key: bytes, find: HashLookup | None = None
+) -> VerifyResult:
     """Verify a whole chain held in memory or streamed; ``find`` maps hash -> seq."""
-    verifier = ChainVerifier()
+    verifier = ChainVerifier(key)
     for entry in entries:
         problem = verifier.check(entry)
         if problem is not None:

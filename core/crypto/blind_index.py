@@ -44,6 +44,10 @@ class BlindIndexer:
         msg = f"{kind}:{normalised}".encode()
         return hmac.new(self._key, msg, hashlib.sha256).hexdigest()
 
+    def derive(self, label: str) -> bytes:
+        """A separate secret for another purpose (e.g. keying the audit chain)."""
+        return hmac.new(self._key, f"derive:{label}".encode(), hashlib.sha256).digest()
+
     def pseudonym(self, namespace: str, value: str) -> str:
         """A short stable pseudonym, e.g. for a staff member in the audit log."""
         return self.index(namespace, value)[:16]

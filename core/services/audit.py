@@ -10,7 +10,7 @@ __all__ = ["audit_tail", "verify_audit"]
 
 async def verify_audit(uow: UnitOfWork) -> VerifyResult:
     """Stream the whole log through the verifier (memory stays flat)."""
-    verifier = ChainVerifier()
+    verifier = ChainVerifier(uow.audit.chain_key)
     async for entry in uow.audit.stream():
         problem = verifier.check(entry)
         if problem is None:

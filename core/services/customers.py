@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy.exc import IntegrityError
+
 from core.crypto import normalise_email, normalise_phone
 from core.domain.customer import Customer, Identity, IdentityKind
 from core.errors import InvalidInput
@@ -75,7 +77,15 @@ async def register_customer(cmd: RegisterCustomer, uow: UnitOfWork) -> tuple[Cus
     )
     if cmd.kind in _CONTACT_FIELD:
         setattr(customer, _CONTACT_FIELD[cmd.kind], value)
-    await uow.customers.add(customer)
+    try:
+        async with uow.session.begin_nested():
+            await uow.customers.add(customer)
+    except IntegrityError:
+        # The same person's first two messages raced; the other one registered them.
+        existing = await uow.customers.find(cmd.kind, value)
+        if existing is None:
+            raise
+        return existing, False
     await uow.record(
         customer_actor(customer.ref),
         "customer.registered",

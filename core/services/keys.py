@@ -111,9 +111,11 @@ async def _retire_unused_keys(core: PrivacyCore) -> None:
         return
     async with core.uow() as uow:
         used = set(await uow.session.scalars(select(DataKeyRow.master_kid).distinct()))
-        blind = await uow.session.get(MetaRow, "blind_index_key")
+        blind = await uow.session.scalar(
+            select(MetaRow.value).where(MetaRow.key == "blind_index_key")
+        )
     if blind is not None:
-        used.add(core.keyring.wrapped_by(blind.value).hex())
+        used.add(core.keyring.wrapped_by(blind).hex())
     keep = [k for i, k in enumerate(core.keyring.keys) if i == 0 or k.kid_hex in used]
     path = _key_file(core)
     write_key_file(path, keep)

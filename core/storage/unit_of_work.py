@@ -25,6 +25,10 @@ from core.storage.repositories import (
     StaffRepository,
     SurveyRepository,
 )
+from core.storage.repositories.followups import FollowupRepository
+from core.storage.repositories.retention import RetentionRepository
+from core.storage.repositories.rights import RightsRepository
+from core.storage.repositories.staffdesk import StaffDeskRepository
 
 __all__ = ["UnitOfWork"]
 
@@ -57,9 +61,13 @@ class UnitOfWork:
         self.purchases = PurchaseRepository(self.session, self.keys)
         self.conversations = ConversationRepository(self.session, self.keys)
         self.staff = StaffRepository(self.session)
-        self.audit = AuditRepository(self.session)
+        self.audit = AuditRepository(self.session, self.indexer.derive("audit-chain"))
         self.jobs = JobRepository(self.session)
         self.requests = RequestRepository(self.session)
+        self.desk = StaffDeskRepository(self.session)
+        self.rights = RightsRepository(self.session, self.keys, self.indexer)
+        self.followups = FollowupRepository(self.session)
+        self.retention = RetentionRepository(self.session)
         return self
 
     async def __aexit__(

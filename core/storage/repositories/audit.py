@@ -26,8 +26,9 @@ class Actor:
 
 
 class AuditRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, chain_key: bytes) -> None:
         self._session = session
+        self.chain_key = chain_key
 
     async def append(
         self,
@@ -54,7 +55,7 @@ class AuditRepository:
             details=details or {},
             prev_hash=head.hash,
         )
-        entry = AuditEntry(**{**entry.__dict__, "hash": entry_hash(entry)})
+        entry = AuditEntry(**{**entry.__dict__, "hash": entry_hash(entry, self.chain_key)})
         self._session.add(_to_row(entry))
         head.seq, head.hash = entry.seq, entry.hash
         await self._session.flush()

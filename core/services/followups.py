@@ -1,0 +1,372 @@
+"""Use cases of the post-purchase follow-up: when it may go out, and what happened.
+
+The bot's worker sends a follow-up in three steps, each its own transaction:
+``start_followup`` re-checks the policy (consent may have been withdrawn since
+scheduling) and marks the follow-up "sending" *before* the message leaves;
+the bot sends; ``finish_followup`` records the outcome, audits it and closes
+the job together. A follow-up found still "sending" by a later worker may have
+reached the customer, so it is never sent again (at most once: a second
+unprompted message for one order is the harm the design forbids).
+
+Notices (kind ``notify``) are the opposite trade: a data-rights answer must
+arrive, a duplicate one is harmless, so they are retried until delivered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from core.domain.customer import Customer, IdentityKind
+from core.domain.deadlines import Duration, add_duration
+from core.domain.policy import Policy
+from core.domain.rules import check_may_contact
+from core.domain.survey import Survey, load_survey
+from core.errors import NotFound, PolicyDenied
+from core.services._common import SYSTEM
+from core.services.jobs import complete_job, retry_job
+from core.storage import UnitOfWork
+from core.storage.repositories import Job
+from core.storage.tables_followups import FollowupRow
+
+__all__ = [
+    "FOLLOWUP",
+    "FOLLOWUP_SURVEY_PATH",
+    "Delivery",
+    "FinishFollowup",
+    "FinishNotice",
+    "FollowupStart",
+    "NoticeStart",
+    "StartFollowup",
+    "chat_id_of",
+    "customer_zone",
+    "finish_followup",
+    "finish_notice",
+    "followup_denial",
+    "followup_survey",
+    "later_by",
+    "mark_unreachable",
+    "outside_quiet_hours",
+    "start_followup",
+    "start_notice",
+]
+
+FOLLOWUP = "followup"
+FOLLOWUP_SURVEY_PATH = Path(__file__).resolve().parent.parent / "policy" / "followup_survey.toml"
+
+
+@cache
+def followup_survey() -> Survey:
+    return load_survey(FOLLOWUP_SURVEY_PATH)
+
+
+class Delivery(StrEnum):
+    """What the bot learned when it tried to send."""
+
+    SENT = "sent"
+    BLOCKED = "blocked"  # 403: the customer blocked the bot
+    UNKNOWN = "unknown"  # the request went out, the answer never came
+    REJECTED = "rejected"  # Telegram refused the message itself (400): retrying won't help
+    RETRY = "retry"  # certainly not delivered (429, 5xx, no connection): try again later
+
+
+# --- pure rules -------------------------------------------------------------------
+
+
+def customer_zone(policy: Policy, customer: Customer) -> ZoneInfo:
+    try:
+        return ZoneInfo(customer.timezone or policy.default_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return policy.zone
+
+
+def outside_quiet_hours(policy: Policy, zone: ZoneInfo, at: datetime) -> datetime:
+    """``at``, or the end of the quiet window ``at`` falls in (local wall clock)."""
+    local = at.astimezone(zone)
+    if not policy.quiet_hours.contains(local.time()):
+        return at
+    end = datetime.combine(local.date(), policy.quiet_hours.end, tzinfo=zone)
+    if end <= local:
+        end = datetime.combine(local.date() + timedelta(days=1), policy.quiet_hours.end, zone)
+    return end.astimezone(UTC)
+
+
+def later_by(at: datetime, period: Duration, zone: ZoneInfo) -> datetime:
+    """``at`` plus a policy period, counted on the local calendar like the legal clocks."""
+    local = at.astimezone(zone)
+    day = add_duration(local.date(), period)
+    return datetime.combine(day, local.time(), tzinfo=zone).astimezone(UTC)
+
+
+def chat_id_of(customer: Customer) -> int | None:
+    """A private chat's id is the user's id; customers known only by phone have none."""
+    for identity in customer.identities:
+        if identity.kind is IdentityKind.TELEGRAM and identity.value.lstrip("-").isdigit():
+            return int(identity.value)
+    return None
+
+
+async def followup_denial(
+    customer: Customer, uow: UnitOfWork, extra_blinds: tuple[str, ...] = ()
+) -> str | None:
+    """Why this customer may not get a follow-up now, or None if they may."""
+    if await uow.followups.contact_suppressed(customer.ref, list(extra_blinds)):
+        return "suppressed"
+    if customer.flags.unreachable:
+        return "unreachable"
+    if customer.flags.objected_marketing:
+        # Stricter than the rule for non-marketing purposes: an objecting customer
+        # gets no unprompted message of any kind.
+        return "objected"
+    if chat_id_of(customer) is None:
+        return "no_channel"
+    consents = await uow.consents.current(customer.ref)
+    try:
+        check_may_contact(uow.policy, customer, uow.policy.followup_purpose, consents)
+    except PolicyDenied as denied:
+        return denied.code
+    return None
+
+
+# --- sending a follow-up ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StartFollowup:
+    order_id: str
+    job: Job
+    worker: str
+    # Adds the message's button token to the customer's conversation state, so
+    # presses on a proactive message validate like any other (bot/flows/turn.py).
+    mark_state: Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class FollowupStart:
+    send: bool
+    customer: Customer | None = None
+    chat_id: int | None = None
+    purchased_at: datetime | None = None
+
+
+_SKIP = FollowupStart(send=False)
+
+
+async def start_followup(cmd: StartFollowup, uow: UnitOfWork) -> FollowupStart:
+    """Check again and mark "sending" (committed), or close the job without sending."""
+    if not await uow.followups.job_held(cmd.job.id, cmd.worker):
+        return _SKIP  # the lease passed to another worker; it decides
+    row = await uow.followups.get(cmd.order_id, lock=True)
+    if row is None or row.state != "scheduled":
+        return await _close_stale(cmd, row, uow)
+    try:
+        customer = await uow.customers.get(row.customer_ref, lock=True)
+    except NotFound:
+        return await _close_stale(cmd, None, uow)
+    reason = await followup_denial(customer, uow)
+    if reason is not None:
+        await _suppress(cmd, row, reason, uow)
+        return _SKIP
+    zone = customer_zone(uow.policy, customer)
+    now = uow.now()
+    resume = outside_quiet_hours(uow.policy, zone, now)
+    if resume > now:
+        # Retries can push a follow-up into the night: wait for the morning.
+        await retry_job(cmd.job, cmd.worker, "quiet_hours", uow, delay=resume - now)
+        return _SKIP
+    purchased_at = await uow.followups.purchased_at(cmd.order_id)
+    await uow.followups.move(row, "sending", now)
+    state = await uow.conversations.load(customer.ref)
+    cmd.mark_state(state)
+    await uow.conversations.save(customer.ref, state, now)
+    await uow.commit()
+    return FollowupStart(True, customer, chat_id_of(customer), purchased_at)
+
+
+async def _close_stale(
+    cmd: StartFollowup, row: FollowupRow | None, uow: UnitOfWork
+) -> FollowupStart:
+    if row is not None and row.state == "sending":
+        # A previous attempt died mid-send: the message may be out. Never twice.
+        await _record_failure(row, "delivery_unknown", "uncertain", uow)
+        await complete_job(cmd.job, cmd.worker, uow, state="failed")
+    else:
+        # Already handled, or the customer (and with them the follow-up) is gone.
+        await complete_job(cmd.job, cmd.worker, uow)
+    await uow.commit()
+    return _SKIP
+
+
+async def _suppress(cmd: StartFollowup, row: FollowupRow, reason: str, uow: UnitOfWork) -> None:
+    await uow.followups.move(row, "suppressed", uow.now(), reason)
+    await uow.record(
+        SYSTEM,
+        "followup.suppressed",
+        subject_ref=row.customer_ref,
+        outcome="denied",
+        purpose=uow.policy.followup_purpose,
+        details={"order": row.order_id, "reason": reason, "at": "send"},
+    )
+    await complete_job(cmd.job, cmd.worker, uow)
+    await uow.commit()
+
+
+async def _record_failure(row: FollowupRow, reason: str, state: str, uow: UnitOfWork) -> None:
+    await uow.followups.move(row, state, uow.now(), reason)
+    await uow.record(
+        SYSTEM,
+        "followup.failed",
+        subject_ref=row.customer_ref,
+        outcome="failed",
+        purpose=uow.policy.followup_purpose,
+        details={"order": row.order_id, "reason": reason},
+    )
+
+
+@dataclass(frozen=True)
+class FinishFollowup:
+    order_id: str
+    job: Job
+    worker: str
+    delivery: Delivery
+    error: str = ""  # an error class name, never a message text
+
+
+async def finish_followup(cmd: FinishFollowup, uow: UnitOfWork) -> None:
+    """Record what happened to a follow-up that was marked "sending"; close or retry its job."""
+    row = await uow.followups.get(cmd.order_id, lock=True)
+    if row is None:  # erased meanwhile; nothing left to record against
+        await complete_job(cmd.job, cmd.worker, uow)
+        await uow.commit()
+        return
+    if cmd.delivery is Delivery.RETRY and cmd.job.attempts < cmd.job.max_attempts:
+        # Certainly not delivered: back to "scheduled" so the next attempt may send.
+        await uow.followups.move(row, "scheduled", uow.now(), None)
+        await retry_job(cmd.job, cmd.worker, cmd.error or "retry", uow)
+        return
+    if cmd.delivery is Delivery.SENT:
+        await uow.followups.move(row, "sent", uow.now())
+        await uow.record(
+            SYSTEM,
+            "followup.sent",
+            subject_ref=row.customer_ref,
+            purpose=uow.policy.followup_purpose,
+            details={"order": row.order_id},
+        )
+        await complete_job(cmd.job, cmd.worker, uow)
+    else:
+        await _finish_failed(cmd, row, uow)
+    await uow.commit()
+
+
+_FAILURE = {
+    Delivery.BLOCKED: ("blocked", "failed"),
+    Delivery.UNKNOWN: ("delivery_unknown", "uncertain"),
+    Delivery.REJECTED: ("rejected", "failed"),
+    Delivery.RETRY: ("gave_up", "failed"),
+}
+
+
+async def _finish_failed(cmd: FinishFollowup, row: FollowupRow, uow: UnitOfWork) -> None:
+    reason, state = _FAILURE[cmd.delivery]
+    if cmd.delivery is Delivery.BLOCKED:
+        await mark_unreachable(row.customer_ref, uow)
+    await _record_failure(row, reason, state, uow)
+    await complete_job(cmd.job, cmd.worker, uow, state="failed")
+
+
+async def mark_unreachable(customer_ref: str, uow: UnitOfWork) -> None:
+    """The customer blocked the bot: no unprompted message goes to them any more.
+
+    In the caller's transaction (the caller commits together with its own audit).
+    """
+    try:
+        customer = await uow.customers.get(customer_ref, lock=True)
+    except NotFound:
+        return
+    if customer.flags.unreachable:
+        return
+    customer.flags = replace(customer.flags, unreachable=True)
+    await uow.customers.save(customer)
+    await uow.record(
+        SYSTEM, "customer.unreachable", subject_ref=customer_ref, details={"reason": "blocked"}
+    )
+
+
+# --- sending a notice (kind "notify", enqueued by core.services.notices) -----------
+
+
+@dataclass(frozen=True)
+class NoticeStart:
+    send: bool
+    chat_id: int | None = None
+    language: str = "en"
+    message_key: str = ""
+    params: dict[str, str] | None = None
+
+
+async def start_notice(job: Job, worker: str, uow: UnitOfWork) -> NoticeStart:
+    """Where and in which language to send a notice, or close its job if it cannot go."""
+    ref = str(job.payload.get("customer", ""))
+    if not await uow.followups.job_held(job.id, worker):
+        return NoticeStart(False)
+    try:
+        customer = await uow.customers.get(ref)
+    except NotFound:
+        return await _notice_failed(job, worker, ref, "gone", uow)
+    chat_id = chat_id_of(customer)
+    if customer.flags.unreachable or chat_id is None:
+        reason = "unreachable" if customer.flags.unreachable else "no_channel"
+        return await _notice_failed(job, worker, ref, reason, uow)
+    params = {str(k): str(v) for k, v in dict(job.payload.get("params") or {}).items()}
+    return NoticeStart(True, chat_id, customer.language, str(job.payload["message"]), params)
+
+
+async def _notice_failed(
+    job: Job, worker: str, ref: str, reason: str, uow: UnitOfWork
+) -> NoticeStart:
+    await uow.record(
+        SYSTEM,
+        "notice.failed",
+        subject_ref=ref or None,
+        outcome="failed",
+        details={"message": str(job.payload.get("message", "")), "reason": reason},
+    )
+    await complete_job(job, worker, uow, state="failed")
+    await uow.commit()
+    return NoticeStart(False)
+
+
+@dataclass(frozen=True)
+class FinishNotice:
+    job: Job
+    worker: str
+    delivery: Delivery
+    error: str = ""
+
+
+async def finish_notice(cmd: FinishNotice, uow: UnitOfWork) -> None:
+    ref = str(cmd.job.payload.get("customer", ""))
+    retry = cmd.delivery in (Delivery.RETRY, Delivery.UNKNOWN)
+    if retry and cmd.job.attempts < cmd.job.max_attempts:
+        await retry_job(cmd.job, cmd.worker, cmd.error or cmd.delivery.value, uow)
+        return
+    if cmd.delivery is not Delivery.SENT:
+        if cmd.delivery is Delivery.BLOCKED:
+            await mark_unreachable(ref, uow)
+        await _notice_failed(cmd.job, cmd.worker, ref, cmd.delivery.value, uow)
+        return
+    await uow.record(
+        SYSTEM,
+        "notice.sent",
+        subject_ref=ref,
+        details={"message": str(cmd.job.payload.get("message", ""))},
+    )
+    await complete_job(cmd.job, cmd.worker, uow)
+    await uow.commit()

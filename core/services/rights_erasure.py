@@ -1,0 +1,179 @@
+"""Use cases: erasure ("right to be forgotten") by crypto-shredding plus deletion.
+
+Order, each step its own committed transaction, so a crash at any point is
+resumed by the ``erasure`` job (claimed with a lease) and finishes:
+
+1. ``request_erasure``: a DataRequest plus an ``erasure`` job; kinds the policy
+   marks for approval wait until staff move the request to ``in_progress``.
+2. ``erasure_target``: may it run, and the Telegram chat to confirm to. The job
+   handler sends the confirmation *before* step 3: afterwards the chat id can no
+   longer be decrypted, and it is never stored in clear (not even in the job).
+   A crash between sending and step 3 re-sends it; it is never lost.
+3. ``shred_customer``: suppression entries (keyed blind indexes of every
+   identity, phone and email, computed while still readable), then the data
+   key is destroyed: from this commit on, every copy of the customer's
+   ciphertext, backups included, is noise.
+4. ``finish_erasure``: the customer's rows are deleted (identities, consents,
+   answers, conversation, pending corrections cascade), purchases keep only the
+   invoice facts under their pseudonym for the transaction category's legal
+   hold, the request is completed and the shop's other systems are told.
+
+Kept: the audit trail and the request (pseudonymous refs only, as proof), the
+suppression hashes, pseudonymised purchases (order id, date, total, currency).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from core.crypto import normalise_email, normalise_phone
+from core.domain.customer import IdentityKind
+from core.domain.requests import DataRequest, RequestKind, RequestState
+from core.errors import DataShredded, InvalidInput, NotFound
+from core.services._common import SYSTEM
+from core.services.jobs import EnqueueJob, enqueue_job
+from core.services.rights import OpenRight, complete_request, open_right
+from core.services.rights_downstream import notify_downstream
+from core.storage import UnitOfWork
+
+__all__ = [
+    "ERASURE",
+    "ErasureStep",
+    "ErasureTarget",
+    "FinishErasure",
+    "RequestErasure",
+    "erasure_target",
+    "finish_erasure",
+    "request_erasure",
+    "shred_customer",
+]
+
+ERASURE = "erasure"
+
+
+@dataclass(frozen=True)
+class RequestErasure:
+    customer_ref: str
+    channel: str = "telegram"
+
+
+async def request_erasure(cmd: RequestErasure, uow: UnitOfWork) -> tuple[DataRequest, bool]:
+    """The open erasure request and whether it is new (a second /delete finds the first)."""
+    customer = await uow.customers.get(cmd.customer_ref, lock=True)
+    running = await uow.rights.open_request_of(customer.ref, RequestKind.ERASURE.value)
+    if running is not None:
+        return await uow.requests.get(running), False
+    request = await open_right(OpenRight(customer.ref, RequestKind.ERASURE, cmd.channel), uow)
+    # Polled until approved; a long deadline needs many attempts, not many jobs.
+    await enqueue_job(
+        EnqueueJob(
+            ERASURE, f"{ERASURE}:{request.ref}", {"request": request.ref}, max_attempts=10_000
+        ),
+        uow,
+    )
+    await uow.commit()
+    return request, True
+
+
+class ErasureStep(StrEnum):
+    WAIT = "wait"  # staff have not approved yet
+    STOP = "stop"  # rejected, or completed already
+    SHRED = "shred"  # the data key still exists
+    FINISH = "finish"  # key gone, rows may remain
+
+
+@dataclass(frozen=True)
+class ErasureTarget:
+    request: DataRequest
+    step: ErasureStep
+    chat_id: int | None = None  # in memory only, for the last message
+
+
+async def erasure_target(request_ref: str, uow: UnitOfWork) -> ErasureTarget:
+    request = await uow.requests.get(request_ref)
+    if request.state.closed:
+        return ErasureTarget(request, ErasureStep.STOP)
+    if request.state is not RequestState.IN_PROGRESS:
+        return ErasureTarget(request, ErasureStep.WAIT)
+    if not await uow.rights.key_exists(request.customer_ref):
+        return ErasureTarget(request, ErasureStep.FINISH)
+    try:
+        customer = await uow.customers.get(request.customer_ref)
+    except (NotFound, DataShredded):
+        return ErasureTarget(request, ErasureStep.FINISH)
+    chat = next((i.value for i in customer.identities if i.kind is IdentityKind.TELEGRAM), None)
+    return ErasureTarget(request, ErasureStep.SHRED, int(chat) if chat else None)
+
+
+async def shred_customer(request_ref: str, uow: UnitOfWork) -> bool:
+    """Suppress every contact, then destroy the data key (commits); False if done before."""
+    request = await uow.requests.get(request_ref, lock=True)
+    ref = request.customer_ref
+    if not await uow.rights.key_exists(ref):
+        return False
+    now = uow.now()
+    blinds = set(await uow.rights.identity_blinds(ref))
+    blinds |= await _contact_blinds(ref, uow)
+    for kind, blind in sorted(blinds):
+        await uow.rights.suppress(kind, blind, now)
+    await uow.rights.scrub_deleted()
+    await uow.keys.shred(ref)
+    await uow.record(
+        SYSTEM,
+        "erasure.key_shredded",
+        subject_ref=ref,
+        details={"request": request.ref, "suppressed": len(blinds)},
+    )
+    await uow.commit()
+    return True
+
+
+async def _contact_blinds(customer_ref: str, uow: UnitOfWork) -> set[tuple[str, str]]:
+    """Phone and email held as contact fields but not (yet) as identities."""
+    try:
+        customer = await uow.customers.get(customer_ref)
+    except NotFound:
+        return set()
+    found: set[tuple[str, str]] = set()
+    region = uow.policy.default_phone_region
+    for kind, raw, normalise in (
+        (IdentityKind.PHONE, customer.phone, lambda v: normalise_phone(v, region)),
+        (IdentityKind.EMAIL, customer.email, normalise_email),
+    ):
+        if raw:
+            try:
+                found.add((kind.value, uow.customers.blind(kind, normalise(raw))))
+            except InvalidInput:
+                continue  # an unreadable old value cannot be matched later either
+    return found
+
+
+@dataclass(frozen=True)
+class FinishErasure:
+    request_ref: str
+    downstream: tuple[str, ...] = ()
+
+
+async def finish_erasure(cmd: FinishErasure, uow: UnitOfWork) -> DataRequest:
+    """Delete what the shredded key protected, keep the legal minimum (commits)."""
+    request = await uow.requests.get(cmd.request_ref, lock=True)
+    if request.state.closed:
+        return request
+    ref = request.customer_ref
+    await uow.rights.scrub_deleted()
+    pseudonymised = await uow.rights.pseudonymise_purchases(ref)
+    await uow.customers.delete(ref)
+    await uow.record(
+        SYSTEM,
+        "erasure.completed",
+        subject_ref=ref,
+        details={"request": request.ref, "purchases_kept_pseudonymised": pseudonymised},
+    )
+    # The customer can no longer be reached through the notice queue: the chat
+    # confirmation went out before the key was shredded.
+    done = await complete_request(request, uow, note="erased", notify=False)
+    await notify_downstream(done, "erasure", cmd.downstream, uow)
+    await uow.commit()
+    await uow.rights.compact()
+    return done

@@ -1,0 +1,124 @@
+"""Use case: the desk's statistics — consent rate per purpose over time, requests by state.
+
+Counts only, from the consent ledger and the request table; no personal field is
+read. Small numbers could single a customer out, so a count under ``SMALL`` is
+shown as "<5", and a rate is given only when its whole is at least ``SMALL`` and
+neither of its parts is between 1 and ``SMALL`` - 1.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from core.domain.policy import Permission
+from core.domain.requests import RequestState
+from core.services.staff_desk import permit
+from core.storage import UnitOfWork
+from core.storage.repositories.staffdesk import LedgerRow
+
+__all__ = ["SMALL", "DeskStats", "RatePoint", "ViewStats", "desk_stats", "safe_rate", "shown"]
+
+SMALL = 5
+
+
+def shown(count: int) -> str:
+    return f"<{SMALL}" if count < SMALL else str(count)
+
+
+def safe_rate(part: int, whole: int) -> float | None:
+    """``part / whole``, or None where publishing it could single someone out."""
+    if whole < SMALL or 0 < part < SMALL or 0 < whole - part < SMALL:
+        return None
+    return part / whole
+
+
+@dataclass(frozen=True)
+class RatePoint:
+    month: str  # "2026-11": the state at the end of that month (or now)
+    given: int
+    customers: int
+
+    @property
+    def rate(self) -> float | None:
+        return safe_rate(self.given, self.customers)
+
+
+@dataclass(frozen=True)
+class DeskStats:
+    months: list[str]
+    consent: dict[str, list[RatePoint]]  # purpose -> one point per month
+    by_state: dict[str, int]
+    closed: int
+    on_time: int
+    overdue_open: int
+
+    @property
+    def on_time_rate(self) -> float | None:
+        return safe_rate(self.on_time, self.closed)
+
+
+@dataclass(frozen=True)
+class ViewStats:
+    by: int | None
+    months: int = 6
+
+
+async def desk_stats(cmd: ViewStats, uow: UnitOfWork) -> DeskStats:
+    await permit(cmd.by, Permission.STATS_VIEW, "desk.stats", uow)
+    now = uow.now()
+    bounds = _month_bounds(now, max(1, min(cmd.months, 24)))
+    purposes = [p.key for p in uow.policy.consent_purposes()]
+    ledger = await uow.desk.consent_ledger(purposes)
+    created = sorted(await uow.desk.customers_created())
+    consent = _consent_series(ledger, created, bounds, purposes)
+    facts = await uow.desk.request_facts()
+    by_state = Counter(state for state, _, _ in facts)
+    closed = [
+        (due, at) for state, due, at in facts if at is not None and RequestState(state).closed
+    ]
+    return DeskStats(
+        months=[label for label, _ in bounds],
+        consent=consent,
+        by_state={s.value: by_state.get(s.value, 0) for s in RequestState},
+        closed=len(closed),
+        on_time=sum(1 for due, at in closed if at <= due),
+        overdue_open=sum(
+            1 for state, due, _ in facts if not RequestState(state).closed and due <= now
+        ),
+    )
+
+
+def _month_bounds(now: datetime, months: int) -> list[tuple[str, datetime]]:
+    """(label, end) for the last ``months`` months; the current month ends now."""
+    bounds: list[tuple[str, datetime]] = []
+    year, month = now.year, now.month
+    end = now
+    for _ in range(months):
+        bounds.append((f"{year:04d}-{month:02d}", end))
+        end = datetime(year, month, 1, tzinfo=UTC)
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return bounds[::-1]
+
+
+def _consent_series(
+    ledger: list[LedgerRow],
+    created: list[datetime],
+    bounds: list[tuple[str, datetime]],
+    purposes: list[str],
+) -> dict[str, list[RatePoint]]:
+    """Walk the ledger once; at each month's end, count the customers whose latest says given."""
+    latest: dict[tuple[str, str], str] = {}
+    series: dict[str, list[RatePoint]] = {p: [] for p in purposes}
+    i = 0
+    for label, end in bounds:
+        while i < len(ledger) and ledger[i][3] <= end:
+            ref, purpose, decision, _ = ledger[i]
+            latest[(ref, purpose)] = decision
+            i += 1
+        customers = sum(1 for at in created if at <= end)
+        given = Counter(p for (_, p), d in latest.items() if d == "given")
+        for purpose in purposes:
+            series[purpose].append(RatePoint(label, given.get(purpose, 0), customers))
+    return series
