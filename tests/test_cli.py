@@ -44,6 +44,15 @@ def test_help_lists_the_commands_without_importing_a_chat_framework() -> None:
         assert command in shown.stdout
 
 
+def test_the_console_chat_does_not_load_a_chat_framework() -> None:
+    code = (
+        "import sys, bot.adapters.console, bot.flows, bot.cli; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('aiogram', 'telegram')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def test_chat_reads_a_pipe_and_ends_at_end_of_input(tmp_path: Path) -> None:
     result = run(tmp_path, "chat", stdin="/start\n2\n")
     assert result.returncode == 0, result.stderr

@@ -141,6 +141,7 @@ async def test_survey_records_single_multi_and_text_answers(
     chat: Driver, core: PrivacyCore
 ) -> None:
     await chat.send("/start")
+    before = await audit_count(core)
     await chat.send("/survey")
     await chat.press("Monthly")
     await chat.press("Fashion")
@@ -153,6 +154,7 @@ async def test_survey_records_single_multi_and_text_answers(
     assert answers["interests"].value == ("fashion", "home")
     assert answers["improve"].value == "More vegan food, please"
     assert "Fashion, Home" in chat.messages[-1].text
+    assert await audit_count(core) == before + 3  # one audited entry per answer
 
 
 async def test_survey_skip_back_and_stop(chat: Driver, core: PrivacyCore) -> None:
