@@ -141,7 +141,6 @@ async def test_survey_records_single_multi_and_text_answers(
     chat: Driver, core: PrivacyCore
 ) -> None:
     await chat.send("/start")
-    before = await audit_count(core)
     await chat.send("/survey")
     await chat.press("Monthly")
     await chat.press("Fashion")
@@ -154,7 +153,10 @@ async def test_survey_records_single_multi_and_text_answers(
     assert answers["interests"].value == ("fashion", "home")
     assert answers["improve"].value == "More vegan food, please"
     assert "Fashion, Home" in chat.messages[-1].text
-    assert await audit_count(core) == before + 3  # one audited entry per answer
+    assert await audit_count(core) > 0  # the chain verifies
+    async with core.uow() as uow:
+        answered = [e for e in await uow.audit.tail(50) if e.action == "survey.answered"]
+    assert [e.details["question"] for e in answered] == ["frequency", "interests", "improve"]
 
 
 async def test_survey_skip_back_and_stop(chat: Driver, core: PrivacyCore) -> None:
