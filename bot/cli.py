@@ -54,6 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
     staff.add_argument("action", choices=["add", "remove", "list"])
     staff.add_argument("telegram_id", nargs="?", type=int)
     staff.add_argument("--role", choices=["admin", "agent", "auditor"])
+
+    requests = sub.add_parser("requests", help="the data request desk (list, decide)")
+    requests.add_argument("action", choices=["list", "show", "approve", "reject", "extend"])
+    requests.add_argument("request_id", nargs="?", help="a request id (q...), as in list")
+    requests.add_argument("reason", nargs="*", help="required for reject and extend")
+
+    stats = sub.add_parser("stats", help="consent and request statistics")
+    stats.add_argument("--png", metavar="FILE", help="also write the chart as a PNG file")
+
+    retention = sub.add_parser("retention", help="delete or pseudonymise data past its time")
+    retention.add_argument("action", choices=["run"])
+    retention.add_argument("--dry-run", action="store_true", help="show, change nothing")
     return parser
 
 
@@ -167,7 +179,28 @@ async def _staff(args: argparse.Namespace, core: PrivacyCore) -> int:
     return 0
 
 
+async def _requests(args: argparse.Namespace, core: PrivacyCore) -> int:
+    from bot.desk_cli import requests_command
+
+    return await requests_command(args.action, args.request_id, " ".join(args.reason), core)
+
+
+async def _stats(args: argparse.Namespace, core: PrivacyCore) -> int:
+    from bot.desk_cli import stats_command
+
+    return await stats_command(args.png, core)
+
+
+async def _retention(args: argparse.Namespace, core: PrivacyCore) -> int:
+    from bot.retention_cli import retention_command
+
+    return await retention_command(core, dry_run=args.dry_run)
+
+
 _COMMANDS: dict[str, Command] = {
+    "retention": _retention,
+    "requests": _requests,
+    "stats": _stats,
     "chat": _chat,
     "run": _run_bot,
     "db": _db,

@@ -5,15 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from datetime import timedelta
 from typing import Any, Protocol
 
 from aiohttp import web
 
-from bot.adapters.telegram import webhook_token
+import bot.rights_jobs  # noqa: F401  (registers the data-rights job handlers)
+from bot.adapters.telegram import Sender, webhook_token
 from bot.flows import FlowEngine
 from bot.http.app import WEBHOOK_PATH, build_app
 from bot.http.metrics import Metrics
+from bot.http.purchase import PurchaseHook
+from bot.outreach import Background, start_background
 from bot.settings import BotSettings
+from bot.staff_tasks import run_desk_duties
 from core.app import PrivacyCore
 from core.errors import ConfigurationError
 
@@ -29,6 +34,10 @@ class Adapter(Protocol):
     async def set_webhook(self, url: str, secret_token: str) -> None: ...
     async def feed_webhook(self, payload: dict[str, Any]) -> None: ...
     async def close(self) -> None: ...
+    async def set_chat_commands(self, chat_id: int, commands: list[tuple[str, str]]) -> None: ...
+    async def delete_chat_commands(self, chat_id: int) -> None: ...
+    @property
+    def sender(self) -> Sender: ...
 
 
 def make_adapter(framework: str, engine: FlowEngine, token: str, api_base: str) -> Adapter:
@@ -62,8 +71,16 @@ async def run_bot(
         if not settings.webhook_secret:
             raise ConfigurationError("webhook mode needs PRIVACY_WEBHOOK_SECRET")
         token = webhook_token(settings.webhook_secret)
+    hook = PurchaseHook(
+        core, settings.webhook_secret, timedelta(seconds=settings.followup_delay), metrics
+    )
+    if not settings.webhook_secret:
+        log.warning("PRIVACY_WEBHOOK_SECRET is not set: POST /hooks/purchase answers 503")
     app = build_app(
-        metrics, feed_update=adapter.feed_webhook if webhook else None, webhook_token=token
+        metrics,
+        feed_update=adapter.feed_webhook if webhook else None,
+        webhook_token=token,
+        purchase=hook,
     )
     runner = web.AppRunner(app)
     await runner.setup()
@@ -71,14 +88,24 @@ async def run_bot(
     await site.start()
     log.info("http listening on %s:%s (%s)", settings.http_host, settings.http_port, framework)
     polling: asyncio.Task[None] | None = None
+    desk: asyncio.Task[None] | None = None
+    background: Background | None = None
     try:
         await adapter.register_commands()
+        # Follow-ups, notices and the daily retention sweep (bot/outreach.py).
+        background = start_background(core, adapter.sender, metrics)
+        hook.on_scheduled = background.worker.wake
+        desk = asyncio.create_task(run_desk_duties(core, adapter, adapter.sender, stop))
         if webhook and token:
             await adapter.set_webhook(webhook.rstrip("/") + WEBHOOK_PATH, token)
         else:
             polling = asyncio.create_task(adapter.start_polling())
         await stop.wait()
     finally:
+        if desk is not None:
+            await asyncio.gather(desk, return_exceptions=True)  # it ends when stop is set
+        if background is not None:
+            await background.stop()  # lets sends in flight finish: none left half-done
         await adapter.stop_polling()
         if polling is not None:
             await asyncio.gather(polling, return_exceptions=True)

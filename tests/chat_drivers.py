@@ -27,6 +27,7 @@ class Msg:
     id: int
     text: str
     buttons: list[tuple[str, str]] = field(default_factory=list)  # (label, payload)
+    document: tuple[str, bytes] | None = None  # (file name, content) of a sent file
 
     def labels(self) -> list[str]:
         return [label for label, _ in self.buttons]
@@ -78,7 +79,7 @@ class ConsoleDriver:
                 target.text, target.buttons = reply.text, buttons
                 continue
             self._next_id += 1
-            self._messages.append(Msg(self._next_id, reply.text, buttons))
+            self._messages.append(Msg(self._next_id, reply.text, buttons, reply.document))
 
     def _event(self, **fields: Any) -> Incoming:
         return Incoming(
@@ -221,7 +222,11 @@ class TelegramDriver:
                 for b in row
             ]
             text = raw.get("text") or raw.get("caption") or ""
-            result.append(Msg(raw["message_id"], text, buttons))
+            document = None
+            if isinstance(raw.get("document"), dict):
+                name, data, _mime = self.fake._files[raw["document"]["file_id"]]
+                document = (name, data)
+            result.append(Msg(raw["message_id"], text, buttons, document))
         return result
 
     async def _settle(self, target: int) -> None:

@@ -49,7 +49,9 @@ def test_the_console_chat_does_not_load_a_chat_framework() -> None:
         "import sys, bot.adapters.console, bot.flows, bot.cli; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('aiogram', 'telegram')))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]"
 
 

@@ -50,6 +50,11 @@ async def test_the_command_menu_is_registered_per_language(bot: TelegramDriver) 
     assert [c["command"] for c in by_language[None]] == [
         "start",
         "privacy",
+        "mydata",
+        "export",
+        "correct",
+        "delete",
+        "requests",
         "survey",
         "language",
         "help",

@@ -12,9 +12,17 @@ from typing import Any
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.types import (
     BotCommand,
+    BotCommandScopeChat,
     BufferedInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -23,8 +31,20 @@ from aiogram.types import (
     TelegramObject,
     Update,
 )
+from aiohttp import ClientConnectorError, ConnectionTimeoutError
 
-from bot.adapters.telegram import MENU_LANGUAGES, command_menu, deliver, incoming_from_update
+from bot.adapters.telegram import (
+    MENU_LANGUAGES,
+    Blocked,
+    DeliveryUnknown,
+    NotDelivered,
+    Rejected,
+    RetryAfter,
+    SendError,
+    command_menu,
+    deliver,
+    incoming_from_update,
+)
 from bot.flows import FlowEngine, Reply
 
 __all__ = ["AiogramAdapter"]
@@ -59,6 +79,29 @@ class AiogramSender:
 
     async def answer_callback(self, callback_id: str, text: str | None, alert: bool) -> None:
         await self.bot.answer_callback_query(callback_id, text=text, show_alert=alert)
+
+    async def send_out(self, chat_id: int, reply: Reply) -> int:
+        """A message the bot sends on its own (bot/outbound.py); errors translated."""
+        try:
+            message = await self.bot.send_message(chat_id, reply.text, reply_markup=_markup(reply))
+        except TelegramAPIError as error:
+            raise _send_error(error) from None
+        return message.message_id
+
+
+def _send_error(error: TelegramAPIError) -> SendError:
+    if isinstance(error, TelegramRetryAfter):
+        return RetryAfter(float(error.retry_after))
+    if isinstance(error, TelegramForbiddenError):
+        return Blocked(type(error).__name__)
+    if isinstance(error, TelegramServerError):
+        return NotDelivered(type(error).__name__)
+    if isinstance(error, TelegramNetworkError):
+        # Only a connection that was never made proves the message did not go out.
+        never_sent = isinstance(error.__cause__, ClientConnectorError | ConnectionTimeoutError)
+        name = type(error.__cause__).__name__
+        return NotDelivered(name) if never_sent else DeliveryUnknown(name)
+    return Rejected(type(error).__name__)
 
 
 def _inline(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -110,6 +153,14 @@ class AiogramAdapter:
         for code, locale in MENU_LANGUAGES.items():
             commands = [BotCommand(command=c, description=d) for c, d in command_menu(locale)]
             await self.bot.set_my_commands(commands, language_code=code)
+
+    async def set_chat_commands(self, chat_id: int, commands: list[tuple[str, str]]) -> None:
+        """A staff member's private menu (bot/staff_tasks.py decides what is in it)."""
+        menu = [BotCommand(command=c, description=d) for c, d in commands]
+        await self.bot.set_my_commands(menu, scope=BotCommandScopeChat(chat_id=chat_id))
+
+    async def delete_chat_commands(self, chat_id: int) -> None:
+        await self.bot.delete_my_commands(scope=BotCommandScopeChat(chat_id=chat_id))
 
     async def start_polling(self) -> None:
         await self.bot.delete_webhook()

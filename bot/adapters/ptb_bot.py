@@ -8,8 +8,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import httpx
 from telegram import (
     BotCommand,
+    BotCommandScopeChat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
@@ -17,10 +19,22 @@ from telegram import (
     ReplyKeyboardMarkup,
     Update,
 )
-from telegram.error import BadRequest
+from telegram.error import BadRequest, Forbidden, NetworkError, TelegramError, TimedOut
+from telegram.error import RetryAfter as PtbRetryAfter
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
-from bot.adapters.telegram import MENU_LANGUAGES, command_menu, deliver, incoming_from_update
+from bot.adapters.telegram import (
+    MENU_LANGUAGES,
+    Blocked,
+    DeliveryUnknown,
+    NotDelivered,
+    Rejected,
+    RetryAfter,
+    SendError,
+    command_menu,
+    deliver,
+    incoming_from_update,
+)
 from bot.flows import FlowEngine, Reply
 
 __all__ = ["PtbAdapter"]
@@ -56,6 +70,35 @@ class PtbSender:
 
     async def answer_callback(self, callback_id: str, text: str | None, alert: bool) -> None:
         await self.bot.answer_callback_query(callback_id, text=text, show_alert=alert)
+
+    async def send_out(self, chat_id: int, reply: Reply) -> int:
+        """A message the bot sends on its own (bot/outbound.py); errors translated."""
+        try:
+            message = await self.bot.send_message(chat_id, reply.text, reply_markup=_markup(reply))
+        except TelegramError as error:
+            raise _send_error(error) from None
+        return int(message.message_id)
+
+
+# httpx errors raised before any byte of the request left this machine.
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _send_error(error: TelegramError) -> SendError:
+    if isinstance(error, PtbRetryAfter):
+        wait = error.retry_after
+        return RetryAfter(float(wait if isinstance(wait, int) else wait.total_seconds()))
+    if isinstance(error, Forbidden):
+        return Blocked(type(error).__name__)
+    if isinstance(error, BadRequest):  # a NetworkError subclass in PTB: test it first
+        return Rejected(type(error).__name__)
+    if isinstance(error, TimedOut | NetworkError):
+        cause = error.__cause__
+        if cause is None and not isinstance(error, TimedOut):
+            return NotDelivered("server_error")  # PTB raises NetworkError for HTTP 5xx answers
+        name = type(cause).__name__
+        return NotDelivered(name) if isinstance(cause, _NEVER_SENT) else DeliveryUnknown(name)
+    return Rejected(type(error).__name__)
 
 
 def _inline(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -107,6 +150,16 @@ class PtbAdapter:
         for code, locale in MENU_LANGUAGES.items():
             commands = [BotCommand(c, d) for c, d in command_menu(locale)]
             await self.application.bot.set_my_commands(commands, language_code=code)
+
+    async def set_chat_commands(self, chat_id: int, commands: list[tuple[str, str]]) -> None:
+        """A staff member's private menu (bot/staff_tasks.py decides what is in it)."""
+        await self._ensure_started()
+        menu = [BotCommand(c, d) for c, d in commands]
+        await self.application.bot.set_my_commands(menu, scope=BotCommandScopeChat(chat_id))
+
+    async def delete_chat_commands(self, chat_id: int) -> None:
+        await self._ensure_started()
+        await self.application.bot.delete_my_commands(scope=BotCommandScopeChat(chat_id))
 
     async def _ensure_started(self) -> None:
         if not self._started:

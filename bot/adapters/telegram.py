@@ -18,6 +18,12 @@ from bot.i18n import Translator, locale_for
 
 __all__ = [
     "MENU_LANGUAGES",
+    "Blocked",
+    "DeliveryUnknown",
+    "NotDelivered",
+    "Rejected",
+    "RetryAfter",
+    "SendError",
     "Sender",
     "command_menu",
     "deliver",
@@ -150,3 +156,35 @@ def webhook_token(webhook_secret: str) -> str:
 def secret_matches(expected: str, given: str | None) -> bool:
     """Telegram's X-Telegram-Bot-Api-Secret-Token header, compared in constant time."""
     return given is not None and hmac.compare_digest(expected.encode(), given.encode())
+
+
+# --- what a proactive send can learn, the same for both frameworks -------------------
+# Senders' ``send_out`` raise these so bot/outbound.py decides retries once, for both.
+
+
+class SendError(Exception):
+    """A message was not (known to be) delivered. Messages name classes, never texts."""
+
+
+class RetryAfter(SendError):
+    """429: Telegram refused the message (not delivered); wait ``seconds`` and retry."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"retry after {seconds}s")
+        self.seconds = seconds
+
+
+class Blocked(SendError):
+    """403: the user blocked the bot (or deleted their account); do not send again."""
+
+
+class Rejected(SendError):
+    """400 and the like: the request itself is wrong; retrying will not help."""
+
+
+class NotDelivered(SendError):
+    """5xx, or the connection was never made: certainly not delivered; safe to retry."""
+
+
+class DeliveryUnknown(SendError):
+    """The request went out but no answer came (timeout, dropped connection)."""

@@ -13,7 +13,7 @@ import traceback
 import weakref
 from collections.abc import Awaitable, Callable
 
-from bot.flows import consent, help, language, survey
+from bot.flows import consent, followup, help, language, rights, staff, survey
 from bot.flows.events import EventKind, Incoming, Outcome, Reply
 from bot.flows.intents import route_for
 from bot.flows.turn import Press, Turn, parse_press
@@ -43,14 +43,28 @@ COMMANDS: dict[str, Handler] = {
     "survey": survey.start_survey,
     "language": language.choose_language,
     "help": help.show_help,
+    **rights.COMMANDS,
 }
 PRESSES: dict[str, PressHandler] = {
     consent.ACTION: consent.on_consent_press,
     language.ACTION: language.on_language_press,
     **survey.ACTIONS,
+    **rights.ACTIONS,
+    **followup.ACTIONS,
 }
 # The customer's command menu, in this order (setMyCommands, per language).
-COMMAND_MENU = ("start", "privacy", "survey", "language", "help")
+COMMAND_MENU = (
+    "start",
+    "privacy",
+    "mydata",
+    "export",
+    "correct",
+    "delete",
+    "requests",
+    "survey",
+    "language",
+    "help",
+)
 
 
 class FlowEngine:
@@ -84,6 +98,9 @@ class FlowEngine:
                 return Outcome(replies=[Reply(text=t("error.internal"))])
 
     async def _handle(self, event: Incoming) -> Outcome:
+        desk = await staff.dispatch(self.core, event)  # staff desk first; None: not for it
+        if desk is not None:
+            return desk
         customer = await self._customer(event)
         async with self.core.uow() as uow:
             state = await load_conversation(customer.ref, uow)
@@ -123,6 +140,8 @@ class FlowEngine:
             await self._press(turn)
         elif event.kind is EventKind.TEXT:
             await self._text(turn)
+        elif event.kind is EventKind.CONTACT:
+            await rights.on_contact(turn)
         else:
             turn.say(turn.t("unsupported.text"))
 
@@ -135,7 +154,7 @@ class FlowEngine:
         await PRESSES[press.action](turn, press)
 
     async def _text(self, turn: Turn) -> None:
-        if await survey.on_survey_text(turn):
+        if await survey.on_survey_text(turn) or await rights.on_rights_text(turn):
             return
         command = route_for(turn.event.text)
         await COMMANDS.get(command or "", help.not_understood)(turn)

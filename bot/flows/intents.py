@@ -30,6 +30,34 @@ _ROUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
         ),
     ),
     (
+        "correct",
+        (
+            "correct my",
+            "update my",
+            "change my email",
+            "change my address",
+            "change my name",
+            "更正我的资料",
+            "更正",
+            "更改我的资料",
+            "更正我的個人資料",
+            "更改我的個人資料",
+            "修改我的個人資料",
+        ),
+    ),
+    (
+        "requests",
+        (
+            "my requests",
+            "request status",
+            "我的请求",
+            "我的申请",
+            "我的要求",
+            "查詢申請",
+            "我的申請",
+        ),
+    ),
+    (
         "export",
         (
             "export",
@@ -45,6 +73,10 @@ _ROUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "mydata",
         (
+            "查看我的個人資料",
+            "查閱我的個人資料",
+            "查看我的个人信息",
+            "我的个人信息",
             "what do you know about me",
             "what data",
             "my data",
@@ -80,6 +112,9 @@ _ROUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
             "唔想再收到",
             "唔好再send",
             "唔好再傳",
+            "不要再傳訊息給我",
+            "不要再傳",
+            "停止傳送訊息",
             "取消訂閱",
             "私隱",
             "私隐",

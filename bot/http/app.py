@@ -11,6 +11,7 @@ from aiohttp import web
 
 from bot.adapters.telegram import secret_matches
 from bot.http.metrics import Metrics
+from bot.http.purchase import PurchaseHook
 
 __all__ = ["WEBHOOK_PATH", "build_app"]
 
@@ -27,10 +28,13 @@ def build_app(
     *,
     feed_update: FeedUpdate | None = None,
     webhook_token: str | None = None,
+    purchase: PurchaseHook | None = None,
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/metrics", _metrics_handler(metrics))
+    if purchase is not None:
+        purchase.register(app)
     if feed_update is not None and webhook_token is not None:
         app.router.add_post(WEBHOOK_PATH, _webhook_handler(feed_update, webhook_token, metrics))
     return app

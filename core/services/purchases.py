@@ -102,12 +102,12 @@ class RecordPurchase:
 
 async def record_purchase(cmd: RecordPurchase, uow: UnitOfWork) -> PurchaseStatus:
     """Store the purchase encrypted and decide its follow-up, in one transaction."""
+    if await uow.purchases.exists(cmd.order_id):  # cheapest first: retries are common
+        return PurchaseStatus.DUPLICATE
     customer = await find_customer(cmd.reference, cmd.reference_value, uow)
     if customer is None:
         await _ignore(cmd, uow)
         return PurchaseStatus.UNKNOWN_CUSTOMER
-    if await uow.purchases.exists(cmd.order_id):
-        return PurchaseStatus.DUPLICATE
     try:
         return await _record(cmd, customer.ref, uow)
     except exc.IntegrityError:

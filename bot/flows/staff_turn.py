@@ -1,0 +1,74 @@
+"""One turn of a staff member at the desk: their role, saved state and reply helpers.
+
+Staff are known by their Telegram id, not registered as customers. Button tokens
+work as in the customers' ``Turn``: a payload is accepted only if its token is in
+this staff member's own desk state.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.flows.events import Button, Incoming, Outcome, Reply
+from bot.flows.turn import MAX_KEYBOARDS, Press, parse_press
+from bot.i18n import Translator, locale_for
+from core.app import PrivacyCore
+from core.domain.staff import Staff
+from core.errors import PrivacyError
+
+__all__ = ["Desk", "short_time"]
+
+
+@dataclass
+class Desk:
+    core: PrivacyCore
+    event: Incoming
+    staff: Staff
+    state: dict[str, Any]
+    outcome: Outcome = field(default_factory=Outcome)
+    _token: str | None = None
+
+    @property
+    def by(self) -> int:
+        return self.event.user_id
+
+    @property
+    def t(self) -> Translator:
+        return Translator(locale_for(self.event.language_code))
+
+    def may(self, permission: str) -> bool:
+        """For showing buttons only; every action is checked again by its use case."""
+        return self.core.policy.allows(self.staff.role.value, permission)
+
+    def button(self, label: str, action: str, arg: str = "") -> Button:
+        if self._token is None:
+            self._token = secrets.token_urlsafe(6)
+            tokens: list[str] = self.state.setdefault("kb", [])
+            tokens.append(self._token)
+            del tokens[:-MAX_KEYBOARDS]
+        data = f"{self._token}|{action}|{arg}"
+        assert parse_press(data) is not None, data
+        return Button(label, data)
+
+    def knows(self, press: Press) -> bool:
+        return press.token in self.state.get("kb", [])
+
+    def say(self, text: str, *rows: tuple[Button, ...], edit: bool = False) -> None:
+        self.outcome.replies.append(Reply(text=text, buttons=tuple(rows), edit=edit))
+
+    def reply(self, reply: Reply) -> None:
+        self.outcome.replies.append(reply)
+
+    def notify(self, text: str, *, alert: bool = False) -> None:
+        self.outcome.notice, self.outcome.alert = text, alert
+
+    def refused(self, error: PrivacyError) -> None:
+        key = f"staff.error.{error.code}"
+        self.say(self.t(key) if self.t(key) != key else self.t("staff.error.generic"))
+
+
+def short_time(at: datetime) -> str:
+    return at.strftime("%Y-%m-%d %H:%M UTC")

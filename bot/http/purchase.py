@@ -1,0 +1,291 @@
+"""``POST /hooks/purchase``: the shop's order system reports a purchase.
+
+Header ``X-Privacy-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">``
+keyed with ``PRIVACY_WEBHOOK_SECRET``. Answers (interface contract):
+
+- 202 ``{"status": "scheduled" | "no_consent" | "unknown_customer" | "duplicate"}``
+- 400 ``{"problems": [...]}`` for a body that is not the documented JSON
+- 401 for a missing, malformed, wrong or stale (over 5 minutes either way)
+  signature, and for a signature used before (replay: even the identical
+  request, re-sent, must be signed again)
+- 413 for a body over 64 KiB; 503 while no secret is configured
+
+Nothing from the body is logged; only status words and counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aiohttp import web
+
+from bot.http.metrics import Metrics
+from core.app import PrivacyCore
+from core.domain.customer import IdentityKind
+from core.domain.purchase import PurchaseItem
+from core.errors import InvalidInput
+from core.services.customers import normalise_identity
+from core.services.purchases import (
+    PurchaseStatus,
+    RecordPurchase,
+    RememberSignature,
+    SignatureReplayed,
+    record_purchase,
+    remember_signature,
+)
+
+__all__ = ["MAX_BODY", "PURCHASE_PATH", "TOLERANCE", "PurchaseHook", "sign"]
+
+log = logging.getLogger("bot.http.purchase")
+
+PURCHASE_PATH = "/hooks/purchase"
+MAX_BODY = 64 * 1024
+TOLERANCE = 300  # seconds a signature stays acceptable, either way (clock skew)
+_HEADER = "X-Privacy-Signature"
+_HEX = re.compile(r"^[0-9a-f]{64}$")
+_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+_MAX_ITEMS = 500
+
+
+def sign(secret: str, body: bytes, timestamp: int) -> str:
+    """The header value an order system sends (also used by tests and docs)."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+@dataclass
+class PurchaseHook:
+    core: PrivacyCore
+    secret: str | None
+    followup_delay: timedelta
+    metrics: Metrics
+    on_scheduled: Callable[[], None] | None = None
+
+    def __post_init__(self) -> None:
+        # SQLite has one writer; waiting here is far cheaper than in its busy handler,
+        # which sleeps in growing steps. PostgreSQL: stay within the connection pool.
+        self._gate = asyncio.Semaphore(1 if self.core.db.is_sqlite else 20)
+
+    def register(self, app: web.Application) -> None:
+        app.router.add_post(PURCHASE_PATH, self.handle)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        answer = await self._answer(request)
+        self.metrics.inc(
+            "privacy_purchase_callbacks_total",
+            "Purchase callbacks by HTTP status",
+            status=str(answer.status),
+        )
+        return answer
+
+    async def _answer(self, request: web.Request) -> web.Response:
+        if not self.secret:
+            return _error(503, "purchase callbacks are off: PRIVACY_WEBHOOK_SECRET is not set")
+        body = await _read_limited(request)
+        if body is None:
+            return _error(413, f"body over {MAX_BODY} bytes")
+        async with self._gate:
+            refused = await self._check_signature(request.headers.get(_HEADER), body)
+        if refused is not None:
+            return refused
+        cmd, problems = self._parse(body)
+        if cmd is None:
+            return web.json_response({"problems": problems}, status=400)
+        async with self._gate, self.core.uow() as uow:
+            status = await record_purchase(cmd, uow)
+        if status is PurchaseStatus.SCHEDULED and self.on_scheduled is not None:
+            self.on_scheduled()
+        return web.json_response({"status": status.value}, status=202)
+
+    async def _check_signature(self, header: str | None, body: bytes) -> web.Response | None:
+        parsed = _parse_header(header)
+        if parsed is None:
+            return _error(401, f"missing or malformed {_HEADER} header")
+        timestamp, given = parsed
+        if abs(self.core.clock.now().timestamp() - timestamp) > TOLERANCE:
+            return _error(401, "stale signature: timestamp more than 5 minutes away")
+        assert self.secret is not None
+        expected = sign(self.secret, body, timestamp).rpartition("v1=")[2]
+        if not any(hmac.compare_digest(expected, v) for v in given):
+            return _error(401, "bad signature")
+        digest = hashlib.sha256(f"{timestamp}.{expected}".encode()).hexdigest()
+        try:
+            async with self.core.uow() as uow:
+                await remember_signature(RememberSignature(digest), uow)
+        except SignatureReplayed:
+            return _error(401, "signature already used (replay); sign each request anew")
+        return None
+
+    def _parse(self, body: bytes) -> tuple[RecordPurchase | None, list[str]]:
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return None, ["body: not valid JSON"]
+        if not isinstance(data, dict):
+            return None, ["body: expected a JSON object"]
+        return _Validator(self.core, data, self.followup_delay).command()
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def _read_limited(request: web.Request) -> bytes | None:
+    """The raw body, or None when it is (or claims to be) over the limit."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(16 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_header(header: str | None) -> tuple[int, list[str]] | None:
+    if not header or len(header) > 1024:
+        return None
+    timestamp: int | None = None
+    signatures: list[str] = []
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit() and len(value) <= 12:
+            timestamp = int(value)
+        elif key == "v1" and _HEX.match(value.lower()):
+            signatures.append(value.lower())
+    return None if timestamp is None or not signatures else (timestamp, signatures)
+
+
+class _Validator:
+    """Collects every problem of the body, so the order system can fix them at once."""
+
+    def __init__(self, core: PrivacyCore, data: dict[str, Any], delay: timedelta) -> None:
+        self.core, self.data, self.delay = core, data, delay
+        self.problems: list[str] = []
+
+    def command(self) -> tuple[RecordPurchase | None, list[str]]:
+        order_id = self._order_id()
+        reference = self._reference()
+        purchased_at = self._purchased_at()
+        total = self._decimal(self.data.get("total"), "total")
+        currency = self._currency()
+        items = self._items()
+        if self.problems:
+            return None, self.problems
+        assert order_id is not None
+        assert reference is not None
+        assert purchased_at is not None
+        assert total is not None
+        assert currency is not None
+        kind, value = reference
+        cmd = RecordPurchase(
+            order_id, kind, value, purchased_at, total, currency, tuple(items), self.delay
+        )
+        return cmd, []
+
+    def _fail(self, problem: str) -> None:
+        self.problems.append(problem)
+
+    def _order_id(self) -> str | None:
+        value = self.data.get("order_id")
+        if not isinstance(value, str) or not value.strip():
+            self._fail("order_id: required, a non-empty string")
+            return None
+        if len(value) > 128 or not value.isprintable():
+            self._fail("order_id: at most 128 printable characters")
+            return None
+        return value
+
+    def _reference(self) -> tuple[IdentityKind, str] | None:
+        given = [k for k in ("telegram_id", "phone", "email") if self.data.get(k) is not None]
+        if len(given) != 1:
+            self._fail("customer: exactly one of telegram_id, phone, email is required")
+            return None
+        key, raw = given[0], self.data[given[0]]
+        if key == "telegram_id":
+            text = str(raw) if isinstance(raw, int | str) and not isinstance(raw, bool) else ""
+            if not text.isdigit() or len(text) > 20:
+                self._fail("telegram_id: expected a positive integer")
+                return None
+            return IdentityKind.TELEGRAM, text
+        kind = IdentityKind.PHONE if key == "phone" else IdentityKind.EMAIL
+        try:
+            if not isinstance(raw, str) or len(raw) > 254:
+                raise InvalidInput("not a string")
+            normalise_identity(kind, raw, self.core.policy.default_phone_region)
+        except InvalidInput:
+            self._fail(f"{key}: not a valid {key}")
+            return None
+        return kind, raw
+
+    def _purchased_at(self) -> datetime | None:
+        raw = self.data.get("purchased_at")
+        try:
+            at = datetime.fromisoformat(raw) if isinstance(raw, str) and len(raw) <= 40 else None
+        except ValueError:
+            at = None
+        if at is None or at.tzinfo is None or at.utcoffset() is None:
+            self._fail("purchased_at: expected ISO-8601 with a UTC offset")
+            return None
+        if at > self.core.clock.now() + timedelta(days=1):
+            self._fail("purchased_at: more than a day in the future")
+            return None
+        return at
+
+    def _decimal(self, raw: object, where: str) -> Decimal | None:
+        if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+            self._fail(f"{where}: expected a decimal number")
+            return None
+        try:
+            value = Decimal(str(raw).strip())
+        except InvalidOperation:
+            value = None
+        if value is None or not value.is_finite() or value < 0 or len(str(raw)) > 24:
+            self._fail(f"{where}: expected a decimal number >= 0")
+            return None
+        return value
+
+    def _currency(self) -> str | None:
+        raw = self.data.get("currency")
+        if not isinstance(raw, str) or not _CURRENCY.match(raw):
+            self._fail("currency: expected a 3-letter code like HKD")
+            return None
+        return raw.upper()
+
+    def _items(self) -> list[PurchaseItem]:
+        raw = self.data.get("items")
+        if not isinstance(raw, list) or len(raw) > _MAX_ITEMS:
+            self._fail(f"items: expected a list of at most {_MAX_ITEMS} items")
+            return []
+        return [item for i, r in enumerate(raw) if (item := self._item(r, f"items[{i}]"))]
+
+    def _item(self, raw: object, where: str) -> PurchaseItem | None:
+        if not isinstance(raw, dict):
+            self._fail(f"{where}: expected an object with sku, name, quantity, price")
+            return None
+        before = len(self.problems)
+        sku, name, quantity = raw.get("sku"), raw.get("name"), raw.get("quantity")
+        if not isinstance(sku, str) or not 0 < len(sku) <= 64:
+            self._fail(f"{where}.sku: required, at most 64 characters")
+        if not isinstance(name, str) or not 0 < len(name) <= 200:
+            self._fail(f"{where}.name: required, at most 200 characters")
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+            self._fail(f"{where}.quantity: expected a whole number >= 1")
+        price = self._decimal(raw.get("price"), f"{where}.price")
+        if len(self.problems) > before or price is None:
+            return None
+        assert isinstance(sku, str)
+        assert isinstance(name, str)
+        assert isinstance(quantity, int)
+        return PurchaseItem(sku, name, quantity, price)

@@ -1,0 +1,150 @@
+"""The job worker: claims due jobs from the database queue and runs their handlers.
+
+Started by ``privacy-bot run``; any number of processes may run one against the
+same database (claims use leases, and ``FOR UPDATE SKIP LOCKED`` on PostgreSQL).
+
+A handler is registered per job kind::
+
+    async def handle_export(job: Job, ctx: JobContext) -> None: ...
+    register_handler("export", handle_export)
+
+Contract: the handler closes its job in the same transaction that records its
+effect (``core.services.jobs.complete_job`` + ``uow.record`` + commit). If it
+raises, the worker puts the job back with backoff (``retry_job``); a job whose
+lease expired (the worker died) is claimed again by another worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from bot.http.metrics import Metrics
+from bot.outbound import Outbound
+from core.app import PrivacyCore
+from core.services.jobs import ClaimJobs, claim_jobs, retry_job
+from core.services.purchases import purge_signatures
+from core.storage.repositories import Job
+
+__all__ = ["HANDLERS", "JobContext", "JobHandler", "Worker", "register_handler", "worker_id"]
+
+log = logging.getLogger("bot.worker")
+
+
+@dataclass
+class JobContext:
+    core: PrivacyCore
+    worker: str
+    outbound: Outbound
+    metrics: Metrics
+
+
+JobHandler = Callable[[Job, JobContext], Awaitable[None]]
+HANDLERS: dict[str, JobHandler] = {}
+
+
+def register_handler(kind: str, handler: JobHandler) -> None:
+    """Make every worker started afterwards run ``handler`` for jobs of ``kind``."""
+    HANDLERS[kind] = handler
+
+
+def worker_id() -> str:
+    """hostname:pid:random, unique across processes and restarts (leases name it)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+@dataclass
+class Worker:
+    core: PrivacyCore
+    outbound: Outbound
+    handlers: dict[str, JobHandler] = field(default_factory=lambda: dict(HANDLERS))
+    ident: str = field(default_factory=worker_id)
+    poll: float = 0.5
+    concurrency: int = 40  # jobs in flight; the outbound limiter paces the sends
+    lease: timedelta = timedelta(minutes=5)  # longer than any send with its retries
+    housekeeping_every: float = 300.0
+    metrics: Metrics = field(default_factory=Metrics)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _running: set[asyncio.Task[None]] = field(default_factory=set)
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name=f"worker {self.ident}")
+
+    def wake(self) -> None:
+        """A job was just enqueued in this process: look now rather than at the next poll."""
+        self._wake.set()
+
+    async def stop(self, drain: float = 30.0) -> None:
+        """Claim nothing more; let jobs in flight finish (so none is left half-sent)."""
+        self._stopping.set()
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        if self._running:
+            _done, pending = await asyncio.wait(self._running, timeout=drain)
+            for task in pending:
+                task.cancel()  # its lease expires and another worker takes over
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def run(self) -> None:
+        log.info("worker %s started for %s", self.ident, ",".join(sorted(self.handlers)))
+        next_housekeeping = time.monotonic()
+        while not self._stopping.is_set():
+            try:
+                claimed = await self._claim()
+                if time.monotonic() >= next_housekeeping:
+                    next_housekeeping = time.monotonic() + self.housekeeping_every
+                    await self._housekeeping()
+            except Exception as error:
+                # A database hiccup must not end the worker; the next poll tries again.
+                log.error("worker poll failed: %s", type(error).__name__)
+                claimed = 0
+            if claimed == 0 or len(self._running) >= self.concurrency:
+                await self._idle()
+
+    async def _claim(self) -> int:
+        free = self.concurrency - len(self._running)
+        if free <= 0 or not self.handlers:
+            return 0
+        cmd = ClaimJobs(self.ident, tuple(sorted(self.handlers)), limit=free, lease=self.lease)
+        async with self.core.uow() as uow:
+            jobs = await claim_jobs(cmd, uow)
+        for job in jobs:
+            task = asyncio.create_task(self._run_job(job))
+            self._running.add(task)
+            task.add_done_callback(self._finished)
+        return len(jobs)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._wake.set()  # a slot is free
+
+    async def _idle(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self.poll)
+        self._wake.clear()
+
+    async def _run_job(self, job: Job) -> None:
+        ctx = JobContext(self.core, self.ident, self.outbound, self.metrics)
+        try:
+            await self.handlers[job.kind](job, ctx)
+            self.metrics.inc("privacy_jobs_total", "Jobs run by kind", kind=job.kind)
+        except Exception as error:
+            log.error("job %s (%s) failed: %s", job.id, job.kind, type(error).__name__)
+            self.metrics.inc("privacy_job_errors_total", "Jobs that raised", kind=job.kind)
+            async with self.core.uow() as uow:
+                await retry_job(job, self.ident, type(error).__name__, uow)
+
+    async def _housekeeping(self) -> None:
+        async with self.core.uow() as uow:
+            await purge_signatures(uow)

@@ -1,0 +1,237 @@
+"""Follow-ups end to end: scheduled by a purchase, sent once by the worker, stoppable."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from decimal import Decimal
+
+import bot.outreach  # noqa: F401  (registers the follow-up and notice handlers)
+from bot.flows import EventKind, FlowEngine, Incoming
+from bot.outbound import Outbound, OutboundConfig
+from bot.worker import Worker
+from core.app import PrivacyCore, open_core
+from core.domain.customer import IdentityKind
+from core.services import (
+    DecideConsent,
+    current_consents,
+    decide_consent,
+    find_customer,
+    survey_answers,
+    verify_audit,
+)
+from core.services.purchases import RecordPurchase, record_purchase
+from core.settings import Settings
+from core.storage.tables_followups import FollowupRow
+from tests.fake_telegram import FakeTelegram
+from tests.followup_support import NOON_HK, customer, freeze, jobs
+from tests.outbound_support import real_sender
+
+
+async def buy(core: PrivacyCore, order_id: str, telegram_id: int) -> str:
+    cmd = RecordPurchase(
+        order_id,
+        IdentityKind.TELEGRAM,
+        str(telegram_id),
+        NOON_HK,
+        Decimal("10"),
+        "HKD",
+        (),
+        timedelta(minutes=10),
+    )
+    async with core.uow() as uow:
+        return (await record_purchase(cmd, uow)).value
+
+
+@asynccontextmanager
+async def worker(core: PrivacyCore, fake: FakeTelegram, **config: float) -> AsyncIterator[Worker]:
+    async with real_sender("ptb", fake) as sender:
+        w = Worker(core, Outbound(sender, OutboundConfig(**config)), poll=0.05)  # type: ignore[arg-type]
+        w.start()
+        try:
+            yield w
+        finally:
+            await w.stop()
+
+
+async def settled(core: PrivacyCore, timeout: float = 20.0) -> None:  # noqa: ASYNC109
+    """Wait until no follow-up job is pending or running."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while any(j.state in ("pending", "running") for j in await jobs(core)):
+        assert loop.time() < deadline, "follow-ups did not settle"
+        await asyncio.sleep(0.05)
+
+
+async def followup_state(core: PrivacyCore, order_id: str) -> str:
+    async with core.uow() as uow:
+        row = await uow.session.get(FollowupRow, order_id)
+        assert row is not None
+        return row.state
+
+
+async def actions(core: PrivacyCore) -> list[str]:
+    from core.services import audit_tail
+
+    async with core.uow() as uow:
+        return [e.action for e in await audit_tail(500, uow)]
+
+
+async def test_scheduled_followup_is_sent_once_with_buttons_and_audited(
+    core: PrivacyCore, fake_telegram: FakeTelegram
+) -> None:
+    clock = freeze(core)
+    await customer(core, 7001)
+    assert await buy(core, "A-1", 7001) == "scheduled"
+    clock.advance(timedelta(minutes=11))
+    async with worker(core, fake_telegram):
+        await settled(core)
+    [message] = fake_telegram.messages(7001)
+    assert "Thank you for your order" in message["text"]
+    assert "reply_markup" in message
+    assert await followup_state(core, "A-1") == "sent"
+    assert "followup.sent" in await actions(core)
+
+
+async def test_followup_withdrawn_before_sending_is_not_sent(
+    core: PrivacyCore, fake_telegram: FakeTelegram
+) -> None:
+    clock = freeze(core)
+    ref = await customer(core, 7001)
+    await buy(core, "A-1", 7001)
+    clock.advance(timedelta(minutes=1))  # the ledger orders decisions by time
+    async with core.uow() as uow:
+        await decide_consent(DecideConsent(ref, "follow_up", False), uow)
+    clock.advance(timedelta(minutes=10))
+    async with worker(core, fake_telegram):
+        await settled(core)
+    assert fake_telegram.messages(7001) == []
+    assert await followup_state(core, "A-1") == "suppressed"
+    assert "followup.suppressed" in await actions(core)
+
+
+async def press(core: PrivacyCore, user_id: int, data: str) -> list[str]:
+    event = Incoming(user_id=user_id, chat_id=user_id, kind=EventKind.BUTTON, data=data)
+    outcome = await FlowEngine(core).handle(event)
+    return [reply.text for reply in outcome.replies]
+
+
+def buttons(message: dict[str, object]) -> list[str]:
+    markup = message["reply_markup"]
+    assert isinstance(markup, dict)
+    return [b["callback_data"] for row in markup["inline_keyboard"] for b in row]
+
+
+async def test_stop_button_withdraws_followup_consent_with_a_receipt(
+    core: PrivacyCore, fake_telegram: FakeTelegram
+) -> None:
+    clock = freeze(core)
+    ref = await customer(core, 7001)
+    await buy(core, "A-1", 7001)
+    clock.advance(timedelta(minutes=11))
+    async with worker(core, fake_telegram):
+        await settled(core)
+    [message] = fake_telegram.messages(7001)
+    stop = next(d for d in buttons(message) if "|fx|" in d)
+    texts = await press(core, 7001, stop)
+    assert any("Receipt" in text for text in texts)
+    async with core.uow() as uow:
+        assert not (await current_consents(ref, uow))["follow_up"].given
+
+
+async def test_answer_buttons_become_preference_data(
+    core: PrivacyCore, fake_telegram: FakeTelegram
+) -> None:
+    clock = freeze(core)
+    ref = await customer(core, 7001)
+    await buy(core, "A-1", 7001)
+    clock.advance(timedelta(minutes=11))
+    async with worker(core, fake_telegram):
+        await settled(core)
+    [message] = fake_telegram.messages(7001)
+    happy = next(d for d in buttons(message) if d.endswith("satisfaction:happy"))
+    await press(core, 7001, happy)
+    async with core.uow() as uow:
+        answers = await survey_answers(ref, "followup", uow)
+    assert answers["satisfaction"].value == "happy"
+
+
+async def test_forged_followup_button_is_refused(core: PrivacyCore) -> None:
+    freeze(core)
+    ref = await customer(core, 7001)
+    await press(core, 7001, "AAAAAAAA|fx|")
+    async with core.uow() as uow:
+        assert (await current_consents(ref, uow))["follow_up"].given
+
+
+async def test_blocked_customer_is_marked_unreachable_and_audited(
+    core: PrivacyCore, fake_telegram: FakeTelegram
+) -> None:
+    clock = freeze(core)
+    await customer(core, 7001)
+    await buy(core, "A-1", 7001)
+    fake_telegram.block_user(7001)
+    clock.advance(timedelta(minutes=11))
+    async with worker(core, fake_telegram):
+        await settled(core)
+    async with core.uow() as uow:
+        found = await find_customer(IdentityKind.TELEGRAM, "7001", uow)
+    assert found is not None
+    assert found.flags.unreachable
+    assert {"customer.unreachable", "followup.failed"} <= set(await actions(core))
+
+
+async def test_followup_with_unknown_delivery_is_never_sent_twice(
+    core: PrivacyCore, fake_telegram: FakeTelegram
+) -> None:
+    clock = freeze(core)
+    await customer(core, 7001)
+    await buy(core, "A-1", 7001)
+    fake_telegram.drop_next("sendMessage", after_processing=True)
+    clock.advance(timedelta(minutes=11))
+    async with worker(core, fake_telegram):
+        await settled(core)
+    assert len(fake_telegram.messages(7001)) == 1
+    assert await followup_state(core, "A-1") == "uncertain"
+
+
+async def many(core: PrivacyCore, n: int) -> list[int]:
+    users = [20_000 + i for i in range(n)]
+    for user in users:
+        await customer(core, user)
+        await buy(core, f"M-{user}", user)
+    return users
+
+
+async def test_restart_mid_queue_loses_and_duplicates_nothing(
+    core: PrivacyCore, fake_telegram: FakeTelegram
+) -> None:
+    clock = freeze(core)
+    users = await many(core, 24)
+    clock.advance(timedelta(minutes=11))
+    async with worker(core, fake_telegram, per_second=8):
+        await fake_telegram.wait_for("sendMessage", count=8, timeout=20)
+    # The first worker stopped with part of the queue sent; a new one takes over.
+    async with worker(core, fake_telegram):
+        await settled(core)
+    assert [len(fake_telegram.messages(u)) for u in users] == [1] * len(users)
+    async with core.uow() as uow:
+        assert (await verify_audit(uow)).ok
+
+
+async def test_two_processes_on_one_database_send_each_followup_once(
+    core: PrivacyCore, settings: Settings, fake_telegram: FakeTelegram
+) -> None:
+    clock = freeze(core)
+    users = await many(core, 30)
+    clock.advance(timedelta(minutes=11))
+    other = await open_core(settings)
+    other.clock = clock
+    try:
+        async with worker(core, fake_telegram), worker(other, fake_telegram):
+            await settled(core)
+    finally:
+        await other.close()
+    assert [len(fake_telegram.messages(u)) for u in users] == [1] * len(users)

@@ -1,0 +1,364 @@
+"""Data rights in the core: legal clocks, rate limits, erasure, corrections, flags, claims."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.flows.events import Reply
+from bot.rights_jobs import RightsJobs
+from core.app import PrivacyCore, open_core
+from core.clock import FixedClock
+from core.domain.customer import IdentityKind
+from core.domain.requests import RequestKind, RequestState
+from core.domain.rights import may_ask_to_share_again
+from core.domain.rules import check_consent_change, check_may_contact
+from core.errors import Conflict, PolicyDenied, RateLimited, RestrictedProcessing
+from core.services import verify_audit
+from core.services.rights import (
+    ChooseJurisdiction,
+    Flag,
+    OpenRight,
+    SetFlag,
+    choose_jurisdiction,
+    is_suppressed,
+    open_right,
+    set_processing_flag,
+)
+from core.services.rights_erasure import RequestErasure, request_erasure
+from core.services.rights_export import RequestExport, request_export
+from core.services.rights_rectification import CorrectField, correct_field
+from core.services.rights_verification import ClaimPhone, claim_phone
+from core.settings import Settings
+from core.storage.tables import DataKeyRow, PurchaseRow
+from tests.rights_helpers import add_purchases, approve, phone_customer, telegram_customer
+
+ALICE = 7001
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class RecordingSender:
+    texts: list[tuple[int, str]] = field(default_factory=list)
+    documents: list[tuple[int, str, bytes]] = field(default_factory=list)
+
+    async def send_text(self, chat_id: int, reply: Reply) -> None:
+        self.texts.append((chat_id, reply.text))
+
+    async def edit_text(self, chat_id: int, message_id: int, reply: Reply) -> bool:
+        return False
+
+    async def send_document(self, chat_id: int, name: str, content: bytes, caption: str) -> None:
+        self.documents.append((chat_id, name, content))
+
+    async def send_photo(self, chat_id: int, content: bytes, caption: str) -> None:
+        return None
+
+    async def answer_callback(self, callback_id: str, text: str | None, alert: bool) -> None:
+        return None
+
+
+# A Saturday, 10:00 UTC: the clocks must skip weekends where the law counts working days.
+RECEIVED = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("regime", "due_local"),
+    [
+        ("gdpr", date(2026, 2, 28)),  # 1 month, clamped to the month's end
+        ("ccpa", date(2026, 3, 17)),  # 45 days
+        ("pipl", date(2026, 2, 20)),  # 15 working days from Monday 2 Feb
+        ("pdpo", date(2026, 3, 12)),  # 40 days
+    ],
+)
+async def test_due_date_follows_the_regime_the_customer_chose(
+    settings: Settings, regime: str, due_local: date
+) -> None:
+    core = await open_core(settings, clock=FixedClock(RECEIVED))
+    try:
+        ref = await telegram_customer(core, ALICE)
+        async with core.uow() as uow:
+            await choose_jurisdiction(ChooseJurisdiction(ref, regime), uow)
+        async with core.uow() as uow:
+            request = await open_right(OpenRight(ref, RequestKind.ACCESS), uow)
+            await uow.commit()
+        zone = ZoneInfo(core.policy.jurisdiction(regime).timezone)
+        assert request.jurisdiction == regime
+        assert request.due_at.astimezone(zone).date() == due_local
+    finally:
+        await core.close()
+
+
+async def test_a_new_request_is_acknowledged_at_receipt(core: PrivacyCore) -> None:
+    ref = await telegram_customer(core, ALICE)
+    async with core.uow() as uow:
+        request = await open_right(OpenRight(ref, RequestKind.ACCESS), uow)
+        await uow.commit()
+    from core.storage.tables import DataRequestRow
+
+    async with core.uow() as uow:
+        acknowledged = await uow.session.scalar(
+            select(DataRequestRow.acknowledged_at).where(DataRequestRow.ref == request.ref)
+        )
+    assert acknowledged == request.received_at
+
+
+async def test_export_over_the_hourly_limit_is_refused_and_audited(core: PrivacyCore) -> None:
+    ref = await telegram_customer(core, ALICE)
+    for _ in range(core.policy.export_rate_limit):
+        async with core.uow() as uow:
+            await request_export(RequestExport(ref), uow)
+    with pytest.raises(RateLimited):
+        async with core.uow() as uow:
+            await request_export(RequestExport(ref), uow)
+    async with core.uow() as uow:
+        entries = await uow.audit.about(ref)
+        assert (await verify_audit(uow)).ok
+    denied = [e for e in entries if e.outcome == "denied"]
+    assert [e.details["reason"] for e in denied] == ["rate_limited"]
+
+
+async def test_a_second_erasure_request_finds_the_open_one(core: PrivacyCore) -> None:
+    ref = await telegram_customer(core, ALICE)
+    async with core.uow() as uow:
+        first, new_first = await request_erasure(RequestErasure(ref), uow)
+    async with core.uow() as uow:
+        second, new_second = await request_erasure(RequestErasure(ref), uow)
+    assert (new_first, new_second) == (True, False)
+    assert second.ref == first.ref
+    async with core.uow() as uow:
+        assert await uow.jobs.count("erasure", "pending") == 1
+
+
+async def test_erasure_waits_for_approval_then_confirms_shreds_and_deletes(
+    core: PrivacyCore,
+) -> None:
+    ref = await telegram_customer(core, ALICE, name="Alice Wong", email="alice@example.com")
+    await add_purchases(core, ref, ["A-1", "A-2"])
+    async with core.uow() as uow:
+        request, _ = await request_erasure(RequestErasure(ref), uow)
+    sender = RecordingSender()
+    jobs = RightsJobs(core, sender, None)
+    assert request.state is RequestState.RECEIVED  # the default policy asks staff first
+    await jobs.run_due(("erasure",))
+    async with core.uow() as uow:
+        assert await uow.customers.exists(ref)
+    await approve(core, request.ref)
+    await _expire_waits(core)
+    await jobs.run_due(("erasure",))
+    assert [chat for chat, _ in sender.texts] == [ALICE]
+    async with core.uow() as uow:
+        assert not await uow.customers.exists(ref)
+        assert await uow.session.get(DataKeyRow, ref) is None
+        kept = list(
+            await uow.session.execute(
+                select(
+                    PurchaseRow.order_id, PurchaseRow.customer_ref, PurchaseRow.items_enc
+                ).order_by(PurchaseRow.order_id)
+            )
+        )
+        done = await uow.requests.get(request.ref)
+        assert (await verify_audit(uow)).ok
+    assert [tuple(p) for p in kept] == [
+        ("A-1", None, None),
+        ("A-2", None, None),
+    ]
+    assert done.state is RequestState.COMPLETED
+
+
+async def _expire_waits(core: PrivacyCore) -> None:
+    """Make jobs put back 'awaiting approval' due now (instead of in two minutes)."""
+    from sqlalchemy import update
+
+    from core.storage.tables import JobRow
+
+    async with core.uow() as uow:
+        await uow.session.execute(
+            update(JobRow).where(JobRow.state == "pending").values(run_after=uow.now())
+        )
+        await uow.commit()
+
+
+async def test_erased_contacts_are_suppressed(core: PrivacyCore) -> None:
+    ref = await telegram_customer(core, ALICE, email="alice@example.com")
+    async with core.uow() as uow:
+        await claim_phone(ClaimPhone(ref, "+852 9123 4567", ALICE, ALICE), uow)
+    async with core.uow() as uow:
+        request, _ = await request_erasure(RequestErasure(ref), uow)
+    await approve(core, request.ref)
+    await _expire_waits(core)
+    await RightsJobs(core, None, None).run_due(("erasure",))
+    async with core.uow() as uow:
+        assert await is_suppressed(IdentityKind.PHONE, "91234567", uow)
+        assert await is_suppressed(IdentityKind.EMAIL, "Alice@Example.com", uow)
+        assert await is_suppressed(IdentityKind.TELEGRAM, str(ALICE), uow)
+        assert not await is_suppressed(IdentityKind.PHONE, "+852 9999 0000", uow)
+
+
+_KILL_SCRIPT = """
+import asyncio, os, signal, sys
+from pathlib import Path
+import bot.rights_jobs as rj
+from core.app import open_core
+from core.settings import Settings
+
+async def main():
+    core = await open_core(Settings(Path(sys.argv[1]), sys.argv[2], None, None))
+    async def killed(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)  # kill -9 between shredding and deleting
+    rj.finish_erasure = killed
+    await rj.RightsJobs(core, None, None, worker="doomed").run_due(("erasure",))
+
+asyncio.run(main())
+"""
+
+
+async def test_kill_9_during_erasure_then_restart_finishes_it(
+    core: PrivacyCore, settings: Settings
+) -> None:
+    ref = await telegram_customer(core, ALICE, name="Alice Wong")
+    await add_purchases(core, ref, ["K-1"])
+    async with core.uow() as uow:
+        request, _ = await request_erasure(RequestErasure(ref), uow)
+    await approve(core, request.ref)
+    await _expire_waits(core)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _KILL_SCRIPT,
+        str(settings.data_dir),
+        settings.database_url,
+        cwd=str(ROOT),
+    )
+    assert await process.wait() == -9
+    async with core.uow() as uow:
+        assert await uow.session.get(DataKeyRow, ref) is None  # shredded ...
+        assert await uow.customers.exists(ref)  # ... but not yet deleted
+    later = FixedClock(datetime.now(UTC) + timedelta(minutes=5))  # the dead lease expired
+    restarted = await open_core(settings, clock=later)
+    try:
+        assert await RightsJobs(restarted, None, None).run_due(("erasure",)) == 1
+    finally:
+        await restarted.close()
+    async with core.uow() as uow:
+        assert not await uow.customers.exists(ref)
+        assert (await uow.requests.get(request.ref)).state is RequestState.COMPLETED
+        assert (await verify_audit(uow)).ok
+
+
+async def test_a_correction_waits_for_approval_then_applies(core: PrivacyCore) -> None:
+    ref = await telegram_customer(core, ALICE, email="old@example.com")
+    async with core.uow() as uow:
+        request, applied = await correct_field(CorrectField(ref, "email", "New@Example.com"), uow)
+    assert not applied
+    async with core.uow() as uow:
+        assert (await uow.customers.get(ref)).email == "old@example.com"
+    await approve(core, request.ref)
+    await RightsJobs(core, None, None).run_due(("rectify",))
+    async with core.uow() as uow:
+        customer = await uow.customers.get(ref)
+        found = await uow.customers.find(IdentityKind.EMAIL, "new@example.com")
+        done = await uow.requests.get(request.ref)
+    assert customer.email == "new@example.com"
+    assert found is not None
+    assert found.ref == ref
+    assert done.state is RequestState.COMPLETED
+
+
+async def test_a_phone_from_someone_elses_contact_is_refused_and_audited(
+    core: PrivacyCore,
+) -> None:
+    ref = await telegram_customer(core, ALICE)
+    with pytest.raises(PolicyDenied) as refused:
+        async with core.uow() as uow:
+            await correct_field(
+                CorrectField(ref, "phone", "+85291234567", sender_id=ALICE, contact_user_id=42),
+                uow,
+            )
+    assert refused.value.code == "contact_not_yours"
+    async with core.uow() as uow:
+        denied = [e for e in await uow.audit.about(ref) if e.outcome == "denied"]
+    assert denied[-1].details == {"reason": "contact_not_yours"}
+
+
+async def test_objection_to_marketing_blocks_marketing_consent_and_contact(
+    core: PrivacyCore,
+) -> None:
+    ref = await telegram_customer(core, ALICE)
+    async with core.uow() as uow:
+        customer, request = await set_processing_flag(
+            SetFlag(ref, Flag.OBJECT_MARKETING, True), uow
+        )
+    assert request.kind is RequestKind.OBJECTION
+    assert request.state is RequestState.COMPLETED
+    with pytest.raises(RestrictedProcessing):
+        check_consent_change(core.policy, customer, "marketing", give=True, now=RECEIVED)
+    with pytest.raises(RestrictedProcessing):
+        check_may_contact(core.policy, customer, "marketing", {})
+
+
+async def test_restriction_stops_every_contact_until_lifted(core: PrivacyCore) -> None:
+    ref = await telegram_customer(core, ALICE)
+    async with core.uow() as uow:
+        restricted, _ = await set_processing_flag(SetFlag(ref, Flag.RESTRICT, True), uow)
+    with pytest.raises(RestrictedProcessing):
+        check_may_contact(core.policy, restricted, "follow_up", {})
+    async with core.uow() as uow:
+        lifted, _ = await set_processing_flag(SetFlag(ref, Flag.RESTRICT, False), uow)
+    assert not lifted.flags.restricted
+
+
+async def test_a_ccpa_opt_out_is_not_reasked_within_twelve_months(core: PrivacyCore) -> None:
+    ref = await telegram_customer(core, ALICE)
+    async with core.uow() as uow:
+        await choose_jurisdiction(ChooseJurisdiction(ref, "ccpa"), uow)
+    async with core.uow() as uow:
+        customer, _ = await set_processing_flag(SetFlag(ref, Flag.OPT_OUT_SHARING, True), uow)
+    opted = customer.flags.opted_out_sharing_at
+    assert opted is not None
+    assert not may_ask_to_share_again(core.policy, customer, opted + timedelta(days=364))
+    assert may_ask_to_share_again(core.policy, customer, opted + timedelta(days=367))
+
+
+async def test_claiming_a_number_merges_in_store_purchases(core: PrivacyCore) -> None:
+    walk_in = await phone_customer(core, "+85291234567")
+    await add_purchases(core, walk_in, ["S-1", "S-2", "S-3"], item="Oolong")
+    ref = await telegram_customer(core, ALICE)
+    async with core.uow() as uow:
+        result = await claim_phone(ClaimPhone(ref, "9123 4567", ALICE, ALICE), uow)
+    assert (result.linked, result.merged_from, result.purchases) == (True, walk_in, 3)
+    async with core.uow() as uow:
+        mine = [p async for p in uow.purchases.for_customer(ref)]
+        assert not await uow.customers.exists(walk_in)
+        assert await uow.session.get(DataKeyRow, walk_in) is None
+        owner = await uow.customers.find(IdentityKind.PHONE, "+85291234567")
+    assert [(p.order_id, p.items[0].name) for p in mine] == [
+        ("S-1", "Oolong"),
+        ("S-2", "Oolong"),
+        ("S-3", "Oolong"),
+    ]
+    assert owner is not None
+    assert owner.ref == ref
+
+
+async def test_a_number_held_by_another_chat_account_cannot_be_claimed(
+    core: PrivacyCore,
+) -> None:
+    bob = await telegram_customer(core, 7002)
+    async with core.uow() as uow:
+        await claim_phone(ClaimPhone(bob, "+85291234567", 7002, 7002), uow)
+    ref = await telegram_customer(core, ALICE)
+    with pytest.raises(Conflict) as refused:
+        async with core.uow() as uow:
+            await claim_phone(ClaimPhone(ref, "+85291234567", ALICE, ALICE), uow)
+    assert refused.value.code == "identity_taken"
+    async with core.uow() as uow:
+        count = await uow.session.scalar(select(func.count()).select_from(PurchaseRow))
+    assert count == 0
