@@ -69,11 +69,14 @@ async def consents(core: PrivacyCore, user_id: int = ALICE) -> dict[str, bool]:
         return {k: e.given for k, e in (await current_consents(ref, uow)).items()}
 
 
-async def audit_count(core: PrivacyCore) -> int:
+async def audit_count(core: PrivacyCore, user_id: int = ALICE) -> int:
+    """Entries about this customer, after checking the whole chain verifies."""
+    ref = await customer_ref(core, user_id)
     async with core.uow() as uow:
         result = await verify_audit(uow)
+        about = await uow.audit.about(ref)
     assert result.ok, result.describe()
-    return result.count
+    return len(about)
 
 
 def all_text(chat: Driver) -> str:

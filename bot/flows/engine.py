@@ -67,11 +67,17 @@ COMMAND_MENU = (
 )
 
 
+# At most this many turns at once: aiogram runs updates concurrently, and a burst
+# of them must queue here rather than exhaust the database connection pool.
+MAX_CONCURRENT_TURNS = 8
+
+
 class FlowEngine:
     def __init__(self, core: PrivacyCore, survey_def: Survey | None = None) -> None:
         self.core = core
         self.survey = survey_def or load_survey()
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._turns = asyncio.Semaphore(MAX_CONCURRENT_TURNS)
 
     async def handle(self, event: Incoming) -> Outcome:
         """Replies to one event; never raises for anything a user can send."""
@@ -83,7 +89,7 @@ class FlowEngine:
         lock = self._locks.get(event.user_id)
         if lock is None:
             lock = self._locks[event.user_id] = asyncio.Lock()
-        async with lock:
+        async with lock, self._turns:
             try:
                 return await self._handle(event)
             except Exception as exc:

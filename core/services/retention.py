@@ -24,7 +24,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from core.domain.deadlines import Duration, TimeUnit
@@ -276,9 +276,18 @@ async def _housekeeping(
 RETENTION = "retention"
 
 
+SWEEP_AT = time(3, 0)  # shop time: the quietest hour, not whenever the bot restarts
+
+
 async def schedule_retention(uow: UnitOfWork) -> bool:
-    """Enqueue today's sweep (one job per UTC day, whichever process asks first)."""
-    day = uow.now().date().isoformat()
-    added = await enqueue_job(EnqueueJob(RETENTION, f"{RETENTION}:{day}", max_attempts=3), uow)
+    """Enqueue the next sweep at 03:00 shop time (one job per day, whichever process asks)."""
+    zone = ZoneInfo(uow.policy.default_timezone)
+    local_now = uow.now().astimezone(zone)
+    run_at = datetime.combine(local_now.date(), SWEEP_AT, zone)
+    if run_at <= local_now:
+        run_at += timedelta(days=1)
+    key = f"{RETENTION}:{run_at.date().isoformat()}"
+    job = EnqueueJob(RETENTION, key, run_after=run_at.astimezone(UTC), max_attempts=3)
+    added = await enqueue_job(job, uow)
     await uow.commit()
     return added
