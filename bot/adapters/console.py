@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
-from bot.flows import EventKind, FlowEngine, Incoming, Outcome
+from bot.flows import EventKind, FlowEngine, Incoming, Outcome, Reply
 from bot.i18n import Translator, locale_for
 
-__all__ = ["ConsoleChat", "run_console"]
+__all__ = ["ConsoleChat", "ConsoleSender", "run_console"]
 
 CHANNEL = "console"
 
@@ -27,8 +28,22 @@ class ConsoleChat:
     out: TextIO
     user_id: int = 1
     language_code: str | None = None
+    files: Path | None = None  # where documents are saved (a terminal cannot show one)
     _buttons: dict[int, tuple[str, int]] = field(default_factory=dict)
     _message_id: int = 0
+
+    def save(self, name: str, content: bytes) -> Path | str:
+        if self.files is None:
+            return f"{name} ({len(content)} bytes)"
+        self.files.mkdir(parents=True, exist_ok=True)
+        path = self.files / Path(name).name
+        path.write_bytes(content)
+        path.chmod(0o600)
+        return path
+
+    @property
+    def t(self) -> Translator:
+        return Translator(locale_for(self.language_code))
 
     def event_for(self, line: str) -> Incoming | None:
         text = line.strip()
@@ -43,6 +58,12 @@ class ConsoleChat:
         if text.isdigit() and int(text) in self._buttons:
             data, message_id = self._buttons[int(text)]
             return Incoming(kind=EventKind.BUTTON, data=data, message_id=message_id, **common)
+        if text.lower().startswith("contact "):
+            # Telegram's "share my contact" button, typed: the sender's own number.
+            phone = text[8:].strip()
+            return Incoming(
+                kind=EventKind.CONTACT, contact_phone=phone, contact_user_id=self.user_id, **common
+            )
         if text.startswith("/"):
             name, _, args = text[1:].partition(" ")
             return Incoming(kind=EventKind.COMMAND, text=name.lower(), args=args.strip(), **common)
@@ -75,10 +96,38 @@ class ConsoleChat:
                     labels.append(f"[{number}] {button.text}")
                 self.out.write("   " + "   ".join(labels) + "\n")
             if reply.document is not None:
-                self.out.write(f"  [file: {reply.document[0]}, {len(reply.document[1])} bytes]\n")
+                self.out.write(f"  -> {self.save(*reply.document)}\n")
+            if reply.ask_contact:
+                self.out.write(f"  {self.t('console.contact_hint')}\n")
         if numbered:
             self._buttons = numbered
         self.out.flush()
+
+
+@dataclass
+class ConsoleSender:
+    """What the bot sends on its own (notices, follow-ups, exports), printed here."""
+
+    chat: ConsoleChat
+
+    async def send_out(self, chat_id: int, reply: Reply) -> int:
+        self.chat.show(Outcome(replies=[reply]), pressed=None)
+        return self.chat._message_id
+
+    async def send_text(self, chat_id: int, reply: Reply) -> None:
+        await self.send_out(chat_id, reply)
+
+    async def edit_text(self, chat_id: int, message_id: int, reply: Reply) -> bool:
+        return False
+
+    async def send_document(self, chat_id: int, name: str, content: bytes, caption: str) -> None:
+        await self.send_out(chat_id, Reply(text=caption, document=(name, content)))
+
+    async def send_photo(self, chat_id: int, content: bytes, caption: str) -> None:
+        await self.send_document(chat_id, "chart.png", content, caption)
+
+    async def answer_callback(self, callback_id: str, text: str | None, alert: bool) -> None:
+        return None
 
 
 async def run_console(
@@ -89,12 +138,23 @@ async def run_console(
     user_id: int = 1,
     language_code: str | None = None,
 ) -> None:
-    chat = ConsoleChat(engine, out, user_id, language_code)
-    out.write(Translator(locale_for(language_code))("console.banner") + "\n")
+    """The chat, plus the job worker, so notices and exports reach this terminal too."""
+    import bot.rights_jobs  # noqa: F401  (registers the data-rights job handlers)
+    from bot.http.metrics import Metrics
+    from bot.outreach import start_background
+
+    files = engine.core.settings.data_dir / "exports"
+    chat = ConsoleChat(engine, out, user_id, language_code, files)
+    out.write(chat.t("console.banner") + "\n")
     out.flush()
+    sender = ConsoleSender(chat)
+    background = start_background(engine.core, sender, Metrics(), daily=False)
     loop = asyncio.get_running_loop()
-    while True:
-        line = await loop.run_in_executor(None, stdin.readline)
-        if not line:  # end of input
-            return
-        await chat.send(line)
+    try:
+        while True:
+            line = await loop.run_in_executor(None, stdin.readline)
+            if not line:  # end of input
+                return
+            await chat.send(line)
+    finally:
+        await background.stop()

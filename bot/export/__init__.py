@@ -210,9 +210,10 @@ async def _write_json(
 
 
 def duration_text(t: Translator, d: Duration) -> str:
-    if d.unit.value == "months" and d.amount % 12 == 0:
-        return t("rights.unit.years", n=d.amount // 12)  # the policy wrote years
-    return t(f"rights.unit.{d.unit.value}", n=d.amount)
+    unit, n = d.unit.value, d.amount
+    if unit == "months" and n % 12 == 0:
+        unit, n = "years", n // 12  # the policy wrote years
+    return t(f"rights.unit.{unit}" + ("_one" if n == 1 else ""), n=n)
 
 
 def _e(value: object) -> str:

@@ -59,6 +59,11 @@ __all__ = [
     "rights_menu",
 ]
 
+# Identity and contact go with the customer (retention counts from last activity);
+# the other categories age record by record (core/services/retention.py).
+_WHILE_ACTIVE = frozenset({"identity", "contact"})
+_KEPT = {True: "rights.kept.after_activity", False: "rights.kept.from_record"}
+
 _TYPED = ("name", "email", "address")
 _FIELDS = (*_TYPED, "phone")
 
@@ -89,7 +94,7 @@ async def my_data(turn: Turn) -> None:
                 purposes=purposes or "—",
                 source=t(f"rights.source.{h.source}"),
                 since=local_time(turn, h.since) if h.since else "—",
-                retention=duration_text(t, h.retention),
+                retention=t(_KEPT[h.category in _WHILE_ACTIVE], d=duration_text(t, h.retention)),
                 counts=counts or t("rights.count.none"),
             )
         )
