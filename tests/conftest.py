@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.app import PrivacyCore, open_core
@@ -52,12 +52,36 @@ async def reset_postgres(url: str) -> None:
     await engine.dispose()
 
 
+async def worker_database(url: str) -> str:
+    """Under pytest-xdist each worker gets a database of its own, made on first use."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    base = make_url(url)
+    mine = base.set(database=f"{base.database}_{worker}")
+    if str(mine) not in _created:
+        admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
+        async with admin.connect() as conn:
+            exists = await conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": mine.database}
+            )
+            if not exists:
+                await conn.execute(text(f'CREATE DATABASE "{mine.database}"'))
+        await admin.dispose()
+        _created.add(str(mine))
+    return mine.render_as_string(hide_password=False)
+
+
+_created: set[str] = set()
+
+
 @pytest.fixture(params=BACKENDS)
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgres":
         assert POSTGRES_URL
-        await reset_postgres(POSTGRES_URL)
-        return POSTGRES_URL
+        url = await worker_database(POSTGRES_URL)
+        await reset_postgres(url)
+        return url
     return f"sqlite+aiosqlite:///{tmp_path / 'privacy.db'}"
 
 
