@@ -19,7 +19,7 @@ from core.services import (
     mark_notice_seen,
 )
 
-__all__ = ["on_consent_press", "show_privacy", "start"]
+__all__ = ["on_consent_press", "send_receipt", "show_privacy", "start"]
 
 ACTION = "cs"
 
@@ -64,11 +64,16 @@ async def on_consent_press(turn: Turn, press: Press) -> None:
             DecideConsent(turn.customer.ref, purpose, give, channel=turn.event.channel), uow
         )
     await _consent_screen(turn, turn.t("privacy.title"), edit=True)
-    decision = turn.t("consent.decision.given" if give else "consent.decision.withdrawn")
+    send_receipt(turn, entry)
+
+
+def send_receipt(turn: Turn, entry: ConsentEntry) -> None:
+    """The consent receipt after a change, and the same decision as the press notice."""
+    decision = turn.t(f"consent.decision.{entry.decision.value}")
     turn.say(
         turn.t(
             "consent.receipt",
-            purpose=purpose_title(turn, purpose),
+            purpose=purpose_title(turn, entry.purpose),
             decision=decision,
             version=entry.notice_version,
             time=local_time(turn, entry.decided_at),

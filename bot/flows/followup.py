@@ -15,8 +15,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from bot.flows.consent import send_receipt
 from bot.flows.events import Button, EventKind, Incoming, Reply
-from bot.flows.formatting import local_time, purpose_title
+from bot.flows.formatting import local_time
 from bot.flows.turn import MAX_KEYBOARDS, Press, Turn
 from core.app import PrivacyCore
 from core.domain.customer import Customer
@@ -127,19 +128,8 @@ async def on_stop(turn: Turn, press: Press) -> None:
         entry = await decide_consent(
             DecideConsent(turn.customer.ref, purpose, False, channel=turn.event.channel), uow
         )
-    decision = turn.t("consent.decision.withdrawn")
     turn.say(turn.t("followup.stopped"), edit=True)
-    turn.say(
-        turn.t(
-            "consent.receipt",
-            purpose=purpose_title(turn, purpose),
-            decision=decision,
-            version=entry.notice_version,
-            time=local_time(turn, entry.decided_at),
-            ref=entry.ref,
-        )
-    )
-    turn.notify(decision)
+    send_receipt(turn, entry)
 
 
 ACTIONS = {ANSWER: on_answer, STOP: on_stop}

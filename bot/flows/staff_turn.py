@@ -7,13 +7,12 @@ this staff member's own desk state.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.flows.events import Button, Incoming, Outcome, Reply
-from bot.flows.turn import MAX_KEYBOARDS, Press, parse_press
+from bot.flows.events import Incoming, Outcome
+from bot.flows.turn import Dialog
 from bot.i18n import Translator, locale_for
 from core.app import PrivacyCore
 from core.domain.staff import Staff
@@ -23,7 +22,7 @@ __all__ = ["Desk", "short_time"]
 
 
 @dataclass
-class Desk:
+class Desk(Dialog):
     core: PrivacyCore
     event: Incoming
     staff: Staff
@@ -42,28 +41,6 @@ class Desk:
     def may(self, permission: str) -> bool:
         """For showing buttons only; every action is checked again by its use case."""
         return self.core.policy.allows(self.staff.role.value, permission)
-
-    def button(self, label: str, action: str, arg: str = "") -> Button:
-        if self._token is None:
-            self._token = secrets.token_urlsafe(6)
-            tokens: list[str] = self.state.setdefault("kb", [])
-            tokens.append(self._token)
-            del tokens[:-MAX_KEYBOARDS]
-        data = f"{self._token}|{action}|{arg}"
-        assert parse_press(data) is not None, data
-        return Button(label, data)
-
-    def knows(self, press: Press) -> bool:
-        return press.token in self.state.get("kb", [])
-
-    def say(self, text: str, *rows: tuple[Button, ...], edit: bool = False) -> None:
-        self.outcome.replies.append(Reply(text=text, buttons=tuple(rows), edit=edit))
-
-    def reply(self, reply: Reply) -> None:
-        self.outcome.replies.append(reply)
-
-    def notify(self, text: str, *, alert: bool = False) -> None:
-        self.outcome.notice, self.outcome.alert = text, alert
 
     def refused(self, error: PrivacyError) -> None:
         key = f"staff.error.{error.code}"

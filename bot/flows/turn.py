@@ -19,7 +19,7 @@ from core.app import PrivacyCore
 from core.domain.customer import Customer
 from core.domain.survey import Survey
 
-__all__ = ["MAX_KEYBOARDS", "Press", "Turn", "parse_press"]
+__all__ = ["MAX_KEYBOARDS", "Dialog", "Press", "Turn", "parse_press"]
 
 MAX_KEYBOARDS = 8
 _PAYLOAD = re.compile(r"^([A-Za-z0-9_-]{8})\|([a-z]{1,4})\|([A-Za-z0-9_:.*-]{0,48})$")
@@ -40,22 +40,19 @@ def parse_press(data: str) -> Press | None:
     return Press(*match.groups()) if match else None
 
 
-@dataclass
-class Turn:
-    core: PrivacyCore
-    event: Incoming
-    customer: Customer
-    state: dict[str, Any]
-    survey: Survey
-    outcome: Outcome = field(default_factory=Outcome)
-    _token: str | None = None
+class Dialog:
+    """Keyboard tokens and reply helpers, shared by customer and staff turns.
 
-    @property
-    def t(self) -> Translator:
-        return Translator(self.customer.language)
+    The subclass (a dataclass) holds ``state`` (saved between turns), ``outcome``
+    and ``_token``.
+    """
+
+    state: dict[str, Any]
+    outcome: Outcome
+    _token: str | None
 
     def button(self, label: str, action: str, arg: str = "") -> Button:
-        """A button whose payload only this customer's current keyboards accept."""
+        """A button whose payload only this person's current keyboards accept."""
         if self._token is None:
             self._token = secrets.token_urlsafe(6)
             tokens: list[str] = self.state.setdefault("kb", [])
@@ -76,3 +73,18 @@ class Turn:
 
     def notify(self, text: str, *, alert: bool = False) -> None:
         self.outcome.notice, self.outcome.alert = text, alert
+
+
+@dataclass
+class Turn(Dialog):
+    core: PrivacyCore
+    event: Incoming
+    customer: Customer
+    state: dict[str, Any]
+    survey: Survey
+    outcome: Outcome = field(default_factory=Outcome)
+    _token: str | None = None
+
+    @property
+    def t(self) -> Translator:
+        return Translator(self.customer.language)
