@@ -362,3 +362,20 @@ async def test_a_number_held_by_another_chat_account_cannot_be_claimed(
     async with core.uow() as uow:
         count = await uow.session.scalar(select(func.count()).select_from(PurchaseRow))
     assert count == 0
+
+
+async def test_an_erased_customer_who_comes_back_gets_no_follow_up(core: PrivacyCore) -> None:
+    from tests.followup_support import customer, freeze, hook_client, jobs, post, purchase_body
+
+    ref = await telegram_customer(core, ALICE, email="alice@example.com")
+    async with core.uow() as uow:
+        request, _ = await request_erasure(RequestErasure(ref), uow)
+    await approve(core, request.ref)
+    await _expire_waits(core)
+    await RightsJobs(core, None, None).run_due(("erasure",))
+    freeze(core)
+    await customer(core, ALICE, follow_up=True)  # a new record, with follow-up consent
+    async with hook_client(core) as client:
+        status, answer = await post(client, core, purchase_body("B-1", ALICE))
+    assert (status, answer["status"]) == (202, "no_consent")
+    assert await jobs(core) == []
