@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from core.domain.consent import ConsentDecision, ConsentEntry
 from core.domain.customer import Customer
@@ -48,7 +49,7 @@ async def decide_consent(cmd: DecideConsent, uow: UnitOfWork) -> ConsentEntry:
         decision=decision,
         notice_version=uow.policy.notice_version,
         channel=cmd.channel,
-        decided_at=uow.now(),
+        decided_at=await _after_last_decision(customer.ref, uow),
     )
     await uow.consents.append(entry)
     await _touch(customer, uow)
@@ -65,6 +66,19 @@ async def decide_consent(cmd: DecideConsent, uow: UnitOfWork) -> ConsentEntry:
     )
     await uow.commit()
     return entry
+
+
+async def _after_last_decision(customer_ref: str, uow: UnitOfWork) -> datetime:
+    """Now, or just after the previous decision: the ledger's order must be total.
+
+    Two taps within one clock tick would otherwise tie, and "current" would pick
+    one of them at random. The customer's row is locked, so this cannot race.
+    """
+    now = uow.now()
+    last = await uow.consents.latest(customer_ref)
+    if last is not None and last.decided_at >= now:
+        return last.decided_at + timedelta(microseconds=1)
+    return now
 
 
 async def current_consents(customer_ref: str, uow: UnitOfWork) -> dict[str, ConsentEntry]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.domain.consent import ConsentDecision, ConsentEntry, current_consents
@@ -35,18 +35,43 @@ class ConsentRepository:
             .where(ConsentRow.customer_ref == customer_ref)
             .order_by(ConsentRow.decided_at, ConsentRow.ref)
         )
-        return [
-            ConsentEntry(
-                ref=r.ref,
-                customer_ref=r.customer_ref,
-                purpose=r.purpose,
-                decision=ConsentDecision(r.decision),
-                notice_version=r.notice_version,
-                channel=r.channel,
-                decided_at=r.decided_at,
-            )
-            for r in rows
-        ]
+        return [_entry(r) for r in rows]
+
+    async def latest(self, customer_ref: str) -> ConsentEntry | None:
+        row = await self._session.scalar(
+            select(ConsentRow)
+            .where(ConsentRow.customer_ref == customer_ref)
+            .order_by(ConsentRow.decided_at.desc())
+            .limit(1)
+        )
+        return None if row is None else _entry(row)
 
     async def current(self, customer_ref: str) -> dict[str, ConsentEntry]:
-        return current_consents(await self.history(customer_ref))
+        """The latest decision per purpose, without reading the whole ledger."""
+        newest = (
+            select(ConsentRow.purpose, func.max(ConsentRow.decided_at).label("at"))
+            .where(ConsentRow.customer_ref == customer_ref)
+            .group_by(ConsentRow.purpose)
+            .subquery()
+        )
+        rows = await self._session.scalars(
+            select(ConsentRow)
+            .join(
+                newest,
+                (ConsentRow.purpose == newest.c.purpose) & (ConsentRow.decided_at == newest.c.at),
+            )
+            .where(ConsentRow.customer_ref == customer_ref)
+        )
+        return current_consents(_entry(r) for r in rows)
+
+
+def _entry(r: ConsentRow) -> ConsentEntry:
+    return ConsentEntry(
+        ref=r.ref,
+        customer_ref=r.customer_ref,
+        purpose=r.purpose,
+        decision=ConsentDecision(r.decision),
+        notice_version=r.notice_version,
+        channel=r.channel,
+        decided_at=r.decided_at,
+    )
