@@ -30,9 +30,17 @@ from bench.pg import scratch_database
 from core.app import PrivacyCore, open_core
 from core.domain.customer import IdentityKind
 from core.domain.purchase import PurchaseItem
+from core.services import (
+    DecideConsent,
+    MarkNoticeSeen,
+    RegisterCustomer,
+    decide_consent,
+    mark_notice_seen,
+    register_customer,
+)
 from core.services.purchases import PurchaseStatus, RecordPurchase, record_purchase
 from tests.fake_telegram import FakeTelegram
-from tests.followup_support import NOON_HK, customer, freeze
+from tests.followup_support import NOON_HK, freeze
 
 __all__ = ["run"]
 
@@ -62,25 +70,37 @@ class Outcome:
 
 
 async def _due_followups(core: PrivacyCore, count: int) -> None:
-    """``count`` consenting customers, each with one purchase whose follow-up is due now."""
+    """``count`` consenting customers, each with one purchase whose follow-up is due now.
+
+    The same services as ``tests.followup_support.customer`` and the purchase
+    callback; each commits its own transaction, 50 customers share a session.
+    """
     item = (PurchaseItem("TEA-1", "Jasmine tea", 2, Decimal("64.95")),)
-    for n in range(count):
-        uid = _FIRST_UID + n
-        await customer(core, uid)
-        cmd = RecordPurchase(
-            order_id=f"B3-{uid}",
-            reference=IdentityKind.TELEGRAM,
-            reference_value=str(uid),
-            purchased_at=NOON_HK,
-            total=Decimal("129.90"),
-            currency="HKD",
-            items=item,
-            followup_delay=timedelta(0),
-        )
+    for first in range(0, count, 50):
         async with core.uow() as uow:
-            status = await record_purchase(cmd, uow)
-        if status is not PurchaseStatus.SCHEDULED:
-            raise RuntimeError(f"follow-up not scheduled: {status}")
+            for n in range(first, min(first + 50, count)):
+                uid = _FIRST_UID + n
+                created, _ = await register_customer(
+                    RegisterCustomer(IdentityKind.TELEGRAM, str(uid)), uow
+                )
+                await mark_notice_seen(MarkNoticeSeen(created.ref), uow)
+                await decide_consent(DecideConsent(created.ref, "follow_up", True), uow)
+                status = await record_purchase(_purchase(uid, item), uow)
+                if status is not PurchaseStatus.SCHEDULED:
+                    raise RuntimeError(f"follow-up not scheduled: {status}")
+
+
+def _purchase(uid: int, items: tuple[PurchaseItem, ...]) -> RecordPurchase:
+    return RecordPurchase(
+        order_id=f"B3-{uid}",
+        reference=IdentityKind.TELEGRAM,
+        reference_value=str(uid),
+        purchased_at=NOON_HK,
+        total=Decimal("129.90"),
+        currency="HKD",
+        items=items,
+        followup_delay=timedelta(0),
+    )
 
 
 async def _jobs_done(core: PrivacyCore) -> int:

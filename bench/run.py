@@ -45,7 +45,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes (under 2 minutes)")
     parser.add_argument("--only", default="", help="comma-separated ids, e.g. B1,B4")
-    parser.add_argument("--postgres", default=None, help="postgresql+asyncpg://... (B1/B3/B7)")
+    parser.add_argument(
+        "--postgres",
+        default=None,
+        help="postgresql+asyncpg://user@host/name: B3 and B7 also run there, each in a"
+        " scratch database <name>_<bench> created and dropped on that server",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the JSON")
     return parser.parse_args(argv)
 
@@ -118,6 +123,7 @@ async def _run_all(args: argparse.Namespace) -> int:
         "benchmarks": {},
     }
     rows: list[Row] = []
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="privacy-bench-") as tmp:
         ctx = Context(quick=args.quick, workdir=Path(tmp), postgres=args.postgres)
         for bench_id in _selected(args.only):
@@ -129,7 +135,9 @@ async def _run_all(args: argparse.Namespace) -> int:
                 "rows": [r.as_json() for r in got],
             }
     results["machine"]["load_avg_end"] = machine()["load_avg"]
+    results["wall_s"] = round(time.perf_counter() - started, 1)
     print(render(rows, facts, args.quick))
+    print(f"\nwall {results['wall_s']} s; load at the end {results['machine']['load_avg_end']}")
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print(f"\nwritten: {args.out}")
     return 0

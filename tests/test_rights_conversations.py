@@ -11,6 +11,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
 from bot.flows.events import Reply
@@ -20,7 +21,7 @@ from core.domain.customer import IdentityKind
 from core.domain.requests import RequestState
 from core.services import find_customer, verify_audit
 from core.services.rights import is_suppressed
-from core.storage.tables import DataKeyRow
+from core.storage.tables import DataKeyRow, JobRow
 from tests.chat_drivers import ConsoleDriver, Driver, TelegramDriver, find_button, hook_deliver
 from tests.fake_telegram import FakeTelegram
 from tests.rights_helpers import add_purchases, approve
@@ -150,8 +151,17 @@ async def test_erasure_leaves_nothing_readable_and_suppresses_the_contacts(
 
 async def _erased(core: PrivacyCore, jobs: RightsJobs, request_ref: str) -> None:
     """Run the erasure job here, or wait for the bot's own worker that claimed it first."""
-    async with asyncio.timeout(15):
+    async with asyncio.timeout(30):
         while True:
+            # The bot's worker may have looked just before the approval and put the
+            # job back for its next check in two minutes: make it due now.
+            async with core.uow() as uow:
+                await uow.session.execute(
+                    update(JobRow)
+                    .where(JobRow.kind == "erasure", JobRow.state == "pending")
+                    .values(run_after=uow.now())
+                )
+                await uow.commit()
             await jobs.run_due(("erasure",))
             async with core.uow() as uow:
                 if (await uow.requests.get(request_ref)).state is RequestState.COMPLETED:

@@ -1,0 +1,237 @@
+"""B5 erasure: a customer with N purchases, through the real erasure job.
+
+Set-up: a Telegram customer with name and email (through the services), then N
+purchases bulk-inserted in one transaction with the customer's own
+``FieldCipher`` (items encrypted exactly as ``PurchaseRepository.add`` does).
+The erasure is requested, approved by staff, and run by the real job handler
+(``RightsJobs.erasure``: target -> shred the key -> delete and pseudonymise).
+The bench wraps the handler's two steps to stamp when each one committed:
+
+- unreadable: job start -> ``shred_customer`` committed (the data key is gone;
+  checked: reading the purchases raises ``DataShredded``);
+- purged: job start -> ``finish_erasure`` committed (rows deleted, purchases
+  pseudonymised, request completed, WAL checkpointed).
+
+Baseline: the same end state in plain SQL (delete the key, pseudonymise the
+purchases, delete the customer with its cascades) with sqlite3 on a copy of
+the database taken just before, in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import func, insert, select, update
+
+from bench.common import Context, Row, core_settings, fmt_seconds
+from core.app import PrivacyCore, open_core
+from core.errors import DataShredded
+from core.storage.tables import JobRow, PurchaseRow
+from tests.rights_helpers import approve, telegram_customer
+
+__all__ = ["add_purchases_bulk", "run"]
+
+_TARGET_UNREADABLE = 0.050
+_CHAT = 880_001
+T = TypeVar("T")
+
+
+async def add_purchases_bulk(core: PrivacyCore, ref: str, count: int, prefix: str) -> None:
+    """``count`` purchases for ``ref`` in one transaction, items encrypted with its key."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    async with core.uow() as uow:
+        cipher = await uow.keys.cipher(ref)
+        pseudonym = uow.indexer.pseudonym("purchase", ref)
+        now = uow.now()
+        rows: list[dict[str, Any]] = []
+        for n in range(count):
+            items = [
+                {"sku": f"SKU-{n % 97}", "name": "Jasmine tea 茉莉花茶", "quantity": 1 + n % 3,
+                 "price": "64.95"},
+                {"sku": "BAG-1", "name": "Paper bag", "quantity": 1, "price": "0.50"},
+            ]  # fmt: skip
+            rows.append(
+                {
+                    "order_id": f"{prefix}-{n:07d}",
+                    "customer_ref": ref,
+                    "pseudonym": pseudonym,
+                    "purchased_at": start + timedelta(minutes=n),
+                    "total": "130.40",
+                    "currency": "HKD",
+                    "items_enc": cipher.encrypt("items", json.dumps(items, ensure_ascii=False)),
+                    "received_at": now,
+                }
+            )
+        for first in range(0, count, 5000):
+            await uow.session.execute(insert(PurchaseRow), rows[first : first + 5000])
+        await uow.commit()
+
+
+@dataclass
+class Erased:
+    unreadable: float
+    purged: float
+    shred_step: float  # the shred transaction alone (suppress contacts, delete key, audit)
+    shredded_ok: bool  # purchases could not be read after the shred
+    left_linked: int  # purchases still linked to the customer afterwards
+    baseline: float
+    setup: float
+
+
+def _stamped(fn: Callable[..., Awaitable[T]], marks: dict[str, float], key: str) -> Any:
+    async def wrapper(*args: Any, **kwargs: Any) -> T:
+        marks[f"{key}_start"] = time.perf_counter()
+        result = await fn(*args, **kwargs)
+        marks[key] = time.perf_counter()
+        return result
+
+    return wrapper
+
+
+async def _erase(core: PrivacyCore, ref: str) -> tuple[float, float, float, bool]:
+    import bot.rights_jobs as rj
+    from core.services.rights_erasure import RequestErasure, request_erasure
+
+    async with core.uow() as uow:
+        request, _ = await request_erasure(RequestErasure(ref), uow)
+    await approve(core, request.ref)
+    async with core.uow() as uow:  # the approval poll would wait; run it now
+        await uow.session.execute(
+            update(JobRow).where(JobRow.state == "pending").values(run_after=uow.now())
+        )
+        await uow.commit()
+    marks: dict[str, float] = {}
+    shredded: list[bool] = []
+    original = (getattr(rj, "shred_customer"), getattr(rj, "finish_erasure"))  # noqa: B009
+
+    async def check_then_finish(*args: Any, **kwargs: Any) -> Any:
+        shredded.append(await _unreadable(core, ref))  # between the two steps
+        start = time.perf_counter()
+        result = await original[1](*args, **kwargs)
+        marks["purged"] = time.perf_counter()
+        marks["checked"] = start - marks["unreadable"]
+        return result
+
+    setattr(rj, "shred_customer", _stamped(original[0], marks, "unreadable"))  # noqa: B010
+    setattr(rj, "finish_erasure", check_then_finish)  # noqa: B010
+    try:
+        jobs = rj.RightsJobs(core, None, None, worker="bench")
+        start = time.perf_counter()
+        ran = await jobs.run_due(("erasure",))
+    finally:
+        setattr(rj, "shred_customer", original[0])  # noqa: B010
+        setattr(rj, "finish_erasure", original[1])  # noqa: B010
+    if ran != 1 or "purged" not in marks:
+        raise RuntimeError("the erasure job did not run through")
+    unreadable = marks["unreadable"] - start
+    purged = marks["purged"] - start - marks["checked"]  # the bench's own check excluded
+    shred_step = marks["unreadable"] - marks["unreadable_start"]
+    return unreadable, purged, shred_step, bool(shredded and shredded[0])
+
+
+async def _unreadable(core: PrivacyCore, ref: str) -> bool:
+    async with core.uow() as uow:
+        try:
+            async for _ in uow.purchases.for_customer(ref):
+                return False
+        except DataShredded:
+            return True
+    return False
+
+
+async def _linked(core: PrivacyCore, ref: str) -> int:
+    async with core.uow() as uow:
+        query = select(func.count()).where(PurchaseRow.customer_ref == ref)
+        return int(await uow.session.scalar(query) or 0)
+
+
+def _copy(db: Path, to: Path) -> None:
+    src, dst = sqlite3.connect(db), sqlite3.connect(to)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+
+
+def _plain_sql(db: Path, ref: str) -> float:
+    con = sqlite3.connect(db, isolation_level=None)
+    try:
+        con.execute("PRAGMA foreign_keys=ON")
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")
+        start = time.perf_counter()
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("DELETE FROM data_keys WHERE customer_ref = ?", (ref,))
+        con.execute(
+            "UPDATE purchases SET customer_ref = NULL, items_enc = NULL WHERE customer_ref = ?",
+            (ref,),
+        )
+        con.execute("DELETE FROM customers WHERE ref = ?", (ref,))
+        con.execute("COMMIT")
+        return time.perf_counter() - start
+    finally:
+        con.close()
+
+
+async def erase_one(ctx: Context, count: int) -> Erased:
+    data = ctx.workdir / "b5"
+    core = await open_core(core_settings(data))
+    try:
+        setup_start = time.perf_counter()
+        ref = await telegram_customer(core, _CHAT, name="Chan Tai Man", email="tm@example.com")
+        await add_purchases_bulk(core, ref, count, "B5")
+        setup = time.perf_counter() - setup_start
+        copy = data / "baseline.db"
+        _copy(data / "privacy.db", copy)
+        unreadable, purged, shred_step, shredded = await _erase(core, ref)
+        left = await _linked(core, ref)
+    finally:
+        await core.close()
+    baseline = _plain_sql(copy, ref)
+    return Erased(unreadable, purged, shred_step, shredded, left, baseline, setup)
+
+
+async def run(ctx: Context) -> list[Row]:
+    count = ctx.size(2000, 10_000)
+    e = await erase_one(ctx, count)
+    ok = e.shredded_ok and e.left_linked == 0
+    details = {
+        "purchases": count,
+        "unreadable_s": round(e.unreadable, 4),
+        "shred_step_s": round(e.shred_step, 4),
+        "purged_s": round(e.purged, 4),
+        "plain_sql_s": round(e.baseline, 4),
+        "unreadable_checked": e.shredded_ok,
+        "purchases_still_linked": e.left_linked,
+        "setup_s": round(e.setup, 2),
+    }
+    flag = "" if ok else " (NOT ERASED)"
+    return [
+        Row(
+            bench="B5",
+            what=f"erasure, {count:,} purchases: key destroyed (unreadable){flag}",
+            ours=f"{fmt_seconds(e.unreadable)} (shred step {fmt_seconds(e.shred_step)})",
+            baseline="",
+            target=f"< {_TARGET_UNREADABLE * 1000:.0f} ms",
+            met=ok and e.unreadable < _TARGET_UNREADABLE,
+            details=details,
+        ),
+        Row(
+            bench="B5",
+            what=f"erasure, {count:,} purchases: fully purged{flag}",
+            ours=fmt_seconds(e.purged),
+            baseline=f"plain SQL {fmt_seconds(e.baseline)}",
+            ratio=round(e.purged / e.baseline, 2) if e.baseline else None,
+            target="(time, x plain SQL)",
+            met=None,
+            details={},
+        ),
+    ]
