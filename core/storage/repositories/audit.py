@@ -29,6 +29,20 @@ class AuditRepository:
     def __init__(self, session: AsyncSession, chain_key: bytes) -> None:
         self._session = session
         self.chain_key = chain_key
+        self._held: tuple[object, AuditHeadRow] | None = None
+
+    async def _locked_head(self) -> AuditHeadRow:
+        """The chain's tip, locked once per transaction (later appends reuse it)."""
+        transaction = self._session.sync_session.get_transaction()
+        if transaction is not None and self._held is not None and self._held[0] is transaction:
+            return self._held[1]
+        head = await self._session.get(
+            AuditHeadRow, 1, with_for_update=True, populate_existing=True
+        )
+        assert head is not None, "audit_head is created by the first migration"
+        # Taken after the get, which begins the transaction if none was open.
+        self._held = (self._session.sync_session.get_transaction(), head)
+        return head
 
     async def append(
         self,
@@ -41,8 +55,7 @@ class AuditRepository:
         purpose: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> AuditEntry:
-        head = await self._session.get(AuditHeadRow, 1, with_for_update=True)
-        assert head is not None, "audit_head is created by the first migration"
+        head = await self._locked_head()
         entry = AuditEntry(
             seq=head.seq + 1,
             at=at,
@@ -56,9 +69,10 @@ class AuditRepository:
             prev_hash=head.hash,
         )
         entry = AuditEntry(**{**entry.__dict__, "hash": entry_hash(entry, self.chain_key)})
+        # No flush here: entries and the tip go out together at the next flush or
+        # commit (many appends in one transaction become one batched insert).
         self._session.add(_to_row(entry))
         head.seq, head.hash = entry.seq, entry.hash
-        await self._session.flush()
         return entry
 
     async def stream(self, batch: int = 5000) -> AsyncIterator[AuditEntry]:
