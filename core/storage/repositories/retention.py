@@ -8,11 +8,13 @@ Nothing here commits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
 
 from core.storage.tables import (
     ConversationRow,
@@ -24,6 +26,9 @@ from core.storage.tables import (
     SurveyAnswerRow,
 )
 from core.storage.tables_followups import FollowupRow
+
+_Key = TypeVar("_Key", int, str)
+_CHUNK = 1000
 
 __all__ = ["FINAL_FOLLOWUP_STATES", "RetentionRepository"]
 
@@ -126,62 +131,89 @@ class RetentionRepository:
         )
         return found is not None
 
-    async def remove_answers(self, ids: Sequence[int], before: datetime) -> int:
-        result = await self._session.execute(
-            delete(SurveyAnswerRow).where(
-                SurveyAnswerRow.id.in_(ids), SurveyAnswerRow.answered_at < before
-            )
+    async def remove_answers(self, ids: Sequence[int], before: datetime) -> list[int]:
+        """The ids really removed (a row answered again since planning stays)."""
+        return await self._chunked(
+            ids,
+            lambda part: (
+                delete(SurveyAnswerRow)
+                .where(SurveyAnswerRow.id.in_(part), SurveyAnswerRow.answered_at < before)
+                .returning(SurveyAnswerRow.id)
+            ),
         )
-        return _count(result)
 
     async def pseudonymise_purchases(
         self, ids: Sequence[int], before: datetime, leaving: str | None
-    ) -> int:
+    ) -> list[int]:
         """Keep order id, date, total and currency (legal hold); drop items and the link.
 
         Only rows past ``before``, or of the customer ``leaving`` (being deleted now).
         """
         aged = PurchaseRow.purchased_at < before
-        result = await self._session.execute(
-            update(PurchaseRow)
-            .where(
-                PurchaseRow.id.in_(ids),
-                aged if leaving is None else or_(aged, PurchaseRow.customer_ref == leaving),
-                or_(PurchaseRow.items_enc.is_not(None), PurchaseRow.customer_ref.is_not(None)),
-            )
-            .values(items_enc=None, customer_ref=None)
+        return await self._chunked(
+            ids,
+            lambda part: (
+                update(PurchaseRow)
+                .where(
+                    PurchaseRow.id.in_(part),
+                    aged if leaving is None else or_(aged, PurchaseRow.customer_ref == leaving),
+                    or_(PurchaseRow.items_enc.is_not(None), PurchaseRow.customer_ref.is_not(None)),
+                )
+                .values(items_enc=None, customer_ref=None)
+                .returning(PurchaseRow.id)
+            ),
         )
-        return _count(result)
 
     async def remove_purchases(
         self, ids: Sequence[int], before: datetime, leaving: str | None
-    ) -> int:
+    ) -> list[int]:
         aged = PurchaseRow.purchased_at < before
-        result = await self._session.execute(
-            delete(PurchaseRow).where(
-                PurchaseRow.id.in_(ids),
-                aged if leaving is None else or_(aged, PurchaseRow.customer_ref == leaving),
-            )
+        return await self._chunked(
+            ids,
+            lambda part: (
+                delete(PurchaseRow)
+                .where(
+                    PurchaseRow.id.in_(part),
+                    aged if leaving is None else or_(aged, PurchaseRow.customer_ref == leaving),
+                )
+                .returning(PurchaseRow.id)
+            ),
         )
-        return _count(result)
 
-    async def remove_conversations(self, refs: Sequence[str], before: datetime) -> int:
-        result = await self._session.execute(
-            delete(ConversationRow).where(
-                ConversationRow.customer_ref.in_(refs), ConversationRow.updated_at < before
-            )
+    async def remove_conversations(self, refs: Sequence[str], before: datetime) -> list[str]:
+        return await self._chunked(
+            refs,
+            lambda part: (
+                delete(ConversationRow)
+                .where(ConversationRow.customer_ref.in_(part), ConversationRow.updated_at < before)
+                .returning(ConversationRow.customer_ref)
+            ),
         )
-        return _count(result)
 
-    async def remove_followups(self, order_ids: Sequence[str], before: datetime) -> int:
-        result = await self._session.execute(
-            delete(FollowupRow).where(
-                FollowupRow.order_id.in_(order_ids),
-                FollowupRow.updated_at < before,
-                FollowupRow.state.in_(FINAL_FOLLOWUP_STATES),
-            )
+    async def remove_followups(self, order_ids: Sequence[str], before: datetime) -> list[str]:
+        return await self._chunked(
+            order_ids,
+            lambda part: (
+                delete(FollowupRow)
+                .where(
+                    FollowupRow.order_id.in_(part),
+                    FollowupRow.updated_at < before,
+                    FollowupRow.state.in_(FINAL_FOLLOWUP_STATES),
+                )
+                .returning(FollowupRow.order_id)
+            ),
         )
-        return _count(result)
+
+    async def _chunked(
+        self, keys: Sequence[_Key], statement: Callable[[Sequence[_Key]], Executable]
+    ) -> list[_Key]:
+        """Run a statement over the keys in chunks (PostgreSQL takes at most 32,767
+        parameters); each statement returns the keys it really touched."""
+        touched: list[_Key] = []
+        for start in range(0, len(keys), _CHUNK):
+            result = await self._session.execute(statement(keys[start : start + _CHUNK]))
+            touched.extend(result.scalars())
+        return touched
 
     async def remove_jobs(self, ids: Sequence[int]) -> int:
         result = await self._session.execute(
