@@ -53,17 +53,18 @@ async def on_consent_press(turn: Turn, press: Press) -> None:
         turn.notify(turn.t("button.expired"))
         return
     give = want == "1"
+    # One unit of work for the whole tap: read, decide (it commits), read again.
     async with turn.core.uow() as uow:
         current = await current_consents(turn.customer.ref, uow)
-    if _is_on(turn, current.get(purpose)) == give:
-        turn.notify(turn.t("consent.unchanged"))  # a stale keyboard: nothing to do
-        await _consent_screen(turn, turn.t("privacy.title"), edit=True)
-        return
-    async with turn.core.uow() as uow:
+        if _is_on(turn, current.get(purpose)) == give:
+            turn.notify(turn.t("consent.unchanged"))  # a stale keyboard: nothing to do
+            await _consent_screen(turn, turn.t("privacy.title"), edit=True, current=current)
+            return
         entry = await decide_consent(
             DecideConsent(turn.customer.ref, purpose, give, channel=turn.event.channel), uow
         )
-    await _consent_screen(turn, turn.t("privacy.title"), edit=True)
+        current = await current_consents(turn.customer.ref, uow)
+    await _consent_screen(turn, turn.t("privacy.title"), edit=True, current=current)
     send_receipt(turn, entry)
 
 
@@ -83,10 +84,17 @@ def send_receipt(turn: Turn, entry: ConsentEntry) -> None:
     turn.notify(decision)
 
 
-async def _consent_screen(turn: Turn, intro: str, *, edit: bool = False) -> None:
+async def _consent_screen(
+    turn: Turn,
+    intro: str,
+    *,
+    edit: bool = False,
+    current: dict[str, ConsentEntry] | None = None,
+) -> None:
     t, policy = turn.t, turn.core.policy
-    async with turn.core.uow() as uow:
-        current = await current_consents(turn.customer.ref, uow)
+    if current is None:
+        async with turn.core.uow() as uow:
+            current = await current_consents(turn.customer.ref, uow)
     lines = [intro, "", t("consent.service_line", purpose=purpose_title(turn, "service"))]
     rows: list[tuple[Button, ...]] = []
     for spec in policy.consent_purposes():

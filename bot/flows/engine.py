@@ -12,6 +12,7 @@ import logging
 import traceback
 import weakref
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from bot.flows import consent, followup, help, language, rights, staff, survey
 from bot.flows.events import EventKind, Incoming, Outcome, Reply
@@ -107,9 +108,7 @@ class FlowEngine:
         desk = await staff.dispatch(self.core, event)  # staff desk first; None: not for it
         if desk is not None:
             return desk
-        customer = await self._customer(event)
-        async with self.core.uow() as uow:
-            state = await load_conversation(customer.ref, uow)
+        customer, state = await self._customer(event)
         turn = Turn(self.core, event, customer, state, self.survey)
         log.info("event kind=%s customer=%s", event.kind, customer.ref)
         try:
@@ -123,7 +122,8 @@ class FlowEngine:
             await save_conversation(SaveConversation(customer.ref, turn.state), uow)
         return turn.outcome
 
-    async def _customer(self, event: Incoming) -> Customer:
+    async def _customer(self, event: Incoming) -> tuple[Customer, dict[str, Any]]:
+        """The customer (registered at first contact) and their saved conversation state."""
         cmd = RegisterCustomer(
             IdentityKind.TELEGRAM,
             str(event.user_id),
@@ -132,7 +132,7 @@ class FlowEngine:
         )
         async with self.core.uow() as uow:
             customer, _created = await register_customer(cmd, uow)
-        return customer
+            return customer, await load_conversation(customer.ref, uow)
 
     async def _route(self, turn: Turn) -> None:
         event, seen = turn.event, turn.customer.notice_version_seen
