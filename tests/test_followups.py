@@ -235,3 +235,21 @@ async def test_two_processes_on_one_database_send_each_followup_once(
     finally:
         await other.close()
     assert [len(fake_telegram.messages(u)) for u in users] == [1] * len(users)
+
+
+async def test_a_blocked_customer_who_writes_again_is_reachable_again(
+    core: PrivacyCore, fake_telegram: FakeTelegram
+) -> None:
+    clock = freeze(core)
+    await customer(core, 7001)
+    await buy(core, "A-1", 7001)
+    fake_telegram.block_user(7001)
+    clock.advance(timedelta(minutes=11))
+    async with worker(core, fake_telegram):
+        await settled(core)
+    await press(core, 7001, "AAAAAAAA|fx|")  # any message: they unblocked the bot
+    async with core.uow() as uow:
+        found = await find_customer(IdentityKind.TELEGRAM, "7001", uow)
+    assert found is not None
+    assert not found.flags.unreachable
+    assert "customer.reachable" in await actions(core)

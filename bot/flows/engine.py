@@ -30,6 +30,7 @@ from core.services import (
     register_customer,
     save_conversation,
 )
+from core.services.customers import mark_reachable
 
 __all__ = ["COMMAND_MENU", "FlowEngine"]
 
@@ -132,6 +133,7 @@ class FlowEngine:
         )
         async with self.core.uow() as uow:
             customer, _created = await register_customer(cmd, uow)
+            customer = await mark_reachable(customer, uow)
             return customer, await load_conversation(customer.ref, uow)
 
     async def _route(self, turn: Turn) -> None:

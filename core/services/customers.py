@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.exc import IntegrityError
 
@@ -19,6 +19,7 @@ __all__ = [
     "RegisterCustomer",
     "change_language",
     "find_customer",
+    "mark_reachable",
     "normalise_identity",
     "register_customer",
 ]
@@ -121,3 +122,19 @@ async def change_language(cmd: ChangeLanguage, uow: UnitOfWork) -> Customer:
     )
     await uow.commit()
     return customer
+
+
+async def mark_reachable(customer: Customer, uow: UnitOfWork) -> Customer:
+    """The customer wrote to the bot again, so they unblocked it: lift "unreachable".
+
+    Telegram only lets a bot message someone who has not blocked it; a new message
+    from them proves the block is gone.
+    """
+    if not customer.flags.unreachable:
+        return customer
+    locked = await uow.customers.get(customer.ref, lock=True)
+    locked.flags = replace(locked.flags, unreachable=False)
+    await uow.customers.save(locked)
+    await uow.record(customer_actor(locked.ref), "customer.reachable", subject_ref=locked.ref)
+    await uow.commit()
+    return locked
