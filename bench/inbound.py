@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bench.common import Context, Row, core_settings, fmt_rate, fmt_seconds, percentile
+from bench.pg import scratch_database
 from bot.runner import run_bot
 from bot.settings import BotSettings
 from core.app import PrivacyCore, open_core
@@ -197,9 +198,25 @@ async def _bare(
 async def run_inbound(
     ctx: Context, bench_id: str, framework: str, make_bare: Callable[[TimedFake], BareBot]
 ) -> list[Row]:
+    rows = await _run_inbound(ctx, bench_id, framework, make_bare, None)
+    if ctx.postgres and framework == "aiogram":  # the issue asks B1 on PostgreSQL too
+        async with scratch_database(ctx.postgres, f"{bench_id}_{framework}") as url:
+            rows += await _run_inbound(ctx, bench_id, framework, make_bare, url)
+    return rows
+
+
+async def _run_inbound(
+    ctx: Context,
+    bench_id: str,
+    framework: str,
+    make_bare: Callable[[TimedFake], BareBot],
+    database_url: str | None,
+) -> list[Row]:
     plan = (ctx.size(1, 10), ctx.size(20, 100))  # presses per customer loaded; alone
     rounds = ctx.size(1, 2)
-    core = await open_core(core_settings(ctx.workdir / f"{bench_id.lower()}-{framework}"))
+    where = "postgresql" if database_url else "sqlite"
+    data_dir = ctx.workdir / f"{bench_id.lower()}-{framework}-{where}"
+    core = await open_core(core_settings(data_dir, database_url))
     bare: list[Phases] = []
     full: list[Phases] = []
     try:
@@ -211,7 +228,7 @@ async def run_inbound(
                 full.append(await _full_stack(fake, core, framework, _users(base + 5000), plan))
     finally:
         await core.close()
-    return _rows(bench_id, framework, _best(bare), _best(full))
+    return _rows(bench_id, f"{framework}, {where}", _best(bare), _best(full))
 
 
 def _users(first: int) -> range:
