@@ -6,6 +6,8 @@ No PicklePersistence: conversation state lives in our database.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -43,41 +45,54 @@ log = logging.getLogger("bot.ptb")
 
 
 class PtbSender:
+    """Every call's failures leave as bot.adapters.telegram's SendError classes."""
+
     def __init__(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         self.bot = application.bot
 
     async def send_text(self, chat_id: int, reply: Reply) -> None:
-        await self.bot.send_message(chat_id, reply.text, reply_markup=_markup(reply))
+        with _translated():
+            await self.bot.send_message(chat_id, reply.text, reply_markup=_markup(reply))
 
     async def edit_text(self, chat_id: int, message_id: int, reply: Reply) -> bool:
-        try:
-            await self.bot.edit_message_text(
-                reply.text, chat_id=chat_id, message_id=message_id, reply_markup=_inline(reply)
-            )
-        except BadRequest as error:
-            return "not modified" in str(error).lower()
+        with _translated():
+            try:
+                await self.bot.edit_message_text(
+                    reply.text, chat_id=chat_id, message_id=message_id, reply_markup=_inline(reply)
+                )
+            except BadRequest as error:
+                return "not modified" in str(error).lower()
         return True
 
     async def send_document(self, chat_id: int, name: str, content: bytes, caption: str) -> None:
-        await self.bot.send_document(
-            chat_id, InputFile(content, filename=name), caption=caption or None
-        )
+        with _translated():
+            await self.bot.send_document(
+                chat_id, InputFile(content, filename=name), caption=caption or None
+            )
 
     async def send_photo(self, chat_id: int, content: bytes, caption: str) -> None:
-        await self.bot.send_photo(
-            chat_id, InputFile(content, filename="chart.png"), caption=caption or None
-        )
+        with _translated():
+            await self.bot.send_photo(
+                chat_id, InputFile(content, filename="chart.png"), caption=caption or None
+            )
 
     async def answer_callback(self, callback_id: str, text: str | None, alert: bool) -> None:
-        await self.bot.answer_callback_query(callback_id, text=text, show_alert=alert)
+        with _translated():
+            await self.bot.answer_callback_query(callback_id, text=text, show_alert=alert)
 
     async def send_out(self, chat_id: int, reply: Reply) -> int:
         """A message the bot sends on its own (bot/outbound.py); errors translated."""
-        try:
+        with _translated():
             message = await self.bot.send_message(chat_id, reply.text, reply_markup=_markup(reply))
-        except TelegramError as error:
-            raise _send_error(error) from None
         return int(message.message_id)
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except TelegramError as error:
+        raise _send_error(error) from None
 
 
 # httpx errors raised before any byte of the request left this machine.

@@ -7,21 +7,27 @@ frameworks differ only in how a call is made, which ``Sender`` hides.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 from bot.flows import COMMAND_MENU, EventKind, Incoming, Outcome, Reply
 from bot.i18n import Translator, locale_for
 
 __all__ = [
+    "CALLBACK_RETRIES",
     "MENU_LANGUAGES",
+    "REPLY_RETRIES",
     "Blocked",
     "DeliveryUnknown",
     "NotDelivered",
     "Rejected",
+    "Retries",
     "RetryAfter",
     "SendError",
     "Sender",
@@ -29,6 +35,7 @@ __all__ = [
     "deliver",
     "incoming_from_update",
     "secret_matches",
+    "send_with_retries",
     "webhook_token",
 ]
 
@@ -56,6 +63,9 @@ _UNSUPPORTED = (
 
 
 class Sender(Protocol):
+    """How an adapter makes each call; every method raises only ``SendError`` subclasses
+    for Telegram's answers and network failures (translated once, in the adapter)."""
+
     async def send_text(self, chat_id: int, reply: Reply) -> None: ...
     async def edit_text(self, chat_id: int, message_id: int, reply: Reply) -> bool: ...
     async def send_document(
@@ -127,20 +137,48 @@ def _from_message(message: Mapping[str, Any], edited: bool) -> Incoming:
 async def deliver(
     outcome: Outcome, event: Incoming, callback_id: str | None, sender: Sender
 ) -> None:
-    """Carry out the replies; a button press is always answered (stops the spinner)."""
+    """Carry out the replies; a button press is always answered (stops the spinner).
+
+    Telegram's refusals are survived by the rules bot/outbound.py applies to
+    proactive messages (``send_with_retries``): 429 waits ``retry_after``, 5xx and
+    connections never made are retried. A reply whose answer was lost (timeout, dropped connection)
+    may have arrived, so it is not sent again; a failed callback answer does not
+    stop the replies. Failures are logged by kind, never with the text.
+    """
     if callback_id is not None:
-        await sender.answer_callback(callback_id, outcome.notice, outcome.alert)
+        answer = partial(sender.answer_callback, callback_id, outcome.notice, outcome.alert)
+        try:
+            await send_with_retries(answer, CALLBACK_RETRIES)
+        except SendError as error:
+            _log_failure("callback answer", error)
     for reply in outcome.replies:
-        if reply.document is not None:
-            name, content = reply.document
-            await sender.send_document(event.chat_id, name, content, reply.text)
-        elif reply.photo is not None:
-            await sender.send_photo(event.chat_id, reply.photo, reply.text)
-        elif reply.edit and event.message_id is not None:
-            if not await sender.edit_text(event.chat_id, event.message_id, reply):
-                await sender.send_text(event.chat_id, reply)
-        else:
-            await sender.send_text(event.chat_id, reply)
+        try:
+            await _send_reply(reply, event, sender)
+        except Blocked as error:
+            _log_failure("reply", error)
+            return  # the user blocked the bot: the other replies cannot arrive either
+        except SendError as error:
+            _log_failure("reply", error)
+
+
+async def _send_reply(reply: Reply, event: Incoming, sender: Sender) -> None:
+    chat = event.chat_id
+    if reply.document is not None:
+        name, content = reply.document
+        await send_with_retries(partial(sender.send_document, chat, name, content, reply.text))
+    elif reply.photo is not None:
+        await send_with_retries(partial(sender.send_photo, chat, reply.photo, reply.text))
+    else:
+        if reply.edit and event.message_id is not None:
+            edit = partial(sender.edit_text, chat, event.message_id, reply)
+            if await send_with_retries(edit):
+                return
+        await send_with_retries(partial(sender.send_text, chat, reply))
+
+
+def _log_failure(what: str, error: SendError) -> None:
+    outcome = "unknown" if isinstance(error, DeliveryUnknown) else "not delivered"
+    log.warning("%s %s kind=%s (%s)", what, outcome, type(error).__name__, error)
 
 
 def command_menu(locale: str) -> list[tuple[str, str]]:
@@ -158,8 +196,9 @@ def secret_matches(expected: str, given: str | None) -> bool:
     return given is not None and hmac.compare_digest(expected.encode(), given.encode())
 
 
-# --- what a proactive send can learn, the same for both frameworks -------------------
-# Senders' ``send_out`` raise these so bot/outbound.py decides retries once, for both.
+# --- what a send can learn, the same for both frameworks ------------------------------
+# Every Sender method (and ``send_out``) raises these, so retries are decided here and in
+# bot/outbound.py, once for both frameworks.
 
 
 class SendError(Exception):
@@ -188,3 +227,48 @@ class NotDelivered(SendError):
 
 class DeliveryUnknown(SendError):
     """The request went out but no answer came (timeout, dropped connection)."""
+
+
+# --- retrying a reply ------------------------------------------------------------------
+# The rules of bot/outbound.py's ``Outbound.send`` (which also pauses its rate limiter
+# and counts metrics), for replies to a user's update, which bypass that limiter.
+
+
+@dataclass(frozen=True)
+class Retries:
+    """How hard one send is pushed through Telegram's refusals."""
+
+    attempts: int = 4  # tries in all when the answer proves it was not delivered (5xx)
+    max_wait: float = 30.0  # total retry_after seconds honoured before giving up
+    backoff: float = 0.25  # first pause after a 5xx; doubles each time
+
+
+REPLY_RETRIES = Retries()
+# A button's spinner stops on its own; the replies must not wait long behind it.
+CALLBACK_RETRIES = Retries(attempts=2, max_wait=2.0)
+
+T = TypeVar("T")
+
+
+async def send_with_retries(
+    send: Callable[[], Awaitable[T]], retries: Retries = REPLY_RETRIES
+) -> T:
+    """``send()`` until it succeeds; RetryAfter waits, NotDelivered backs off and retries.
+
+    Raises at once what a retry cannot mend or would duplicate (DeliveryUnknown,
+    Blocked, Rejected), and the last error when the budget is spent.
+    """
+    failures, waited = 0, 0.0
+    while True:
+        try:
+            return await send()
+        except RetryAfter as error:
+            if waited + error.seconds > retries.max_wait:
+                raise
+            waited += error.seconds
+            await asyncio.sleep(error.seconds)
+        except NotDelivered:
+            failures += 1
+            if failures >= retries.attempts:
+                raise
+            await asyncio.sleep(retries.backoff * 2 ** (failures - 1))
