@@ -175,7 +175,7 @@ async def _on(ctx: Context, name: str, url: str | None, count: int) -> Outcome:
 
 
 async def run(ctx: Context) -> list[Row]:
-    count = ctx.size(200, 1000)
+    count = ctx.size(150, 1000)
     rows = [_row("SQLite", await _on(ctx, "sqlite", None, count))]
     if ctx.postgres:
         async with scratch_database(ctx.postgres, "b3") as url:

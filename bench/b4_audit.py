@@ -182,7 +182,7 @@ async def _profile(core: PrivacyCore) -> str:
 
 
 async def run(ctx: Context) -> list[Row]:
-    count = ctx.size(100_000, 1_000_000)
+    count = ctx.size(40_000, 1_000_000)
     data = ctx.workdir / "b4"
     core = await open_core(core_settings(data))
     try:

@@ -232,7 +232,7 @@ async def _on_postgres(ctx: Context, count: int) -> tuple[Swept, int, float, flo
 
 
 async def run(ctx: Context) -> list[Row]:
-    count = ctx.size(100_000, 1_000_000)
+    count = ctx.size(50_000, 1_000_000)
     rows = [_row("SQLite", count, *await _on_sqlite(ctx, count))]
     if ctx.postgres:
         rows.append(_row("PostgreSQL", count, *await _on_postgres(ctx, count)))
