@@ -250,7 +250,7 @@ def _rows(bench_id: str, framework: str, bare: Phases, full: Phases) -> list[Row
     return [
         Row(
             bench=bench_id,
-            what=f"{framework}: {full.loaded.presses} toggles, one per customer, all at once"
+            what=f"{framework}: {full.loaded.presses} toggles, all customers pressing at once"
             + (f", {failures} FAILED" if failures else ""),
             ours=_figures(full),
             baseline="bare " + _figures(bare),
