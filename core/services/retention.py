@@ -233,8 +233,10 @@ async def _apply_batch(
 ) -> list[SubjectRemoval]:
     """Customers who leave one by one (lock, shred); the others' rows in one statement
     per kind for the whole batch, which is what makes a sweep of millions of rows quick."""
-    leaving = [await _apply(item, cut, uow) for item in items if item.delete_customer]
-    return leaving + await _apply_staying([i for i in items if not i.delete_customer], cut, uow)
+    done = {i.subject: await _apply(i, cut, uow) for i in items if i.delete_customer}
+    staying = await _apply_staying([i for i in items if not i.delete_customer], cut, uow)
+    done.update((r.subject, r) for r in staying)
+    return [done[item.subject] for item in items]  # in the plan's order, like the dry run
 
 
 async def _apply_staying(
