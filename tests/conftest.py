@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from core.app import PrivacyCore, open_core
 from core.settings import Settings
 
-pytest_plugins = ["tests.fake_telegram.plugin"]
+pytest_plugins = ["tests.fake_telegram.plugin", "tests.chat_fixtures"]
 
 POSTGRES_URL = os.environ.get("PRIVACY_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgres"] if POSTGRES_URL else ["sqlite"]

@@ -2,58 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
-
 import pytest
 
 from core.app import PrivacyCore
 from core.domain.customer import IdentityKind
 from core.services import current_consents, find_customer, survey_answers, verify_audit
-from tests.chat_drivers import ConsoleDriver, Driver, TelegramDriver, hook_deliver
-from tests.fake_telegram import FakeTelegram
+from tests.chat_drivers import Driver
+from tests.chat_fixtures import MakeChat
 
-CHANNELS = ["console", "aiogram", "ptb"]
 ALICE, BOB = 5001, 5002
-
-MakeChat = Callable[..., Awaitable[Driver]]
-
-
-@pytest.fixture(params=CHANNELS)
-async def make_chat(
-    request: pytest.FixtureRequest,
-    core: PrivacyCore,
-    fake_telegram: FakeTelegram,
-    monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[MakeChat]:
-    """Open a chat for a user on this channel; Telegram channels share one running bot."""
-    channel = request.param
-    drivers: list[Any] = []
-    processed = hook_deliver(monkeypatch, channel) if channel != "console" else None
-    runner: TelegramDriver | None = None
-
-    async def make(user_id: int = ALICE, language_code: str = "en") -> Driver:
-        nonlocal runner
-        if channel == "console":
-            driver: Any = ConsoleDriver(core, user_id, language_code)
-        else:
-            assert processed is not None
-            driver = TelegramDriver(core, fake_telegram, channel, processed, user_id, language_code)
-            if runner is None:
-                runner = await driver.start()
-            else:
-                driver._task = None  # the running bot serves every user
-        drivers.append(driver)
-        return driver
-
-    yield make
-    if runner is not None:
-        await runner.close()
 
 
 @pytest.fixture
 async def chat(make_chat: MakeChat) -> Driver:
-    return await make_chat()
+    return await make_chat(ALICE)
 
 
 async def customer_ref(core: PrivacyCore, user_id: int = ALICE) -> str:

@@ -6,11 +6,9 @@ import asyncio
 import io
 import json
 import zipfile
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
-import pytest
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
@@ -22,41 +20,13 @@ from core.domain.requests import RequestState
 from core.services import find_customer, verify_audit
 from core.services.rights import is_suppressed
 from core.storage.tables import DataKeyRow, JobRow
-from tests.chat_drivers import ConsoleDriver, Driver, TelegramDriver, find_button, hook_deliver
+from tests.chat_drivers import TelegramDriver, find_button
+from tests.chat_fixtures import MakeChat
 from tests.fake_telegram import FakeTelegram
 from tests.rights_helpers import add_purchases, approve
 from tests.test_rights_core import RecordingSender
 
-CHANNELS = ["console", "aiogram", "ptb"]
 ALICE, BOB = 5101, 5102
-
-MakeChat = Callable[..., Awaitable[Driver]]
-
-
-@pytest.fixture(params=CHANNELS)
-async def make_chat(
-    request: pytest.FixtureRequest,
-    core: PrivacyCore,
-    fake_telegram: FakeTelegram,
-    monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[MakeChat]:
-    channel = request.param
-    processed = hook_deliver(monkeypatch, channel) if channel != "console" else None
-    runner: TelegramDriver | None = None
-
-    async def make(user_id: int = ALICE) -> Driver:
-        nonlocal runner
-        if channel == "console":
-            return ConsoleDriver(core, user_id)
-        assert processed is not None
-        driver = TelegramDriver(core, fake_telegram, channel, processed, user_id)
-        if runner is None:
-            runner = await driver.start()
-        return driver
-
-    yield make
-    if runner is not None:
-        await runner.close()
 
 
 class FakeApiSender(RecordingSender):

@@ -1,0 +1,45 @@
+"""pytest plugin: ``make_chat``, a chat on each channel (console, aiogram, PTB).
+
+One running bot serves every user of a Telegram channel within a test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from core.app import PrivacyCore
+from tests.chat_drivers import ConsoleDriver, Driver, TelegramDriver, hook_deliver
+from tests.fake_telegram import FakeTelegram
+
+CHANNELS = ["console", "aiogram", "ptb"]
+
+MakeChat = Callable[..., Awaitable[Driver]]
+
+
+@pytest.fixture(params=CHANNELS)
+async def make_chat(
+    request: pytest.FixtureRequest,
+    core: PrivacyCore,
+    fake_telegram: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[MakeChat]:
+    """``await make_chat(user_id, language_code="en")`` opens that user's chat."""
+    channel = request.param
+    processed = hook_deliver(monkeypatch, channel) if channel != "console" else None
+    runner: TelegramDriver | None = None
+
+    async def make(user_id: int, language_code: str = "en") -> Driver:
+        nonlocal runner
+        if channel == "console":
+            return ConsoleDriver(core, user_id, language_code)
+        assert processed is not None
+        driver = TelegramDriver(core, fake_telegram, channel, processed, user_id, language_code)
+        if runner is None:
+            runner = await driver.start()
+        return driver
+
+    yield make
+    if runner is not None:
+        await runner.close()
