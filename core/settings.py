@@ -22,6 +22,8 @@ class Settings:
     # The shop's other systems told of erasures, corrections and restrictions (GDPR
     # Art. 19): PRIVACY_DOWNSTREAM="crm=https://crm.example/hook,eshop=https://...".
     downstream: tuple[tuple[str, str], ...] = ()
+    # The shop's own preference survey (default: core/policy/survey.toml).
+    survey_file: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -35,6 +37,7 @@ class Settings:
             master_key=env.get("PRIVACY_MASTER_KEY") or None,
             policy_file=Path(policy) if policy else None,
             downstream=parse_downstream(env.get("PRIVACY_DOWNSTREAM") or ""),
+            survey_file=Path(survey) if (survey := env.get("PRIVACY_SURVEY_FILE")) else None,
         )
 
     @property

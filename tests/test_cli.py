@@ -149,3 +149,22 @@ def test_run_without_a_token_says_what_is_missing(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "TELEGRAM_BOT_TOKEN" in result.stderr
+
+
+def test_a_broken_survey_file_is_a_clear_error(tmp_path: Path) -> None:
+    survey = tmp_path / "survey.toml"
+    survey.write_text(
+        'id = "x"\ntitle = "t"\n[[questions]]\nid = "q"\nkind = "wrong"\ntext = "t"\n'
+    )
+    result = subprocess.run(
+        [str(BIN), "chat"],
+        env={**os.environ, "PRIVACY_DATA_DIR": str(tmp_path), "PRIVACY_SURVEY_FILE": str(survey)},
+        input="",
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "questions[0].kind" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -77,7 +77,7 @@ MAX_CONCURRENT_TURNS = 8
 class FlowEngine:
     def __init__(self, core: PrivacyCore, survey_def: Survey | None = None) -> None:
         self.core = core
-        self.survey = survey_def or load_survey()
+        self.survey = survey_def or load_survey(core.settings.survey_file)
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         self._turns = asyncio.Semaphore(MAX_CONCURRENT_TURNS)
 
