@@ -204,7 +204,8 @@ class TelegramDriver:
     async def close(self) -> None:
         self._stop.set()
         if self._task is not None:
-            await asyncio.wait_for(self._task, timeout=20)
+            # Generous: under a loaded CI a job claim may wait out SQLite's busy timeout.
+            await asyncio.wait_for(self._task, timeout=60)
             self._task = None
 
     async def restart(self) -> None:

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from core.crypto import normalise_email, normalise_phone
 from core.domain.customer import Customer, Identity, IdentityKind
-from core.errors import InvalidInput
+from core.errors import Conflict, InvalidInput
 from core.ids import new_ref
 from core.services._common import customer_actor, refuse
 from core.storage import UnitOfWork
@@ -81,8 +81,10 @@ async def register_customer(cmd: RegisterCustomer, uow: UnitOfWork) -> tuple[Cus
     try:
         async with uow.session.begin_nested():
             await uow.customers.add(customer)
-    except IntegrityError:
-        # The same person's first two messages raced; the other one registered them.
+    except (IntegrityError, Conflict):
+        # The same person's first two messages raced; the other one registered them
+        # (found as a unique-index clash, or as "that identity is taken" if it committed
+        # between our look-up and our insert).
         existing = await uow.customers.find(cmd.kind, value)
         if existing is None:
             raise
