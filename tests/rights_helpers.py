@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import update
+
 from core.app import PrivacyCore
 from core.domain.customer import IdentityKind
 from core.domain.purchase import Purchase, PurchaseItem
 from core.domain.requests import RequestState
 from core.services import MoveRequest, RegisterCustomer, move_request, register_customer
 from core.storage.repositories import Actor
+from core.storage.tables import JobRow
 
 STAFF = Actor("staff", "s-test")
 
@@ -60,4 +63,15 @@ async def add_purchases(
 async def approve(core: PrivacyCore, request_ref: str) -> None:
     async with core.uow() as uow:
         await move_request(MoveRequest(request_ref, RequestState.IN_PROGRESS, STAFF, "ok"), uow)
+        await uow.commit()
+
+
+async def make_jobs_due(core: PrivacyCore, kind: str | None = None) -> None:
+    """Make pending jobs (of ``kind``) due now: e.g. an erasure put back to wait
+    for approval, which would otherwise look again only in two minutes."""
+    stmt = update(JobRow).where(JobRow.state == "pending")
+    if kind is not None:
+        stmt = stmt.where(JobRow.kind == kind)
+    async with core.uow() as uow:
+        await uow.session.execute(stmt.values(run_after=uow.now()))
         await uow.commit()

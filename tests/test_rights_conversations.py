@@ -9,7 +9,6 @@ import zipfile
 from pathlib import Path
 
 import aiohttp
-from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
 from bot.flows.events import Reply
@@ -19,11 +18,11 @@ from core.domain.customer import IdentityKind
 from core.domain.requests import RequestState
 from core.services import find_customer, verify_audit
 from core.services.rights import is_suppressed
-from core.storage.tables import DataKeyRow, JobRow
+from core.storage.tables import DataKeyRow
 from tests.chat_drivers import TelegramDriver, find_button
 from tests.chat_fixtures import MakeChat
 from tests.fake_telegram import FakeTelegram
-from tests.rights_helpers import add_purchases, approve
+from tests.rights_helpers import add_purchases, approve, make_jobs_due
 from tests.test_rights_core import RecordingSender
 
 ALICE, BOB = 5101, 5102
@@ -125,13 +124,7 @@ async def _erased(core: PrivacyCore, jobs: RightsJobs, request_ref: str) -> None
         while True:
             # The bot's worker may have looked just before the approval and put the
             # job back for its next check in two minutes: make it due now.
-            async with core.uow() as uow:
-                await uow.session.execute(
-                    update(JobRow)
-                    .where(JobRow.kind == "erasure", JobRow.state == "pending")
-                    .values(run_after=uow.now())
-                )
-                await uow.commit()
+            await make_jobs_due(core, "erasure")
             await jobs.run_due(("erasure",))
             async with core.uow() as uow:
                 if (await uow.requests.get(request_ref)).state is RequestState.COMPLETED:

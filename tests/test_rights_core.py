@@ -38,7 +38,13 @@ from core.services.rights_rectification import CorrectField, correct_field
 from core.services.rights_verification import ClaimPhone, claim_phone
 from core.settings import Settings
 from core.storage.tables import DataKeyRow, PurchaseRow
-from tests.rights_helpers import add_purchases, approve, phone_customer, telegram_customer
+from tests.rights_helpers import (
+    add_purchases,
+    approve,
+    make_jobs_due,
+    phone_customer,
+    telegram_customer,
+)
 
 ALICE = 7001
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,7 +157,7 @@ async def test_erasure_waits_for_approval_then_confirms_shreds_and_deletes(
     async with core.uow() as uow:
         assert await uow.customers.exists(ref)
     await approve(core, request.ref)
-    await _expire_waits(core)
+    await make_jobs_due(core)
     await jobs.run_due(("erasure",))
     assert [chat for chat, _ in sender.texts] == [ALICE]
     async with core.uow() as uow:
@@ -173,19 +179,6 @@ async def test_erasure_waits_for_approval_then_confirms_shreds_and_deletes(
     assert done.state is RequestState.COMPLETED
 
 
-async def _expire_waits(core: PrivacyCore) -> None:
-    """Make jobs put back 'awaiting approval' due now (instead of in two minutes)."""
-    from sqlalchemy import update
-
-    from core.storage.tables import JobRow
-
-    async with core.uow() as uow:
-        await uow.session.execute(
-            update(JobRow).where(JobRow.state == "pending").values(run_after=uow.now())
-        )
-        await uow.commit()
-
-
 async def test_erased_contacts_are_suppressed(core: PrivacyCore) -> None:
     ref = await telegram_customer(core, ALICE, email="alice@example.com")
     async with core.uow() as uow:
@@ -193,7 +186,7 @@ async def test_erased_contacts_are_suppressed(core: PrivacyCore) -> None:
     async with core.uow() as uow:
         request, _ = await request_erasure(RequestErasure(ref), uow)
     await approve(core, request.ref)
-    await _expire_waits(core)
+    await make_jobs_due(core)
     await RightsJobs(core, None, None).run_due(("erasure",))
     async with core.uow() as uow:
         assert await is_suppressed(IdentityKind.PHONE, "91234567", uow)
@@ -228,7 +221,7 @@ async def test_kill_9_during_erasure_then_restart_finishes_it(
     async with core.uow() as uow:
         request, _ = await request_erasure(RequestErasure(ref), uow)
     await approve(core, request.ref)
-    await _expire_waits(core)
+    await make_jobs_due(core)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
@@ -371,7 +364,7 @@ async def test_an_erased_customer_who_comes_back_gets_no_follow_up(core: Privacy
     async with core.uow() as uow:
         request, _ = await request_erasure(RequestErasure(ref), uow)
     await approve(core, request.ref)
-    await _expire_waits(core)
+    await make_jobs_due(core)
     await RightsJobs(core, None, None).run_due(("erasure",))
     freeze(core)
     await customer(core, ALICE, follow_up=True)  # a new record, with follow-up consent
