@@ -18,6 +18,10 @@ class BareAiogram:
         from aiogram.client.session.aiohttp import AiohttpSession
         from aiogram.client.telegram import TelegramAPIServer
 
+        from bot.adapters.aiogram_bot import pin_response_models
+
+        # The same aiogram/pydantic work-around as ours, so the ratio is the core's cost.
+        pin_response_models()
         session = AiohttpSession(api=TelegramAPIServer.from_base(fake.api_base))
         self.bot = Bot(fake.token, session=session)
         self.dispatcher = Dispatcher()

@@ -53,7 +53,7 @@ async def on_consent_press(turn: Turn, press: Press) -> None:
         turn.notify(turn.t("button.expired"))
         return
     give = want == "1"
-    # One unit of work for the whole tap: read, decide (it commits), read again.
+    # One unit of work for the whole tap: read, then decide (it commits).
     async with turn.core.uow() as uow:
         current = await current_consents(turn.customer.ref, uow)
         if _is_on(turn, current.get(purpose)) == give:
@@ -63,7 +63,9 @@ async def on_consent_press(turn: Turn, press: Press) -> None:
         entry = await decide_consent(
             DecideConsent(turn.customer.ref, purpose, give, channel=turn.event.channel), uow
         )
-        current = await current_consents(turn.customer.ref, uow)
+    # The new entry is the latest for its purpose; the customer's row lock in
+    # decide_consent means no other decision slipped in between.
+    current[purpose] = entry
     await _consent_screen(turn, turn.t("privacy.title"), edit=True, current=current)
     send_receipt(turn, entry)
 
