@@ -15,11 +15,15 @@ class BarePtb:
     def __init__(self, fake: TimedFake) -> None:
         from telegram.ext import ApplicationBuilder, CallbackQueryHandler, CommandHandler
 
+        from bot.adapters.ptb_bot import CONCURRENT_UPDATES, CONNECTION_POOL
+
         self.app = (
             ApplicationBuilder()
             .token(fake.token)
             .base_url(fake.api_base + "/bot")
             .base_file_url(fake.api_base + "/file/bot")
+            .concurrent_updates(CONCURRENT_UPDATES)
+            .connection_pool_size(CONNECTION_POOL)  # as ours, so the ratio is the core's cost
             .build()
         )
         self.app.add_handler(CommandHandler("start", self._start))

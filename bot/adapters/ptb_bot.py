@@ -39,7 +39,7 @@ from bot.adapters.telegram import (
 )
 from bot.flows import FlowEngine, Reply
 
-__all__ = ["PtbAdapter"]
+__all__ = ["CONCURRENT_UPDATES", "CONNECTION_POOL", "PtbAdapter"]
 
 log = logging.getLogger("bot.ptb")
 
@@ -131,6 +131,11 @@ def _markup(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
     return _inline(reply)
 
 
+CONCURRENT_UPDATES = 64
+# PTB's default pool has one connection: concurrent turns would queue for it.
+CONNECTION_POOL = 16
+
+
 class PtbAdapter:
     """The python-telegram-bot side of ``privacy-bot run --framework ptb``."""
 
@@ -140,6 +145,11 @@ class PtbAdapter:
             .token(token)
             .base_url(api_base + "/bot")
             .base_file_url(api_base + "/file/bot")
+            # PTB handles one update at a time by default: one customer's slow turn
+            # (an export, a retry_after wait) would hold up everyone. The engine keeps
+            # each customer's own updates in order and caps turns at once.
+            .concurrent_updates(CONCURRENT_UPDATES)
+            .connection_pool_size(CONNECTION_POOL)
             .build()
         )
         self.application.add_handler(TypeHandler(Update, self._on_update))
