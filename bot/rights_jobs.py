@@ -7,6 +7,13 @@ worker's registry; ``run_due`` drains them on its own (tests, one-off runs).
 
 Kinds waiting for staff approval are polled: the job comes back every few
 minutes until staff move the request on, so no hook into the staff desk is needed.
+
+An export is delivered at most once (core/services/rights_export.py): a "sending"
+marker is committed before the document leaves. A later attempt that finds it (the
+process died mid-send), or a send whose answer never came, does not send again: the
+request is completed as uncertain and the customer is told to ask again if nothing
+arrived. Telegram's definite refusals (400, 403, 429, 5xx) clear the marker and the
+job is retried as before.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import cast
 
 import aiohttp
 
-from bot.adapters.telegram import Sender
+from bot.adapters.telegram import DeliveryUnknown, Sender, SendError
 from bot.export import build_export
 from bot.flows.events import Reply
 from bot.i18n import Translator
@@ -45,7 +52,15 @@ from core.services.rights_erasure import (
     finish_erasure,
     shred_customer,
 )
-from core.services.rights_export import EXPORT, complete_export
+from core.services.rights_export import (
+    EXPORT,
+    DeliveryStart,
+    ExportUncertain,
+    complete_export,
+    export_not_delivered,
+    export_uncertain,
+    start_export_delivery,
+)
 from core.services.rights_rectification import RECTIFY, apply_correction
 from core.storage.repositories import Job
 
@@ -140,8 +155,12 @@ class RightsJobs:
         ref = str(job.payload["request"])
         async with self.core.uow() as uow:
             request = await uow.requests.get(ref)
+            delivery = await uow.requests.delivery(ref)
         if request.state.closed:
             await self._done(job)
+            return
+        if delivery == "sending":  # an earlier attempt died mid-send
+            await self._export_uncertain(job, ref, "interrupted")
             return
         if request.state.value in ("received", "verifying"):
             await self._later(job, "awaiting approval", APPROVAL_POLL)
@@ -158,9 +177,32 @@ class RightsJobs:
             await self._later(job, "no way to deliver")
             return
         caption = Translator(customer.language)("rights.export.caption", request=ref)
-        await self.sender.send_document(int(chat), built.name, built.content, caption)
+        async with self.core.uow() as uow:
+            start = await start_export_delivery(ref, uow)
+        if start is DeliveryStart.CLOSED:
+            await self._done(job)
+            return
+        if start is DeliveryStart.INTERRUPTED:
+            await self._export_uncertain(job, ref, "interrupted")
+            return
+        try:
+            await self.sender.send_document(int(chat), built.name, built.content, caption)
+        except DeliveryUnknown as error:
+            log.warning("export delivery unknown, not resending error=%s", type(error).__name__)
+            await self._export_uncertain(job, ref, "delivery_unknown")
+            return
+        except SendError:
+            # Certainly not delivered: a later attempt may send; retried as before.
+            async with self.core.uow() as uow:
+                await export_not_delivered(ref, uow)
+            raise
         async with self.core.uow() as uow:
             await complete_export(ref, len(built.content), uow)
+        await self._done(job)
+
+    async def _export_uncertain(self, job: Job, ref: str, reason: str) -> None:
+        async with self.core.uow() as uow:
+            await export_uncertain(ExportUncertain(ref, reason), uow)
         await self._done(job)
 
     # --- rectification after approval ---------------------------------------------

@@ -5,6 +5,16 @@ limit (refusals audited) and says whether the copy is built in the background
 (an ``export`` job: large histories, or kinds waiting for staff approval).
 ``export_snapshot`` and ``export_purchases`` read exactly one customer's data;
 purchases stream in batches so memory stays flat for tens of thousands.
+
+A copy built in the background is delivered at most once, like a follow-up
+(core/services/followups.py): ``start_export_delivery`` commits a "sending"
+marker before the document leaves; ``complete_export`` closes the request once
+Telegram confirmed it; ``export_not_delivered`` clears the marker when Telegram
+certainly did not take it (so a retry may send). A marker found by a later attempt
+(the process died mid-send), or an answer that never came, ends in
+``export_uncertain``: the request is completed without a second copy, audited as
+uncertain, and the customer is told the copy may have arrived and that /export asks
+for a new one (which the hourly limit then does not count against).
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 
 from core.audit import AuditEntry
 from core.domain.consent import ConsentEntry
@@ -23,18 +34,24 @@ from core.domain.survey import Answer
 from core.errors import RateLimited
 from core.services._common import customer_actor, refuse
 from core.services.jobs import EnqueueJob, enqueue_job
+from core.services.notices import NotifyCustomer, notify_customer
 from core.services.rights import OpenRight, complete_request, holdings, open_right
 from core.storage import UnitOfWork
 
 __all__ = [
     "EXPORT",
     "INLINE_PURCHASES",
+    "DeliveryStart",
     "ExportSnapshot",
+    "ExportUncertain",
     "RequestExport",
     "complete_export",
+    "export_not_delivered",
     "export_purchases",
     "export_snapshot",
+    "export_uncertain",
     "request_export",
+    "start_export_delivery",
 ]
 
 EXPORT = "export"
@@ -52,7 +69,10 @@ async def request_export(cmd: RequestExport, uow: UnitOfWork) -> tuple[DataReque
     """The new request and whether a background job builds the copy (commits)."""
     customer = await uow.customers.get(cmd.customer_ref, lock=True)
     since = uow.now() - timedelta(hours=1)
-    used = await uow.rights.requests_since(customer.ref, RequestKind.PORTABILITY.value, since)
+    # A copy whose delivery was uncertain does not count: the customer was told to ask again.
+    used = await uow.rights.requests_since(
+        customer.ref, RequestKind.PORTABILITY.value, since, skip_uncertain=True
+    )
     if used >= uow.policy.export_rate_limit:
         await refuse(
             uow,
@@ -114,6 +134,7 @@ async def complete_export(request_ref: str, size: int, uow: UnitOfWork) -> DataR
     request = await uow.requests.get(request_ref, lock=True)
     if request.state.closed:
         return request
+    await uow.requests.set_delivery(request.ref, None)  # confirmed: nothing in doubt
     await uow.record(
         customer_actor(request.customer_ref),
         "export.delivered",
@@ -121,5 +142,73 @@ async def complete_export(request_ref: str, size: int, uow: UnitOfWork) -> DataR
         details={"request": request.ref, "bytes": size},
     )
     done = await complete_request(request, uow, note="delivered in chat", notify=False)
+    await uow.commit()
+    return done
+
+
+# --- delivering a copy built in the background: at most once ---------------------------
+
+SENDING = "sending"
+UNCERTAIN = "uncertain"
+
+
+class DeliveryStart(StrEnum):
+    SEND = "send"  # marked "sending" (committed): send the document now
+    CLOSED = "closed"  # answered or rejected meanwhile: nothing to send
+    INTERRUPTED = "interrupted"  # an earlier attempt may have sent it: never again
+
+
+async def start_export_delivery(request_ref: str, uow: UnitOfWork) -> DeliveryStart:
+    """Mark the delivery as being attempted before the document leaves (commits)."""
+    request = await uow.requests.get(request_ref, lock=True)
+    if request.state.closed:
+        return DeliveryStart.CLOSED
+    if await uow.requests.delivery(request.ref) == SENDING:
+        return DeliveryStart.INTERRUPTED
+    await uow.requests.set_delivery(request.ref, SENDING)
+    await uow.commit()
+    return DeliveryStart.SEND
+
+
+async def export_not_delivered(request_ref: str, uow: UnitOfWork) -> None:
+    """Telegram certainly did not take the document: a later attempt may send (commits)."""
+    request = await uow.requests.get(request_ref, lock=True)
+    if not request.state.closed and await uow.requests.delivery(request.ref) == SENDING:
+        await uow.requests.set_delivery(request.ref, None)
+        await uow.commit()
+
+
+@dataclass(frozen=True)
+class ExportUncertain:
+    request_ref: str
+    # "interrupted": a marker left by an attempt that died mid-send;
+    # "delivery_unknown": the request went out and no answer came (timeout, dropped).
+    reason: str
+
+
+async def export_uncertain(cmd: ExportUncertain, uow: UnitOfWork) -> DataRequest:
+    """The copy may have arrived: close the request without sending it again, audit the
+    uncertainty and tell the customer they may ask again (commits)."""
+    request = await uow.requests.get(cmd.request_ref, lock=True)
+    if request.state.closed:
+        return request
+    await uow.requests.set_delivery(request.ref, UNCERTAIN)
+    await uow.record(
+        customer_actor(request.customer_ref),
+        "export.uncertain",
+        subject_ref=request.customer_ref,
+        outcome=UNCERTAIN,
+        details={"request": request.ref, "reason": cmd.reason},
+    )
+    done = await complete_request(request, uow, note="delivery uncertain", notify=False)
+    await notify_customer(
+        NotifyCustomer(
+            done.customer_ref,
+            "rights.notice.export_uncertain",
+            key=f"{done.ref}:export_uncertain",
+            params={"request": done.ref},
+        ),
+        uow,
+    )
     await uow.commit()
     return done

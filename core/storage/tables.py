@@ -174,6 +174,9 @@ class DataRequestRow(Base):
     confirmations: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Background export delivery: "sending" is committed before the document leaves,
+    # "uncertain" when it may have arrived but was never confirmed (never sent twice).
+    delivery: Mapped[str | None] = mapped_column(String(16))
 
 
 class JobRow(Base):

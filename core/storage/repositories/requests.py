@@ -74,6 +74,20 @@ class RequestRepository:
         row = await self._session.get(DataRequestRow, ref)
         return {} if row is None else dict(row.confirmations)
 
+    async def delivery(self, ref: str) -> str | None:
+        """Where a background delivery of this request's answer stands: None (not
+        tried, or certainly not delivered), "sending" or "uncertain"."""
+        return await self._session.scalar(
+            select(DataRequestRow.delivery).where(DataRequestRow.ref == ref)
+        )
+
+    async def set_delivery(self, ref: str, delivery: str | None) -> None:
+        row = await self._session.get(DataRequestRow, ref, with_for_update=True)
+        if row is None:
+            raise NotFound("no such request", code="no_request")
+        row.delivery = delivery
+        await self._session.flush()
+
     @staticmethod
     def _write(row: DataRequestRow, r: DataRequest) -> None:
         row.customer_ref = r.customer_ref

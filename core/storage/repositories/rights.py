@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.crypto import BlindIndexer, FieldCipher
@@ -92,8 +92,12 @@ class RightsRepository:
             first = first.replace(tzinfo=UTC)
         return int(row[0] or 0), first if isinstance(first, datetime) else None
 
-    async def requests_since(self, customer_ref: str, kind: str, since: datetime) -> int:
-        found = await self._session.scalar(
+    async def requests_since(
+        self, customer_ref: str, kind: str, since: datetime, *, skip_uncertain: bool = False
+    ) -> int:
+        """Requests of ``kind`` received since ``since``; with ``skip_uncertain``, not
+        those whose answer may never have arrived (delivery "uncertain")."""
+        stmt = (
             select(func.count())
             .select_from(DataRequestRow)
             .where(
@@ -102,6 +106,11 @@ class RightsRepository:
                 DataRequestRow.received_at >= since,
             )
         )
+        if skip_uncertain:
+            stmt = stmt.where(
+                or_(DataRequestRow.delivery.is_(None), DataRequestRow.delivery != "uncertain")
+            )
+        found = await self._session.scalar(stmt)
         return int(found or 0)
 
     async def open_request_of(self, customer_ref: str, kind: str) -> str | None:
