@@ -23,9 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import cast
-
-import aiohttp
+from typing import TYPE_CHECKING, cast
 
 from bot.adapters.telegram import DeliveryUnknown, Sender, SendError
 from bot.export import build_export
@@ -68,6 +66,14 @@ __all__ = ["KINDS", "RightsJobs"]
 
 log = logging.getLogger("bot.rights")
 
+if TYPE_CHECKING:
+    from aiohttp import ClientSession
+
+
+class _Unreachable(Exception):
+    """A downstream system did not answer (the message names the error type)."""
+
+
 KINDS = (ERASURE, EXPORT, RECTIFY, DOWNSTREAM)
 # How often a request waiting for staff approval is looked at again.
 APPROVAL_POLL = timedelta(minutes=2)
@@ -82,7 +88,7 @@ class RightsJobs:
     webhook_secret: str | None
     worker: str = "rights"
     timeout: float = 10.0
-    _http: aiohttp.ClientSession | None = field(default=None, repr=False)
+    _http: ClientSession | None = field(default=None, repr=False)
 
     def handlers(self) -> dict[str, Handler]:
         return {
@@ -227,8 +233,8 @@ class RightsJobs:
         body = body_of(job.payload["event"])
         try:
             status = await self._post(url, body)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            await self._later(job, f"{system}: {type(exc).__name__}")
+        except _Unreachable as exc:
+            await self._later(job, f"{system}: {exc}")
             return
         if not 200 <= status < 300:
             await self._later(job, f"{system}: HTTP {status}")
@@ -239,6 +245,10 @@ class RightsJobs:
             await uow.commit()
 
     async def _post(self, url: str, body: bytes) -> int:
+        # aiohttp loads slowly (it builds SSL contexts on import): only shops with
+        # downstream systems pay for it, and not at start.
+        import aiohttp
+
         assert self.webhook_secret is not None
         if self._http is None:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
@@ -246,8 +256,11 @@ class RightsJobs:
             "Content-Type": "application/json",
             "X-Privacy-Signature": sign(self.webhook_secret, body, int(time.time())),
         }
-        async with self._http.post(url, data=body, headers=headers) as response:
-            return response.status
+        try:
+            async with self._http.post(url, data=body, headers=headers) as response:
+                return response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _Unreachable(type(exc).__name__) from exc
 
 
 # --- registration with the worker (bot/worker.py) -------------------------------------
