@@ -154,6 +154,20 @@ async def test_reply_that_timed_out_after_delivery_is_not_sent_twice(
     assert chats.texts(chats.alice) == chats.texts(chats.bob)
 
 
+async def test_a_reply_held_up_by_telegram_does_not_hold_up_other_customers(
+    chats: TwoChats,
+) -> None:
+    await chats.alice.send("/start")
+    await chats.bob.send("/start")
+    alice_before = len(chats.texts(chats.alice))
+    chats.fake.delay_next("sendMessage", 3.0)  # Telegram is slow to take Alice's reply
+    chats.fake.push_command(ALICE, "/help")
+    await chats.bob.send("/help")  # answered while Alice's reply is still held
+    assert len(chats.texts(chats.alice)) == alice_before
+    await chats.alice.processed.wait_for(chats.alice.processed.count + 1)
+    assert chats.texts(chats.alice)[-1] == chats.texts(chats.bob)[-1]  # the same help, later
+
+
 # --- 2. a crowd of purchase callbacks ------------------------------------------------
 
 
