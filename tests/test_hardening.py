@@ -32,6 +32,7 @@ from bot.http.metrics import Metrics
 from bot.http.purchase import PurchaseHook, sign
 from bot.i18n import Translator
 from core.app import PrivacyCore, open_core
+from core.domain.customer import IdentityKind
 from core.domain.requests import RequestState
 from core.services import verify_audit
 from core.services.rights_erasure import RequestErasure, request_erasure
@@ -166,6 +167,25 @@ async def test_a_reply_held_up_by_telegram_does_not_hold_up_other_customers(
     assert len(chats.texts(chats.alice)) == alice_before
     await chats.alice.processed.wait_for(chats.alice.processed.count + 1)
     assert chats.texts(chats.alice)[-1] == chats.texts(chats.bob)[-1]  # the same help, later
+
+
+async def test_a_reply_refused_because_the_customer_blocked_the_bot_marks_them_unreachable(
+    chats: TwoChats, core: PrivacyCore
+) -> None:
+    await chats.alice.send("/start")
+    chats.fake.fail_next("sendMessage", 403, description="Forbidden: bot was blocked by the user")
+    await chats.alice.send("/privacy")
+    async with core.uow() as uow:
+        alice = await uow.customers.find(IdentityKind.TELEGRAM, str(ALICE))
+        [entry] = [e for e in await uow.audit.tail(5) if e.action == "customer.unreachable"]
+    assert alice is not None
+    assert alice.flags.unreachable  # no follow-up or notice goes to her now
+    assert entry.subject_ref == alice.ref
+    await chats.alice.send("/help")  # writing again proves she unblocked it
+    async with core.uow() as uow:
+        alice = await uow.customers.find(IdentityKind.TELEGRAM, str(ALICE))
+    assert alice is not None
+    assert not alice.flags.unreachable
 
 
 # --- 2. a crowd of purchase callbacks ------------------------------------------------

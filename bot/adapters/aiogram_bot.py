@@ -196,7 +196,7 @@ class AiogramAdapter:
             return
         event, callback_id = translated
         outcome = await self.engine.handle(event)
-        await deliver(outcome, event, callback_id, self.sender)
+        await deliver(outcome, event, callback_id, self.sender, self.engine.blocked)
 
     async def register_commands(self) -> None:
         for code, locale in MENU_LANGUAGES.items():

@@ -164,7 +164,7 @@ class PtbAdapter:
             return
         event, callback_id = translated
         outcome = await self.engine.handle(event)
-        await deliver(outcome, event, callback_id, self.sender)
+        await deliver(outcome, event, callback_id, self.sender, self.engine.blocked)
 
     async def _on_error(self, _update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         # The error's text may quote an update; its type is enough to investigate.

@@ -135,7 +135,11 @@ def _from_message(message: Mapping[str, Any], edited: bool) -> Incoming:
 
 
 async def deliver(
-    outcome: Outcome, event: Incoming, callback_id: str | None, sender: Sender
+    outcome: Outcome,
+    event: Incoming,
+    callback_id: str | None,
+    sender: Sender,
+    on_blocked: Callable[[Incoming], Awaitable[None]] | None = None,
 ) -> None:
     """Carry out the replies; a button press is always answered (stops the spinner).
 
@@ -143,7 +147,8 @@ async def deliver(
     proactive messages (``send_with_retries``): 429 waits ``retry_after``, 5xx and
     connections never made are retried. A reply whose answer was lost (timeout, dropped connection)
     may have arrived, so it is not sent again; a failed callback answer does not
-    stop the replies. Failures are logged by kind, never with the text.
+    stop the replies. Failures are logged by kind, never with the text. A 403 (the
+    user blocked the bot) ends the replies and is reported to ``on_blocked``.
     """
     if callback_id is not None:
         answer = partial(sender.answer_callback, callback_id, outcome.notice, outcome.alert)
@@ -156,6 +161,8 @@ async def deliver(
             await _send_reply(reply, event, sender)
         except Blocked as error:
             _log_failure("reply", error)
+            if on_blocked is not None:
+                await on_blocked(event)
             return  # the user blocked the bot: the other replies cannot arrive either
         except SendError as error:
             _log_failure("reply", error)

@@ -30,7 +30,7 @@ from core.services import (
     register_customer,
     save_conversation,
 )
-from core.services.customers import mark_reachable
+from core.services.customers import ReportBlocked, mark_reachable, report_blocked
 
 __all__ = ["COMMAND_MENU", "FlowEngine"]
 
@@ -88,10 +88,7 @@ class FlowEngine:
             return Outcome()
         if not event.private:
             return self._group_reply(event)
-        lock = self._locks.get(event.user_id)
-        if lock is None:
-            lock = self._locks[event.user_id] = asyncio.Lock()
-        async with lock, self._turns:
+        async with self._lock(event.user_id), self._turns:
             try:
                 return await self._handle(event)
             except Exception as exc:
@@ -104,6 +101,19 @@ class FlowEngine:
                 )
                 t = Translator(locale_for(event.language_code))
                 return Outcome(replies=[Reply(text=t("error.internal"))])
+
+    async def blocked(self, event: Incoming) -> None:
+        """Telegram refused a reply: this person blocked the bot. Nothing unprompted
+        goes to them until they write again (which lifts it)."""
+        # In turn with their events: a message they send after unblocking comes later.
+        async with self._lock(event.user_id), self.core.uow() as uow:
+            await report_blocked(ReportBlocked(str(event.user_id)), uow)
+
+    def _lock(self, user_id: int) -> asyncio.Lock:
+        lock = self._locks.get(user_id)
+        if lock is None:
+            lock = self._locks[user_id] = asyncio.Lock()
+        return lock
 
     async def _handle(self, event: Incoming) -> Outcome:
         desk = await staff.dispatch(self.core, event)  # staff desk first; None: not for it

@@ -8,20 +8,23 @@ from sqlalchemy.exc import IntegrityError
 
 from core.crypto import normalise_email, normalise_phone
 from core.domain.customer import Customer, Identity, IdentityKind
-from core.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput, NotFound
 from core.ids import new_ref
-from core.services._common import customer_actor, refuse
+from core.services._common import SYSTEM, customer_actor, refuse
 from core.storage import UnitOfWork
 
 __all__ = [
     "LANGUAGES",
     "ChangeLanguage",
     "RegisterCustomer",
+    "ReportBlocked",
     "change_language",
     "find_customer",
     "mark_reachable",
+    "mark_unreachable",
     "normalise_identity",
     "register_customer",
+    "report_blocked",
 ]
 
 LANGUAGES = ("en", "zh_Hans", "zh_Hant")
@@ -140,3 +143,38 @@ async def mark_reachable(customer: Customer, uow: UnitOfWork) -> Customer:
     await uow.record(customer_actor(locked.ref), "customer.reachable", subject_ref=locked.ref)
     await uow.commit()
     return locked
+
+
+async def mark_unreachable(customer_ref: str, uow: UnitOfWork) -> None:
+    """The customer blocked the bot: no unprompted message goes to them any more.
+
+    In the caller's transaction (the caller commits together with its own audit).
+    """
+    try:
+        customer = await uow.customers.get(customer_ref, lock=True)
+    except NotFound:
+        return
+    if customer.flags.unreachable:
+        return
+    customer.flags = replace(customer.flags, unreachable=True)
+    await uow.customers.save(customer)
+    await uow.record(
+        SYSTEM, "customer.unreachable", subject_ref=customer_ref, details={"reason": "blocked"}
+    )
+
+
+@dataclass(frozen=True)
+class ReportBlocked:
+    telegram_id: str
+
+
+async def report_blocked(cmd: ReportBlocked, uow: UnitOfWork) -> None:
+    """Telegram refused a reply because the person blocked the bot (commits).
+
+    Someone who never became a customer (a staff member, say) is left alone.
+    """
+    customer = await uow.customers.find(IdentityKind.TELEGRAM, cmd.telegram_id)
+    if customer is None or customer.flags.unreachable:
+        return
+    await mark_unreachable(customer.ref, uow)
+    await uow.commit()

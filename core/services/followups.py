@@ -15,7 +15,7 @@ arrive, a duplicate one is harmless, so they are retried until delivered.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import cache
@@ -30,6 +30,7 @@ from core.domain.rules import check_may_contact
 from core.domain.survey import Survey, load_survey
 from core.errors import NotFound, PolicyDenied
 from core.services._common import SYSTEM
+from core.services.customers import mark_unreachable
 from core.services.jobs import complete_job, retry_job
 from core.storage import UnitOfWork
 from core.storage.repositories import Job
@@ -279,24 +280,6 @@ async def _finish_failed(cmd: FinishFollowup, row: FollowupRow, uow: UnitOfWork)
         await mark_unreachable(row.customer_ref, uow)
     await _record_failure(row, reason, state, uow)
     await complete_job(cmd.job, cmd.worker, uow, state="failed")
-
-
-async def mark_unreachable(customer_ref: str, uow: UnitOfWork) -> None:
-    """The customer blocked the bot: no unprompted message goes to them any more.
-
-    In the caller's transaction (the caller commits together with its own audit).
-    """
-    try:
-        customer = await uow.customers.get(customer_ref, lock=True)
-    except NotFound:
-        return
-    if customer.flags.unreachable:
-        return
-    customer.flags = replace(customer.flags, unreachable=True)
-    await uow.customers.save(customer)
-    await uow.record(
-        SYSTEM, "customer.unreachable", subject_ref=customer_ref, details={"reason": "blocked"}
-    )
 
 
 # --- sending a notice (kind "notify", enqueued by core.services.notices) -----------
