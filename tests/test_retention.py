@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, update
 
 from core.app import PrivacyCore
+from core.audit import AuditEntry
 from core.domain.customer import IdentityKind
 from core.domain.survey import load_survey
 from core.services import (
@@ -15,12 +17,14 @@ from core.services import (
     SaveConversation,
     audit_tail,
     record_answer,
+    retention,
     save_conversation,
     verify_audit,
 )
 from core.services.purchases import RecordPurchase, record_purchase
 from core.services.retention import run_retention
-from core.storage.tables import CustomerRow, DataKeyRow, PurchaseRow, SurveyAnswerRow
+from core.storage import UnitOfWork
+from core.storage.tables import CustomerRow, DataKeyRow, NonceRow, PurchaseRow, SurveyAnswerRow
 from tests.followup_support import count, customer, freeze
 
 START = datetime(2018, 1, 10, 3, 0, tzinfo=UTC)
@@ -106,3 +110,134 @@ async def test_a_second_run_finds_nothing_more(core: PrivacyCore) -> None:
     async with core.uow() as uow:
         again = await run_retention(uow, dry_run=True)
     assert again.subjects == []
+
+
+async def _invoices(core: PrivacyCore, per_subject: dict[str, int], *, recent: int = 0) -> None:
+    """Pseudonymised invoice records (no customer link) from 2015, past the legal hold,
+    plus ``recent`` fresh ones per pseudonym; the sweep deletes the old ones."""
+    now = core.clock.now()
+    async with core.uow() as uow:
+        n = 0
+        for pseudonym, old in per_subject.items():
+            for k in range(old + recent):
+                at = datetime(2015, 1, 1, tzinfo=UTC) if k < old else now - timedelta(days=3)
+                n += 1
+                uow.session.add(
+                    PurchaseRow(
+                        order_id=f"INV-{n}",
+                        customer_ref=None,
+                        pseudonym=pseudonym,
+                        purchased_at=at,
+                        total="1",
+                        currency="HKD",
+                        items_enc=None,
+                        received_at=at,
+                    )
+                )
+        await uow.commit()
+
+
+async def _removed_entries(core: PrivacyCore) -> list[AuditEntry]:
+    async with core.uow() as uow:
+        return [e for e in await audit_tail(500, uow) if e.action == "retention.removed"]
+
+
+async def test_batches_each_audit_their_subjects_and_match_the_dry_run(
+    core: PrivacyCore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    freeze(core, START + timedelta(days=365 * 8))
+    subjects = {f"{n:032x}": n + 1 for n in range(5)}  # 1..5 old invoices each
+    await _invoices(core, subjects, recent=2)
+    monkeypatch.setattr(retention, "_BATCH", 2)
+    monkeypatch.setattr(retention, "_BATCH_ROWS", 6)  # rows bound a batch too
+    async with core.uow() as uow:
+        dry = await run_retention(uow, dry_run=True)
+    seen: list[tuple[int, int]] = []
+    async with core.uow() as uow:
+        real = await run_retention(uow, progress=lambda done, total: seen.append((done, total)))
+    assert dry == real
+    assert seen == [(2, 5), (3, 5), (4, 5), (5, 5)]  # 1+2 | 3 | 4 | 5 old invoices
+    assert real.totals() == {"transaction_deleted": sum(subjects.values())}
+    assert await count(core, PurchaseRow) == 2 * len(subjects)  # the recent ones stay
+    entries = await _removed_entries(core)
+    assert {e.subject_ref: e.details for e in entries} == {
+        s: {"transaction_deleted": n} for s, n in subjects.items()
+    }
+    assert len(entries) == len(subjects)  # once each
+    async with core.uow() as uow:
+        assert (await verify_audit(uow)).ok
+
+
+async def test_a_customer_and_their_own_pseudonym_are_separate_subjects(core: PrivacyCore) -> None:
+    refs = await _history(core)
+    async with core.uow() as uow:
+        pseudonym = uow.indexer.pseudonym("purchase", refs["stays"])
+    await _invoices(core, {pseudonym: 2})  # unlinked invoices under the customer's pseudonym
+    async with core.uow() as uow:
+        dry = await run_retention(uow, dry_run=True)
+    async with core.uow() as uow:
+        real = await run_retention(uow)
+    assert dry == real
+    subjects = {s.subject: s.counts() for s in real.subjects}
+    assert subjects[pseudonym] == {"transaction_deleted": 2}
+    assert subjects[refs["stays"]]["transaction_deleted"] == 1  # OLD-2, still linked
+    async with core.uow() as uow:
+        left = set(await uow.session.scalars(select(PurchaseRow.order_id)))
+    assert left == {"MID-1", "NEW-1"}
+
+
+async def test_rows_fresh_again_after_planning_stay_and_are_not_audited(
+    core: PrivacyCore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refs = await _history(core)
+    planned = retention.plan_retention
+
+    async def plan_then_they_come_back(uow: UnitOfWork) -> retention.RetentionPlan:
+        plan = await planned(uow)
+        now = uow.now()
+        # Between planning and removing: the leaving customer is active again, and
+        # the staying one answers the survey again.
+        await uow.session.execute(
+            update(CustomerRow).where(CustomerRow.ref == refs["gone"]).values(last_active_at=now)
+        )
+        await uow.session.execute(
+            update(SurveyAnswerRow)
+            .where(SurveyAnswerRow.customer_ref == refs["stays"])
+            .values(answered_at=now)
+        )
+        return plan
+
+    monkeypatch.setattr(retention, "plan_retention", plan_then_they_come_back)
+    async with core.uow() as uow:
+        real = await run_retention(uow)
+    subjects = {s.subject: s.counts() for s in real.subjects}
+    # The customer who came back stays (key too); only what is past retention goes.
+    assert subjects[refs["gone"]] == {"transaction_deleted": 1}
+    assert subjects[refs["stays"]] == {
+        "transaction_pseudonymised": 1,
+        "transaction_deleted": 1,
+        "behaviour": 1,
+    }
+    async with core.uow() as uow:
+        assert await uow.session.get(CustomerRow, refs["gone"]) is not None
+        assert await uow.session.get(DataKeyRow, refs["gone"]) is not None
+        orders = set(await uow.session.scalars(select(PurchaseRow.order_id)))
+    assert orders == {"MID-1", "NEW-1"}  # OLD-1 (past the hold) went all the same
+    assert await count(core, SurveyAnswerRow) == 1
+    entries = await _removed_entries(core)
+    assert {e.subject_ref: e.details for e in entries} == subjects
+
+
+async def test_housekeeping_counts_match_the_dry_run(core: PrivacyCore) -> None:
+    clock = freeze(core)
+    async with core.uow() as uow:
+        uow.session.add(NonceRow(digest="a" * 64, seen_at=clock.now() - timedelta(hours=1)))
+        uow.session.add(NonceRow(digest="b" * 64, seen_at=clock.now()))
+        await uow.commit()
+    async with core.uow() as uow:
+        dry = await run_retention(uow, dry_run=True)
+    async with core.uow() as uow:
+        real = await run_retention(uow)
+    assert dry == real
+    assert real.totals() == {"signatures": 1}
+    assert await count(core, NonceRow) == 1

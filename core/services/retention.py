@@ -14,15 +14,20 @@ One sweep, planned by one set of queries and then carried out:
   deleted (housekeeping, no personal data)
 
 Ages are counted from the record's own time (answered, purchased, updated).
-A dry run returns the plan; the real run removes exactly the plan, re-checking
-each row's age as it goes, and audits one ``retention.removed`` entry per
-customer pseudonym with counts per category (never values).
+A dry run returns the plan: per subject (customer ref, or purchase pseudonym),
+how many records of each kind go. The real run makes the same plan, then takes
+its subjects in batches (one transaction each) and removes their records that
+still meet the plan's conditions, with the plan's cut-offs, so a record that
+became fresh since (a customer came back) is kept; it audits one
+``retention.removed`` entry per subject, in the batch's transaction, with the
+counts really removed per category (never values). Nothing changed in between:
+the real run's result equals the dry run's.
 """
 
 from __future__ import annotations
 
 import calendar
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -33,6 +38,7 @@ from core.services.jobs import EnqueueJob, enqueue_job
 from core.services.purchases import SIGNATURE_TTL
 from core.storage import UnitOfWork
 from core.storage.repositories import Actor
+from core.storage.repositories.retention import PurchaseCutoffs
 
 __all__ = [
     "JOB_TTL",
@@ -47,30 +53,31 @@ __all__ = [
 ]
 
 JOB_TTL = timedelta(days=30)
-_BATCH = 100
+_BATCH = 100  # subjects per transaction, each audited in it ...
+_BATCH_ROWS = 10_000  # ... and about this many rows (one subject's rows are never split)
 
 Progress = Callable[[int, int], None]
 
 
 @dataclass
 class SubjectRemoval:
-    """Everything the sweep removes for one customer pseudonym (or purchase pseudonym)."""
+    """What the sweep removes for one customer (or purchase pseudonym): counts, never values."""
 
     subject: str
     delete_customer: bool = False
-    answer_ids: list[int] = field(default_factory=list)
-    pseudonymise_ids: list[int] = field(default_factory=list)
-    delete_purchase_ids: list[int] = field(default_factory=list)
+    answers: int = 0
+    pseudonymised: int = 0
+    purchases_deleted: int = 0
     conversation: bool = False
-    followup_ids: list[str] = field(default_factory=list)
+    followups: int = 0
 
     def counts(self) -> dict[str, int]:
         counts = {
             "customer": int(self.delete_customer),
-            "preference": len(self.answer_ids),
-            "transaction_pseudonymised": len(self.pseudonymise_ids),
-            "transaction_deleted": len(self.delete_purchase_ids),
-            "behaviour": int(self.conversation) + len(self.followup_ids),
+            "preference": self.answers,
+            "transaction_pseudonymised": self.pseudonymised,
+            "transaction_deleted": self.purchases_deleted,
+            "behaviour": int(self.conversation) + self.followups,
         }
         return {k: v for k, v in counts.items() if v}
 
@@ -79,18 +86,18 @@ class SubjectRemoval:
 class RetentionPlan:
     at: datetime
     subjects: list[SubjectRemoval] = field(default_factory=list)
-    job_ids: list[int] = field(default_factory=list)
-    signatures: list[str] = field(default_factory=list)
+    jobs: int = 0
+    signatures: int = 0
 
     def totals(self) -> dict[str, int]:
         totals: dict[str, int] = {}
         for subject in self.subjects:
             for key, n in subject.counts().items():
                 totals[key] = totals.get(key, 0) + n
-        if self.job_ids:
-            totals["jobs"] = len(self.job_ids)
+        if self.jobs:
+            totals["jobs"] = self.jobs
         if self.signatures:
-            totals["signatures"] = len(self.signatures)
+            totals["signatures"] = self.signatures
         return totals
 
 
@@ -125,8 +132,7 @@ def _working_days_back(start: date, amount: int) -> date:
 class _Cutoffs:
     inactive: datetime
     answers: datetime
-    transaction: datetime
-    legal_hold: datetime | None  # None: no hold, purchases past retention are deleted
+    purchases: PurchaseCutoffs  # retention; legal hold (None: past retention is deleted)
     conversations: datetime
     followups: datetime
     jobs: datetime
@@ -140,8 +146,10 @@ def _cutoffs(uow: UnitOfWork, now: datetime) -> _Cutoffs:
     return _Cutoffs(
         inactive=earlier_by(now, policy.inactive_after, zone),
         answers=earlier_by(now, policy.category("preference").retention, zone),
-        transaction=earlier_by(now, transaction.retention, zone),
-        legal_hold=None if hold is None else earlier_by(now, hold, zone),
+        purchases=PurchaseCutoffs(
+            earlier_by(now, transaction.retention, zone),
+            None if hold is None else earlier_by(now, hold, zone),
+        ),
         conversations=earlier_by(now, policy.conversation_state_ttl, zone),
         followups=earlier_by(now, policy.category("behaviour").retention, zone),
         jobs=now - JOB_TTL,
@@ -150,50 +158,45 @@ def _cutoffs(uow: UnitOfWork, now: datetime) -> _Cutoffs:
 
 
 async def plan_retention(uow: UnitOfWork) -> RetentionPlan:
-    """What a sweep now would remove (the dry run's answer, and the real run's plan)."""
+    """What a sweep now would remove (the dry run's answer, and the real run's plan).
+
+    One grouped query per kind of record: memory grows with the subjects, not the rows.
+    """
     now = uow.now()
     cut = _cutoffs(uow, now)
     repo = uow.retention
-    plan = RetentionPlan(at=now)
-    subjects: dict[str, SubjectRemoval] = {}
+    leaving = await repo.inactive_customers(cut.inactive)
+    subjects = {ref: SubjectRemoval(ref, delete_customer=True) for ref in leaving}
+    gone = set(leaving)
 
     def subject(ref: str) -> SubjectRemoval:
-        return subjects.setdefault(ref, SubjectRemoval(ref))
+        found = subjects.get(ref)
+        if found is None:
+            found = subjects[ref] = SubjectRemoval(ref)
+        return found
 
-    leaving = await repo.inactive_customers(cut.inactive)
-    gone = set(leaving)
-    for ref in leaving:
-        subject(ref).delete_customer = True
     # Rows of a customer being deleted go with them (cascade); don't count them twice.
-    for answer_id, ref in await repo.expired_answers(cut.answers):
+    for ref, n in await repo.answers_per_customer(cut.answers):
         if ref not in gone:
-            subject(ref).answer_ids.append(answer_id)
-    await _plan_purchases(uow, cut, leaving, subject)
+            subject(ref).answers = n
+    # A leaving customer's purchases are all counted: deleted past the hold, else
+    # pseudonymised (the link and the items go with the customer).
+    for ref, deleted, pseudonymised in await repo.purchases_per_subject(
+        cut.purchases, cut.inactive
+    ):
+        if deleted or pseudonymised:
+            item = subject(ref)
+            item.purchases_deleted, item.pseudonymised = deleted, pseudonymised
     for ref in await repo.stale_conversations(cut.conversations):
         if ref not in gone:
             subject(ref).conversation = True
-    for order_id, ref in await repo.old_followups(cut.followups):
+    for ref, n in await repo.followups_per_customer(cut.followups):
         if ref not in gone:
-            subject(ref).followup_ids.append(order_id)
-    plan.subjects = [subjects[k] for k in sorted(subjects)]
-    plan.job_ids = await repo.finished_jobs(cut.jobs)
+            subject(ref).followups = n
+    plan = RetentionPlan(at=now, subjects=[subjects[k] for k in sorted(subjects)])
+    plan.jobs = await repo.finished_jobs(cut.jobs)
     plan.signatures = await repo.old_signatures(cut.signatures)
     return plan
-
-
-async def _plan_purchases(
-    uow: UnitOfWork,
-    cut: _Cutoffs,
-    leaving: list[str],
-    subject: Callable[[str], SubjectRemoval],
-) -> None:
-    hold = cut.legal_hold
-    rows = await uow.retention.purchases_past(cut.transaction, leaving)
-    for purchase_id, ref, purchased_at, linked in rows:
-        if hold is None or purchased_at < hold:
-            subject(ref).delete_purchase_ids.append(purchase_id)
-        elif linked:
-            subject(ref).pseudonymise_ids.append(purchase_id)
 
 
 async def run_retention(
@@ -203,24 +206,30 @@ async def run_retention(
     actor: Actor = SYSTEM,
     progress: Progress | None = None,
 ) -> RetentionPlan:
-    """Plan, then (unless ``dry_run``) remove, in batches of customers per transaction."""
+    """Plan, then (unless ``dry_run``) remove, in batches of subjects per transaction.
+
+    Each batch: the subjects' rows removed (one statement per kind for the whole
+    batch; leaving customers one by one), one ``retention.removed`` entry per
+    subject with what was really removed, then commit.
+    """
     plan = await plan_retention(uow)
     if dry_run:
         await uow.rollback()
         return plan
     cut = _cutoffs(uow, plan.at)
     done: list[SubjectRemoval] = []
-    total = len(plan.subjects)
-    for start in range(0, total, _BATCH):
-        for applied in await _apply_batch(plan.subjects[start : start + _BATCH], cut, uow):
+    total, finished = len(plan.subjects), 0
+    for batch in _batches(plan.subjects):
+        for applied in await _apply_batch(batch, cut, uow):
             if applied.counts():
                 await _audit(applied, actor, uow)
                 done.append(applied)
         await uow.commit()
+        finished += len(batch)
         if progress is not None:
-            progress(min(start + _BATCH, total), total)
+            progress(finished, total)
     result = RetentionPlan(plan.at, done)
-    result.job_ids, result.signatures = await _housekeeping(plan, cut, uow)
+    result.jobs, result.signatures = await _housekeeping(plan, cut, uow)
     await uow.record(actor, "retention.completed", subject_ref=None, details=result.totals())
     await uow.commit()
     if progress is not None and total == 0:
@@ -228,81 +237,89 @@ async def run_retention(
     return result
 
 
+def _batches(subjects: list[SubjectRemoval]) -> Iterator[list[SubjectRemoval]]:
+    """Up to ``_BATCH`` subjects and about ``_BATCH_ROWS`` rows per transaction."""
+    batch: list[SubjectRemoval] = []
+    rows = 0
+    for item in subjects:
+        size = sum(item.counts().values())
+        if batch and (len(batch) >= _BATCH or rows + size > _BATCH_ROWS):
+            yield batch
+            batch, rows = [], 0
+        batch.append(item)
+        rows += size
+    if batch:
+        yield batch
+
+
 async def _apply_batch(
     items: list[SubjectRemoval], cut: _Cutoffs, uow: UnitOfWork
 ) -> list[SubjectRemoval]:
-    """Customers who leave one by one (lock, shred); the others' rows in one statement
-    per kind for the whole batch, which is what makes a sweep of millions of rows quick."""
-    done = {i.subject: await _apply(i, cut, uow) for i in items if i.delete_customer}
-    staying = await _apply_staying([i for i in items if not i.delete_customer], cut, uow)
-    done.update((r.subject, r) for r in staying)
-    return [done[item.subject] for item in items]  # in the plan's order, like the dry run
+    """Remove a batch's planned rows; the result (in the plan's order, like the dry
+    run) counts what was really removed."""
+    out = {item.subject: SubjectRemoval(item.subject) for item in items}
+    staying: list[SubjectRemoval] = []
+    for item in items:
+        # Locks the customer row: a customer who came back since planning stays,
+        # and only their rows past retention go, like anyone else's.
+        if item.delete_customer and await uow.retention.still_inactive(item.subject, cut.inactive):
+            await _remove_leaver(item, out[item.subject], cut, uow)
+        else:
+            staying.append(item)
+    await _apply_staying(staying, out, cut, uow)
+    return [out[item.subject] for item in items]
+
+
+async def _remove_leaver(
+    item: SubjectRemoval, out: SubjectRemoval, cut: _Cutoffs, uow: UnitOfWork
+) -> None:
+    repo = uow.retention
+    if item.purchases_deleted or item.pseudonymised:
+        out.purchases_deleted, out.pseudonymised = await repo.remove_leavers_purchases(
+            item.subject, cut.purchases
+        )
+    # Shred first: from this moment every copy of their ciphertext is unreadable.
+    await uow.keys.shred(item.subject)
+    out.delete_customer = bool(await repo.remove_customer(item.subject, cut.inactive))
 
 
 async def _apply_staying(
-    items: list[SubjectRemoval], cut: _Cutoffs, uow: UnitOfWork
-) -> list[SubjectRemoval]:
+    items: list[SubjectRemoval], out: dict[str, SubjectRemoval], cut: _Cutoffs, uow: UnitOfWork
+) -> None:
+    """The other subjects' rows, one statement per kind for the whole batch (each
+    repeats the plan's conditions, so a row that became fresh stays)."""
     repo = uow.retention
-    out = {item.subject: SubjectRemoval(item.subject) for item in items}
-    answers = {i: item.subject for item in items for i in item.answer_ids}
-    for i in await repo.remove_answers(list(answers), cut.answers):
-        out[answers[i]].answer_ids.append(i)
-    hold = cut.legal_hold or cut.transaction
-    deleted = {i: item.subject for item in items for i in item.delete_purchase_ids}
-    for i in await repo.remove_purchases(list(deleted), hold, None):
-        out[deleted[i]].delete_purchase_ids.append(i)
-    pseudonymised = {i: item.subject for item in items for i in item.pseudonymise_ids}
-    for i in await repo.pseudonymise_purchases(list(pseudonymised), cut.transaction, None):
-        out[pseudonymised[i]].pseudonymise_ids.append(i)
+    answers = [item.subject for item in items if item.answers]
+    if answers:
+        for ref, n in (await repo.remove_answers(answers, cut.answers)).items():
+            out[ref].answers = n
+    deleted = [item.subject for item in items if item.purchases_deleted]
+    if deleted:
+        for ref, n in (await repo.remove_purchases(deleted, cut.purchases)).items():
+            out[ref].purchases_deleted = n
+    pseudonymised = [item.subject for item in items if item.pseudonymised]
+    if pseudonymised:
+        for ref, n in (await repo.pseudonymise_purchases(pseudonymised, cut.purchases)).items():
+            out[ref].pseudonymised = n
     talks = [item.subject for item in items if item.conversation]
-    for ref in await repo.remove_conversations(talks, cut.conversations):
-        out[ref].conversation = True
-    followups = {o: item.subject for item in items for o in item.followup_ids}
-    for o in await repo.remove_followups(list(followups), cut.followups):
-        out[followups[o]].followup_ids.append(o)
-    return list(out.values())
-
-
-async def _apply(item: SubjectRemoval, cut: _Cutoffs, uow: UnitOfWork) -> SubjectRemoval:
-    """Remove one leaving subject's planned rows; the result lists what was really removed."""
-    repo = uow.retention
-    out = SubjectRemoval(item.subject)
-    # Locks the customer row: a customer who came back since planning stays.
-    leaving = item.delete_customer and await repo.still_inactive(item.subject, cut.inactive)
-    owner = item.subject if leaving else None
-    if item.answer_ids:
-        out.answer_ids = await repo.remove_answers(item.answer_ids, cut.answers)
-    if item.delete_purchase_ids:
-        hold = cut.legal_hold or cut.transaction
-        out.delete_purchase_ids = await repo.remove_purchases(item.delete_purchase_ids, hold, owner)
-    if item.pseudonymise_ids:
-        out.pseudonymise_ids = await repo.pseudonymise_purchases(
-            item.pseudonymise_ids, cut.transaction, owner
-        )
-    if item.conversation:
-        out.conversation = bool(await repo.remove_conversations([item.subject], cut.conversations))
-    if item.followup_ids:
-        out.followup_ids = await repo.remove_followups(item.followup_ids, cut.followups)
-    if leaving:
-        # Shred first: from this moment every copy of their ciphertext is unreadable.
-        await uow.keys.shred(item.subject)
-        out.delete_customer = bool(await repo.remove_customer(item.subject, cut.inactive))
-    return out
+    if talks:
+        for ref in await repo.remove_conversations(talks, cut.conversations):
+            out[ref].conversation = True
+    followups = [item.subject for item in items if item.followups]
+    if followups:
+        for ref, n in (await repo.remove_followups(followups, cut.followups)).items():
+            out[ref].followups = n
 
 
 async def _audit(item: SubjectRemoval, actor: Actor, uow: UnitOfWork) -> None:
     await uow.record(actor, "retention.removed", subject_ref=item.subject, details=item.counts())
 
 
-async def _housekeeping(
-    plan: RetentionPlan, cut: _Cutoffs, uow: UnitOfWork
-) -> tuple[list[int], list[str]]:
+async def _housekeeping(plan: RetentionPlan, cut: _Cutoffs, uow: UnitOfWork) -> tuple[int, int]:
     repo = uow.retention
-    jobs = plan.job_ids if plan.job_ids and await repo.remove_jobs(plan.job_ids) else []
-    signatures = plan.signatures
-    if signatures and not await repo.remove_signatures(signatures, cut.signatures):
-        signatures = []
-    return list(jobs), list(signatures)
+    jobs = await repo.remove_jobs(cut.jobs) if plan.jobs else 0
+    signatures = await repo.remove_signatures(cut.signatures) if plan.signatures else 0
+    return jobs, signatures
 
 
 RETENTION = "retention"
