@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 from sqlalchemy import func, insert, select, update
 
 from bench.common import Context, Row, core_settings, fmt_seconds
+from bot.runner import settle_heap
 from core.app import PrivacyCore, open_core
 from core.errors import DataShredded
 from core.storage.tables import JobRow, PurchaseRow
@@ -184,6 +185,7 @@ def _plain_sql(db: Path, ref: str) -> float:
 async def erase_one(ctx: Context, count: int) -> Erased:
     data = ctx.workdir / "b5"
     core = await open_core(core_settings(data))
+    settle_heap()  # as `privacy-bot run` does once started
     try:
         setup_start = time.perf_counter()
         ref = await telegram_customer(core, _CHAT, name="Chan Tai Man", email="tm@example.com")

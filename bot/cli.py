@@ -112,7 +112,7 @@ async def _run_bot(args: argparse.Namespace, core: PrivacyCore) -> int:
     from bot.runner import run_bot
     from bot.settings import BotSettings
 
-    await run_bot(core, BotSettings.from_env(), framework=args.framework)
+    await run_bot(core, BotSettings.from_env(), framework=args.framework, settle=True)
     return 0
 
 
