@@ -11,7 +11,9 @@ A handler is registered per job kind::
 Contract: the handler closes its job in the same transaction that records its
 effect (``core.services.jobs.complete_job`` + ``uow.record`` + commit). If it
 raises, the worker puts the job back with backoff (``retry_job``); a job whose
-lease expired (the worker died) is claimed again by another worker.
+lease expired (the worker died) is claimed again by another worker. A live worker
+renews the leases of the jobs it runs every third of a lease, so leases are short
+(a dead worker's jobs move on within a minute) and a long job is never taken over.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from datetime import timedelta
 from bot.http.metrics import Metrics
 from bot.outbound import Outbound
 from core.app import PrivacyCore
-from core.services.jobs import ClaimJobs, claim_jobs, retry_job
+from core.services.jobs import ClaimJobs, RenewLeases, claim_jobs, renew_leases, retry_job
 from core.services.purchases import purge_signatures
 from core.storage.repositories import Job
 
@@ -69,12 +71,12 @@ class Worker:
     ident: str = field(default_factory=worker_id)
     poll: float = 0.5
     concurrency: int = 40  # jobs in flight; the outbound limiter paces the sends
-    lease: timedelta = timedelta(minutes=5)  # longer than any send with its retries
+    lease: timedelta = timedelta(minutes=1)  # renewed while the job runs
     housekeeping_every: float = 300.0
     metrics: Metrics = field(default_factory=Metrics)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
-    _running: set[asyncio.Task[None]] = field(default_factory=set)
+    _running: dict[asyncio.Task[None], int] = field(default_factory=dict)  # task -> job id
     _task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -91,7 +93,7 @@ class Worker:
         if self._task is not None:
             await self._task
         if self._running:
-            _done, pending = await asyncio.wait(self._running, timeout=drain)
+            _done, pending = await asyncio.wait(set(self._running), timeout=drain)
             for task in pending:
                 task.cancel()  # its lease expires and another worker takes over
             await asyncio.gather(*pending, return_exceptions=True)
@@ -99,9 +101,13 @@ class Worker:
     async def run(self) -> None:
         log.info("worker %s started for %s", self.ident, ",".join(sorted(self.handlers)))
         next_housekeeping = time.monotonic()
+        next_renewal = time.monotonic() + self.lease.total_seconds() / 3
         while not self._stopping.is_set():
             try:
                 claimed = await self._claim()
+                if time.monotonic() >= next_renewal:
+                    next_renewal = time.monotonic() + self.lease.total_seconds() / 3
+                    await self._renew()
                 if time.monotonic() >= next_housekeeping:
                     next_housekeeping = time.monotonic() + self.housekeeping_every
                     await self._housekeeping()
@@ -121,12 +127,17 @@ class Worker:
             jobs = await claim_jobs(cmd, uow)
         for job in jobs:
             task = asyncio.create_task(self._run_job(job))
-            self._running.add(task)
+            self._running[task] = job.id
             task.add_done_callback(self._finished)
         return len(jobs)
 
+    async def _renew(self) -> None:
+        cmd = RenewLeases(self.ident, tuple(self._running.values()), self.lease)
+        async with self.core.uow() as uow:
+            await renew_leases(cmd, uow)
+
     def _finished(self, task: asyncio.Task[None]) -> None:
-        self._running.discard(task)
+        self._running.pop(task, None)
         self._wake.set()  # a slot is free
 
     async def _idle(self) -> None:

@@ -369,7 +369,7 @@ async def post_purchases(base: str, orders: list[tuple[str, int]]) -> None:
 
 async def let_time_pass(core: PrivacyCore, *, leases: bool) -> None:
     """What minutes of waiting would do: backoffs and approval polls come due, and (only
-    while no bot runs) the leases of a killed process expire (5 minutes in production)."""
+    while no bot runs) the leases of a killed process expire (a minute in production)."""
     async with core.uow() as uow:
         now = uow.now()
         due = update(JobRow).where(JobRow.state == "pending", JobRow.kind.in_(WORKER_KINDS))

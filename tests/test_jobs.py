@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 
 from bot.outbound import Outbound
 from bot.worker import JobContext, Worker
 from core.app import PrivacyCore
-from core.services import SYSTEM, EnqueueJob, complete_job, enqueue_job
+from core.services import SYSTEM, ClaimJobs, EnqueueJob, claim_jobs, complete_job, enqueue_job
+from core.services.jobs import RenewLeases, renew_leases
 from core.storage.repositories import Job
 from tests.followup_support import freeze, jobs
 
@@ -79,6 +81,53 @@ async def test_kinds_without_a_handler_are_left_alone(core: PrivacyCore) -> None
     [job] = await jobs(core, "erasure")
     assert job.state == "pending"
     assert job.attempts == 0
+
+
+async def test_a_renewed_lease_keeps_other_workers_off_a_long_job(core: PrivacyCore) -> None:
+    clock = freeze(core)
+    await _enqueue(core, "retention", "retention:1")
+    lease = timedelta(minutes=1)
+    async with core.uow() as uow:
+        [job] = await claim_jobs(ClaimJobs("a:1:x", ("retention",), lease=lease), uow)
+    clock.advance(timedelta(seconds=50))
+    async with core.uow() as uow:
+        assert await renew_leases(RenewLeases("a:1:x", (job.id,), lease), uow) == 1
+    clock.advance(timedelta(seconds=50))  # past the first lease, inside the renewed one
+    async with core.uow() as uow:
+        assert await claim_jobs(ClaimJobs("b:2:y", ("retention",), lease=lease), uow) == []
+    clock.advance(timedelta(seconds=11))  # no renewal since: worker a died
+    async with core.uow() as uow:
+        [taken] = await claim_jobs(ClaimJobs("b:2:y", ("retention",), lease=lease), uow)
+    assert taken.id == job.id
+
+
+async def test_a_running_worker_renews_the_leases_of_its_jobs(core: PrivacyCore) -> None:
+    clock = freeze(core)
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def sweep(job: Job, ctx: JobContext) -> None:
+        started.set()
+        await release.wait()
+        async with ctx.core.uow() as uow:
+            await complete_job(job, ctx.worker, uow)
+            await uow.commit()
+
+    await _enqueue(core, "retention", "retention:1")
+    lease = timedelta(seconds=0.3)
+    w = Worker(core, Outbound(_NoSender()), handlers={"retention": sweep}, poll=0.05, lease=lease)
+    w.start()
+    await asyncio.wait_for(started.wait(), 10)
+    clock.advance(timedelta(seconds=0.1))
+    renewed_until = clock.now() + lease
+    await _until(lambda: _lease_until(core, "retention", renewed_until))
+    release.set()
+    await _until(lambda: _states(core, "retention", {"done"}))
+    await w.stop()
+
+
+async def _lease_until(core: PrivacyCore, kind: str, until: datetime) -> bool:
+    [job] = await jobs(core, kind)
+    return job.lease_until is not None and job.lease_until >= until
 
 
 async def _states(core: PrivacyCore, kind: str, wanted: set[str]) -> bool:

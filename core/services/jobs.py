@@ -17,10 +17,12 @@ from core.storage.repositories import Job
 __all__ = [
     "ClaimJobs",
     "EnqueueJob",
+    "RenewLeases",
     "backoff",
     "claim_jobs",
     "complete_job",
     "enqueue_job",
+    "renew_leases",
     "retry_job",
 ]
 
@@ -61,6 +63,26 @@ async def claim_jobs(cmd: ClaimJobs, uow: UnitOfWork) -> list[Job]:
     )
     await uow.commit()
     return jobs
+
+
+@dataclass(frozen=True)
+class RenewLeases:
+    worker: str
+    job_ids: tuple[int, ...]
+    lease: timedelta
+
+
+async def renew_leases(cmd: RenewLeases, uow: UnitOfWork) -> int:
+    """Keep the jobs a live worker is still running; how many it still held (commits).
+
+    Leases can then be short: a worker that died loses its jobs to another within
+    one lease, however long a job (a retention sweep, say) takes while alive.
+    """
+    if not cmd.job_ids:
+        return 0
+    held = await uow.jobs.renew(cmd.worker, list(cmd.job_ids), until=uow.now() + cmd.lease)
+    await uow.commit()
+    return held
 
 
 async def complete_job(job: Job, worker: str, uow: UnitOfWork, *, state: str = "done") -> bool:

@@ -108,6 +108,17 @@ class JobRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
+    async def renew(self, worker: str, job_ids: list[int], *, until: datetime) -> int:
+        """Extend the leases this worker still holds; how many it still held."""
+        result = await self._session.execute(
+            update(JobRow)
+            .where(
+                JobRow.id.in_(job_ids), JobRow.leased_by == worker, JobRow.state == "running"
+            )
+            .values(lease_until=until)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def retry(
         self, job_id: int, worker: str, *, run_after: datetime, error: str, exhausted: bool
     ) -> None:
