@@ -112,9 +112,7 @@ class JobRepository:
         """Extend the leases this worker still holds; how many it still held."""
         result = await self._session.execute(
             update(JobRow)
-            .where(
-                JobRow.id.in_(job_ids), JobRow.leased_by == worker, JobRow.state == "running"
-            )
+            .where(JobRow.id.in_(job_ids), JobRow.leased_by == worker, JobRow.state == "running")
             .values(lease_until=until)
         )
         return int(getattr(result, "rowcount", 0) or 0)
