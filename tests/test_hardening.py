@@ -163,6 +163,11 @@ async def test_a_reply_held_up_by_telegram_does_not_hold_up_other_customers(
     alice_before = len(chats.texts(chats.alice))
     chats.fake.delay_next("sendMessage", 3.0)  # Telegram is slow to take Alice's reply
     chats.fake.push_command(ALICE, "/help")
+    async with asyncio.timeout(10):
+        while not any(  # her reply has reached Telegram, which holds it
+            c.chat_id == ALICE and c.status is None for c in chats.fake.calls_to("sendMessage")
+        ):
+            await asyncio.sleep(0.02)
     await chats.bob.send("/help")  # answered while Alice's reply is still held
     assert len(chats.texts(chats.alice)) == alice_before
     await chats.alice.processed.wait_for(chats.alice.processed.count + 1)
