@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +9,14 @@ import pytest
 from sqlalchemy import select, text
 
 from core.app import PrivacyCore
-from core.audit import GENESIS_HASH, AuditEntry, VerifyResult, entry_hash, verify_chain
+from core.audit import (
+    GENESIS_HASH,
+    AuditEntry,
+    VerifyResult,
+    details_text,
+    entry_hash,
+    verify_chain,
+)
 from core.domain.customer import IdentityKind
 from core.services import (
     ChangeLanguage,
@@ -224,9 +230,10 @@ async def forge_at(core: PrivacyCore, k: int) -> None:
                 subject_ref=forged.subject_ref,
                 purpose=forged.purpose,
                 outcome=forged.outcome,
-                details=json.dumps(forged.details, sort_keys=True),
+                details=details_text(forged.details),
                 prev_hash=forged.prev_hash,
                 hash=forged.hash,
+                version=forged.version,
             )
         )
         await uow.commit()

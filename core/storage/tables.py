@@ -238,6 +238,8 @@ class AuditEntryRow(Base):
     details: Mapped[str] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # Which rule the hash follows (core.audit.chain); rows from before 0007 are 1.
+    version: Mapped[int] = mapped_column(Integer, server_default="1")
 
 
 class AuditHeadRow(Base):

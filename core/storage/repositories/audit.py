@@ -2,19 +2,58 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import datetime
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Text, func, literal_column, select, text, type_coerce
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from core.audit import AuditEntry, entry_hash
+from core.audit import CHAIN_VERSION, AuditEntry, StoredEntry, details_text, entry_hash
 from core.storage.tables import AuditEntryRow, AuditHeadRow
 
-__all__ = ["Actor", "AuditRepository"]
+__all__ = ["Actor", "AuditRepository", "Declined"]
+
+# One run of entries laid out by the database for ChainVerifier.check_run: each
+# entry's version 2 message, ``json_array(prev_hash, version, at, ..., details)``,
+# joined by RECORD_SEP (char 30), and its hash and its sequence number counted from
+# the run's start (``seq - after``: "1,2,3..." when none is missing, in the order the
+# messages came), joined by ",". ``at`` is the text version 2 hashes: SQLite's stored
+# text as is, PostgreSQL's timestamptz rendered the same way. This must match
+# core.audit.chain.entry_message byte for byte; the tests verify logs both ways.
+# (SQLite: the run is the next ``size`` entries, read in rowid order; the messages
+# come back as a BLOB, so neither side decodes or encodes them.)
+_SQLITE_RUN = """
+SELECT count(*), max(seq), group_concat(seq - ?1, ','),
+       CAST(group_concat(json_array(prev_hash, version, at, actor_kind, actor_ref, action,
+                                    subject_ref, purpose, outcome, details), char(30)) AS BLOB),
+       group_concat(hash, ',')
+FROM audit_entries
+WHERE seq > ?1 AND seq <= coalesce(
+    (SELECT seq FROM audit_entries WHERE seq > ?1 ORDER BY seq LIMIT 1 OFFSET ?2 - 1),
+    (SELECT max(seq) FROM audit_entries))
+"""
+_HAND_OVER_MAX = 0.005  # seconds to wait at most for aiosqlite's thread to take a read
+
+_PG_AT_TEXT = "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"
+_PG_RUN = """
+SELECT count(*), max(seq), string_agg((seq - :after)::text, ',' ORDER BY seq),
+       string_agg(message, chr(30) ORDER BY seq), string_agg(hash, ',' ORDER BY seq)
+FROM (
+    SELECT seq, hash,
+           '[' || concat_ws(',', to_json(prev_hash), to_json(version),
+               to_json(to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')),
+               to_json(actor_kind), to_json(actor_ref), to_json(action),
+               coalesce(to_json(subject_ref)::text, 'null'),
+               coalesce(to_json(purpose)::text, 'null'), to_json(outcome), to_json(details)
+           ) || ']' AS message
+    FROM audit_entries WHERE seq > :after ORDER BY seq LIMIT :size
+) AS run
+"""
 
 
 @dataclass(frozen=True)
@@ -25,7 +64,26 @@ class Actor:
     ref: str
 
 
+@dataclass(frozen=True)
+class Declined:
+    """Entries ``after`` < seq <= ``last`` that ``check_runs`` could not vouch for."""
+
+    after: int
+    last: int
+
+
+@dataclass(frozen=True)
+class _Run:
+    after: int  # the run holds the first ``size`` entries with seq > after
+    size: int
+    count: int
+    last: int | None
+    laid_out: tuple[str, bytes, str] | None  # offsets, messages, hashes (None if empty)
+
+
 class AuditRepository:
+    run_size = 2000  # entries per round trip when verifying (larger measured no faster)
+
     def __init__(self, session: AsyncSession, chain_key: bytes) -> None:
         self._session = session
         self.chain_key = chain_key
@@ -67,18 +125,124 @@ class AuditRepository:
             outcome=outcome,
             details=details or {},
             prev_hash=head.hash,
+            version=CHAIN_VERSION,
         )
-        entry = AuditEntry(**{**entry.__dict__, "hash": entry_hash(entry, self.chain_key)})
+        entry = replace(entry, hash=entry_hash(entry, self.chain_key))
         # No flush here: entries and the tip go out together at the next flush or
         # commit (many appends in one transaction become one batched insert).
         self._session.add(_to_row(entry))
         head.seq, head.hash = entry.seq, entry.hash
         return entry
 
+    async def check_runs(
+        self, accept: Callable[[int, str, bytes, str], bool], after: int = 0
+    ) -> Declined | None:
+        """Offer every entry after ``after`` to ``accept`` a run at a time, in order.
+
+        ``accept`` is ``ChainVerifier.check_run``: the database lays each run out as the
+        text it hashes, so no row becomes Python objects. Returns the first run
+        ``accept`` declined (the caller checks it entry by entry, then may carry on
+        after it), or None once every entry was accepted.
+
+        While one run is being checked the next one is already being read: SQLite
+        works in aiosqlite's thread without the GIL, PostgreSQL in its own process.
+        Runs start small, so the first check need not wait for a whole run.
+        """
+        start = await self._run_reader()
+        size = max(1, self.run_size // 8)
+        pending = await start(after, size)
+        try:
+            while True:
+                run = await pending
+                if run.count == 0 or run.last is None:
+                    return None
+                more = run.count == run.size
+                if more:
+                    size = min(2 * size, self.run_size)
+                    pending = await start(run.last, size)
+                if run.laid_out is None or not accept(run.after, *run.laid_out):
+                    return Declined(run.after, run.last)
+                if not more:
+                    return None
+        finally:
+            # Never leave a read running on the connection the caller uses next.
+            if not pending.done():
+                await asyncio.wait([pending])
+            if not pending.cancelled():
+                pending.exception()  # retrieved, so never "never retrieved"
+
+    async def _run_reader(self) -> Callable[[int, int], Awaitable[asyncio.Future[_Run]]]:
+        """``start(after, size)``: begin reading a run; await the future it gives."""
+        conn = await self._session.connection()
+        if conn.dialect.name == "sqlite":
+            # The driver itself: one thread hop per run (SQLAlchemy's adapter makes
+            # four), so the read overlaps the check of the run before.
+            raw = await conn.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None
+
+            async def read_sqlite(after: _Handover, size: int) -> _Run:
+                rows = await driver.execute_fetchall(_SQLITE_RUN, (after, size))
+                return _run(after.value, size, *rows[0])
+
+            async def start_sqlite(after: int, size: int) -> asyncio.Future[_Run]:
+                handover = _Handover(after)
+                pending = asyncio.ensure_future(read_sqlite(handover, size))
+                await asyncio.sleep(0)  # the read is queued for aiosqlite's thread
+                # Give that thread the GIL until it starts the query: the SQL then runs
+                # without the GIL, while the check that follows holds it (a thread
+                # waiting for the GIL would get it only every 5 ms).
+                handover.taken.wait(_HAND_OVER_MAX)
+                return pending
+
+            return start_sqlite
+
+        statement = text(_PG_RUN)
+
+        async def read(after: int, size: int) -> _Run:
+            row = (await conn.execute(statement, {"after": after, "size": size})).one()
+            return _run(after, size, *row)
+
+        async def start(after: int, size: int) -> asyncio.Future[_Run]:
+            pending = asyncio.ensure_future(read(after, size))
+            await asyncio.sleep(0)
+            return pending
+
+        return start
+
+    async def stored_between(self, after: int, last: int) -> list[AuditEntry | StoredEntry]:
+        """Entries ``after`` < seq <= ``last`` as verification checks them one by one.
+
+        Version 2 entries come as stored text (``StoredEntry``), version 1 entries
+        decoded (``AuditEntry``), as their hashing rules need.
+        """
+        conn = await self._session.connection()
+        table = AuditEntryRow.__table__
+        c = table.c
+        query = (
+            select(
+                c.seq,
+                c.version,
+                _at_text(conn),
+                c.actor_kind,
+                c.actor_ref,
+                c.action,
+                c.subject_ref,
+                c.purpose,
+                c.outcome,
+                c.details,
+                c.prev_hash,
+                c.hash,
+            )
+            .where(c.seq > after, c.seq <= last)
+            .order_by(c.seq)
+        )
+        return [_stored(tuple(row)) for row in await conn.execute(query)]
+
     async def stream(self, batch: int = 5000) -> AsyncIterator[AuditEntry]:
         """Every entry in sequence order, a batch at a time (memory stays flat).
 
-        Plain column tuples, not ORM objects: verifying a million entries is mostly
+        Plain column tuples, not ORM objects: reading a million entries is mostly
         object construction otherwise.
         """
         table = AuditEntryRow.__table__
@@ -123,6 +287,59 @@ class AuditRepository:
         return int(await self._session.scalar(select(func.count()).select_from(AuditEntryRow)) or 0)
 
 
+class _Handover:
+    """The run's first query parameter; binding it tells that the query is starting.
+
+    sqlite3 asks a parameter of a type it does not know to adapt itself
+    (``__conform__``, see the sqlite3 docs) right before it runs the statement.
+    """
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+        self.taken = threading.Event()
+
+    def __conform__(self, protocol: object) -> int:
+        self.taken.set()
+        return self.value
+
+
+def _run(
+    after: int, size: int, count: int, last: int | None, *laid_out: str | bytes | None
+) -> _Run:
+    offsets, messages, hashes = laid_out
+    if isinstance(messages, str):  # PostgreSQL: text (SQLite casts to a BLOB: no decoding)
+        messages = messages.encode()
+    if not isinstance(offsets, str) or messages is None or not isinstance(hashes, str):
+        return _Run(after, size, count, last, None)
+    return _Run(after, size, count, last, (offsets, messages, hashes))
+
+
+def _at_text(conn: AsyncConnection) -> ColumnElement[str]:
+    """``at`` as the text version 2 hashes (as stored on SQLite; rendered on PostgreSQL)."""
+    if conn.dialect.name == "sqlite":
+        return type_coerce(AuditEntryRow.__table__.c.at, Text())
+    return literal_column(_PG_AT_TEXT, Text())
+
+
+def _stored(r: tuple[Any, ...]) -> AuditEntry | StoredEntry:
+    seq, version, at, kind, ref, action, subject, purpose, outcome, details, prev, hash_ = r
+    if version == 1:
+        try:
+            return AuditEntry(
+                seq, _parse_at(at), kind, ref, action, subject, purpose, outcome,
+                json.loads(details), prev, hash_, version,
+            )  # fmt: skip
+        except (TypeError, ValueError):
+            pass  # not decodable, so not as written: as stored text it shows as edited
+    return StoredEntry(seq, version, at, kind, ref, action, subject, purpose, outcome,
+                       details, prev, hash_)  # fmt: skip
+
+
+def _parse_at(at: str) -> datetime:
+    moment = datetime.fromisoformat(at)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def _to_row(e: AuditEntry) -> AuditEntryRow:
     return AuditEntryRow(
         seq=e.seq,
@@ -133,9 +350,10 @@ def _to_row(e: AuditEntry) -> AuditEntryRow:
         subject_ref=e.subject_ref,
         purpose=e.purpose,
         outcome=e.outcome,
-        details=json.dumps(e.details, sort_keys=True, ensure_ascii=False),
+        details=details_text(e.details),
         prev_hash=e.prev_hash,
         hash=e.hash,
+        version=e.version,
     )
 
 
@@ -152,6 +370,7 @@ def _from_row(r: AuditEntryRow) -> AuditEntry:
         details=json.loads(r.details),
         prev_hash=r.prev_hash,
         hash=r.hash,
+        version=r.version,
     )
 
 
@@ -168,4 +387,5 @@ def _from_tuple(r: Any) -> AuditEntry:
         json.loads(r.details),
         r.prev_hash,
         r.hash,
+        r.version,
     )
