@@ -1,4 +1,14 @@
-"""The audit log's storage: append under the head row's lock, read in order."""
+"""The audit log's storage: append under the head row's lock, read in order.
+
+Appends are cheap in bulk: each entry is hashed onto the chain at once (the head
+row, locked once per transaction, carries the tip), but the entries themselves
+wait in memory and go out as one Core ``INSERT`` executemany when the session
+flushes (at commit, at any autoflush, or before this repository reads the log),
+so a transaction that records a hundred entries builds no ORM objects for them.
+The head's new tip is flushed by the ORM in that same flush: entries and head land
+in the transaction they were appended in, and only if it commits; a rollback
+(of the transaction, or of a savepoint they were appended in) drops them.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +16,24 @@ import asyncio
 import json
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, func, literal_column, select, text, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    Text,
+    event,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+    type_coerce,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
 from core.audit import CHAIN_VERSION, AuditEntry, StoredEntry, details_text, entry_hash
 from core.storage.tables import AuditEntryRow, AuditHeadRow
@@ -72,6 +94,26 @@ class Declined:
     last: int
 
 
+@dataclass
+class _Held:
+    """The chain's head, locked for one transaction, and the entries appended in it
+    that are not written yet (column values, in sequence order)."""
+
+    transaction: SessionTransaction
+    head: AuditHeadRow
+    pending: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _entries_table() -> Table:
+    table = AuditEntryRow.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+_ENTRIES = _entries_table()
+_INSERT_ENTRIES = insert(_ENTRIES)
+
+
 @dataclass(frozen=True)
 class _Run:
     after: int  # the run holds the first ``size`` entries with seq > after
@@ -87,20 +129,58 @@ class AuditRepository:
     def __init__(self, session: AsyncSession, chain_key: bytes) -> None:
         self._session = session
         self.chain_key = chain_key
-        self._held: tuple[object, AuditHeadRow] | None = None
+        self._held: _Held | None = None
+        self._hooked = False
 
-    async def _locked_head(self) -> AuditHeadRow:
+    async def _locked_head(self) -> _Held:
         """The chain's tip, locked once per transaction (later appends reuse it)."""
-        transaction = self._session.sync_session.get_transaction()
-        if transaction is not None and self._held is not None and self._held[0] is transaction:
-            return self._held[1]
+        sync = self._session.sync_session
+        transaction = sync.get_transaction()
+        held = self._held
+        if transaction is not None and held is not None and held.transaction is transaction:
+            return held
         head = await self._session.get(
             AuditHeadRow, 1, with_for_update=True, populate_existing=True
         )
         assert head is not None, "audit_head is created by the first migration"
+        if not self._hooked:
+            event.listen(sync, "after_flush", self._write_pending)
+            event.listen(sync, "after_rollback", self._drop_pending)
+            self._hooked = True
         # Taken after the get, which begins the transaction if none was open.
-        self._held = (self._session.sync_session.get_transaction(), head)
-        return head
+        transaction = sync.get_transaction()
+        assert transaction is not None
+        self._held = held = _Held(transaction, head)
+        return held
+
+    def _write_pending(self, session: Session, flush_context: UOWTransaction) -> None:
+        """In every flush of the session: insert the entries appended since the last.
+
+        Appending changed the head, so there is a flush to hook into, and it writes
+        the head too; a failure here fails the flush, which rolls the transaction back.
+        """
+        held = self._held
+        if held is None or not held.pending:
+            return
+        rows, held.pending = held.pending, []
+        # Left over from a transaction that ended without a rollback event (the
+        # session was closed): dropped, as the session drops its unflushed objects.
+        if held.transaction is session.get_transaction():
+            session.connection().execute(_INSERT_ENTRIES, rows)
+
+    def _drop_pending(self, session: Session) -> None:
+        """A rollback (of the transaction or a savepoint) drops entries not yet written.
+
+        A savepoint flushes when it begins, so what is pending then was appended in
+        it. The next append locks and reads the head again (after a savepoint's
+        rollback the lock is still held, but the head's unwritten tip was expired).
+        """
+        self._held = None
+
+    async def _settle(self) -> None:
+        """Write pending entries, so reads in this transaction see them."""
+        if self._held is not None and self._held.pending:
+            await self._session.flush()
 
     async def append(
         self,
@@ -113,7 +193,8 @@ class AuditRepository:
         purpose: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> AuditEntry:
-        head = await self._locked_head()
+        held = await self._locked_head()
+        head = held.head
         entry = AuditEntry(
             seq=head.seq + 1,
             at=at,
@@ -128,9 +209,9 @@ class AuditRepository:
             version=CHAIN_VERSION,
         )
         entry = replace(entry, hash=entry_hash(entry, self.chain_key))
-        # No flush here: entries and the tip go out together at the next flush or
-        # commit (many appends in one transaction become one batched insert).
-        self._session.add(_to_row(entry))
+        # No write here: entries and the tip go out together at the next flush or
+        # commit (many appends in one transaction become one executemany).
+        held.pending.append(_values(entry))
         head.seq, head.hash = entry.seq, entry.hash
         return entry
 
@@ -148,6 +229,7 @@ class AuditRepository:
         works in aiosqlite's thread without the GIL, PostgreSQL in its own process.
         Runs start small, so the first check need not wait for a whole run.
         """
+        await self._settle()
         start = await self._run_reader()
         size = max(1, self.run_size // 8)
         pending = await start(after, size)
@@ -216,9 +298,9 @@ class AuditRepository:
         Version 2 entries come as stored text (``StoredEntry``), version 1 entries
         decoded (``AuditEntry``), as their hashing rules need.
         """
+        await self._settle()
         conn = await self._session.connection()
-        table = AuditEntryRow.__table__
-        c = table.c
+        c = _ENTRIES.c
         query = (
             select(
                 c.seq,
@@ -245,7 +327,8 @@ class AuditRepository:
         Plain column tuples, not ORM objects: reading a million entries is mostly
         object construction otherwise.
         """
-        table = AuditEntryRow.__table__
+        await self._settle()
+        table = _ENTRIES
         last = 0
         while True:
             rows = (
@@ -260,12 +343,14 @@ class AuditRepository:
             last = rows[-1].seq
 
     async def tail(self, n: int) -> list[AuditEntry]:
+        await self._settle()
         rows = await self._session.scalars(
             select(AuditEntryRow).order_by(AuditEntryRow.seq.desc()).limit(n)
         )
         return [_from_row(r) for r in reversed(list(rows))]
 
     async def about(self, subject_ref: str) -> list[AuditEntry]:
+        await self._settle()
         rows = await self._session.scalars(
             select(AuditEntryRow)
             .where(AuditEntryRow.subject_ref == subject_ref)
@@ -279,11 +364,13 @@ class AuditRepository:
         return row.seq, row.hash
 
     async def seq_of_hash(self, hash_: str) -> int | None:
+        await self._settle()
         return await self._session.scalar(
             select(AuditEntryRow.seq).where(AuditEntryRow.hash == hash_).limit(1)
         )
 
     async def count(self) -> int:
+        await self._settle()
         return int(await self._session.scalar(select(func.count()).select_from(AuditEntryRow)) or 0)
 
 
@@ -317,7 +404,7 @@ def _run(
 def _at_text(conn: AsyncConnection) -> ColumnElement[str]:
     """``at`` as the text version 2 hashes (as stored on SQLite; rendered on PostgreSQL)."""
     if conn.dialect.name == "sqlite":
-        return type_coerce(AuditEntryRow.__table__.c.at, Text())
+        return type_coerce(_ENTRIES.c.at, Text())
     return literal_column(_PG_AT_TEXT, Text())
 
 
@@ -340,21 +427,22 @@ def _parse_at(at: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _to_row(e: AuditEntry) -> AuditEntryRow:
-    return AuditEntryRow(
-        seq=e.seq,
-        at=e.at,
-        actor_kind=e.actor_kind,
-        actor_ref=e.actor_ref,
-        action=e.action,
-        subject_ref=e.subject_ref,
-        purpose=e.purpose,
-        outcome=e.outcome,
-        details=details_text(e.details),
-        prev_hash=e.prev_hash,
-        hash=e.hash,
-        version=e.version,
-    )
+def _values(e: AuditEntry) -> dict[str, Any]:
+    """An entry's columns as stored (what ``_INSERT_ENTRIES`` writes)."""
+    return {
+        "seq": e.seq,
+        "at": e.at,
+        "actor_kind": e.actor_kind,
+        "actor_ref": e.actor_ref,
+        "action": e.action,
+        "subject_ref": e.subject_ref,
+        "purpose": e.purpose,
+        "outcome": e.outcome,
+        "details": details_text(e.details),
+        "prev_hash": e.prev_hash,
+        "hash": e.hash,
+        "version": e.version,
+    }
 
 
 def _from_row(r: AuditEntryRow) -> AuditEntry:
