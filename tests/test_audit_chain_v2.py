@@ -356,6 +356,21 @@ async def test_control_characters_appended_to_a_column_are_named(
     assert (result.ok, result.first_bad_seq) == (False, 3), result
 
 
+async def test_a_column_tampered_to_hold_bytes_is_named(
+    audited: PrivacyCore, run_size: int
+) -> None:
+    if not audited.db.is_sqlite:
+        pytest.skip("PostgreSQL columns keep their type")
+    async with audited.uow() as uow:
+        await uow.session.execute(
+            sa.text("UPDATE audit_entries SET actor_ref = CAST(actor_ref AS BLOB) WHERE seq = 3")
+        )
+        await uow.commit()
+    result = await verify(audited)
+    assert (result.ok, result.first_bad_seq) == (False, 3), result
+    assert result.problem == "edited: its content does not match its hash"
+
+
 async def test_tampering_is_named_across_runs(audited: PrivacyCore, run_size: int) -> None:
     async with audited.uow() as uow:
         await uow.session.execute(sa.text("DELETE FROM audit_entries WHERE seq = 4"))

@@ -69,6 +69,18 @@ async def test_upgrading_again_changes_nothing(core: PrivacyCore) -> None:
         assert (await uow.customers.get(ref)).name == "Alice Wong"
 
 
+async def test_an_in_memory_sqlite_database_opens_and_migrates() -> None:
+    from core.storage.database import Database
+
+    db = Database("sqlite+aiosqlite://")
+    try:
+        await db.upgrade()
+        async with db.engine.connect() as conn:
+            assert await conn.run_sync(lambda c: inspect(c).has_table("audit_entries"))
+    finally:
+        await db.dispose()
+
+
 async def test_opening_an_existing_database_again_keeps_its_data(settings: Settings) -> None:
     settings = replace(settings, master_key=generate_master_key().encoded())
     first = await open_core(settings)

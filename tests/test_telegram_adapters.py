@@ -201,3 +201,16 @@ def test_aiogram_response_models_are_built_once_however_often_memory_is_collecte
     # Unpinned, pydantic drops the class and rebuilds its schema (3-9 ms) next time.
     assert built[0]() is not None
     assert built[0]() is built[1]()
+
+
+async def test_a_failure_to_mark_a_blocked_user_is_logged_without_its_text(
+    core: PrivacyCore, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def failing(cmd: object, uow: object) -> None:
+        raise RuntimeError("UPDATE customers ... parameters: ('7001',)")
+
+    monkeypatch.setattr("bot.flows.engine.report_blocked", failing)
+    with caplog.at_level(logging.ERROR, logger="bot.flows"):
+        await FlowEngine(core).blocked(Incoming(USER, USER, EventKind.TEXT, "hi"))
+    assert "marking blocked failed error=RuntimeError" in caplog.text
+    assert str(USER) not in caplog.text

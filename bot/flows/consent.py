@@ -63,8 +63,8 @@ async def on_consent_press(turn: Turn, press: Press) -> None:
         entry = await decide_consent(
             DecideConsent(turn.customer.ref, purpose, give, channel=turn.event.channel), uow
         )
-    # The new entry is the latest for its purpose; the customer's row lock in
-    # decide_consent means no other decision slipped in between.
+    # The new entry is the latest for its purpose. (Another process deciding another
+    # purpose of theirs at this very moment would show at the next redraw.)
     current[purpose] = entry
     await _consent_screen(turn, turn.t("privacy.title"), edit=True, current=current)
     send_receipt(turn, entry)

@@ -105,9 +105,15 @@ class FlowEngine:
     async def blocked(self, event: Incoming) -> None:
         """Telegram refused a reply: this person blocked the bot. Nothing unprompted
         goes to them until they write again (which lifts it)."""
-        # In turn with their events: a message they send after unblocking comes later.
-        async with self._lock(event.user_id), self.core.uow() as uow:
-            await report_blocked(ReportBlocked(str(event.user_id)), uow)
+        # Under their lock, so it does not interleave with one of their turns. (A turn
+        # already queued may still lift it: they wrote, so they may have unblocked.)
+        try:
+            async with self._lock(event.user_id), self.core.uow() as uow:
+                await report_blocked(ReportBlocked(str(event.user_id)), uow)
+        except Exception as exc:
+            # Not left to the framework, whose log line would quote the error's text
+            # (SQL errors carry their parameters: the Telegram id).
+            log.error("marking blocked failed error=%s", type(exc).__name__)
 
     def _lock(self, user_id: int) -> asyncio.Lock:
         lock = self._locks.get(user_id)

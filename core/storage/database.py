@@ -28,7 +28,7 @@ class Database:
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         if self.is_sqlite:
             _ensure_sqlite_folder(url)
-        self.engine: AsyncEngine = create_async_engine(url, **_engine_options(self.is_sqlite))
+        self.engine: AsyncEngine = create_async_engine(url, **_engine_options(url, self.is_sqlite))
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -47,14 +47,17 @@ class Database:
         await self.engine.dispose()
 
 
-def _engine_options(is_sqlite: bool) -> dict[str, Any]:
-    if is_sqlite:
+def _engine_options(url: str, is_sqlite: bool) -> dict[str, Any]:
+    if not is_sqlite:
+        return {"pool_size": 10, "max_overflow": 20, "pool_pre_ping": True}
+    options: dict[str, Any] = {"connect_args": {"timeout": 30}}
+    if make_url(url).database not in (None, "", ":memory:"):  # memory: one static connection
         # Every SQLite transaction takes the write lock (BEGIN IMMEDIATE), so two
         # connections of one process never work at once anyway; with one, waiters
         # queue in the pool (asyncio, in order) instead of sleeping in SQLite's busy
         # handler, which backs off in steps of up to 100 ms.
-        return {"connect_args": {"timeout": 30}, "pool_size": 1, "max_overflow": 0}
-    return {"pool_size": 10, "max_overflow": 20, "pool_pre_ping": True}
+        options.update(pool_size=1, max_overflow=0)
+    return options
 
 
 def _ensure_sqlite_folder(url: str) -> None:
