@@ -78,9 +78,13 @@ class Worker:
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _running: dict[asyncio.Task[None], int] = field(default_factory=dict)  # task -> job id
     _task: asyncio.Task[None] | None = None
+    _renewer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name=f"worker {self.ident}")
+        # Its own task: a claim waiting for the database must not delay renewals, and
+        # jobs still draining at stop keep their leases.
+        self._renewer = asyncio.create_task(self._keep_leases(), name=f"leases {self.ident}")
 
     def wake(self) -> None:
         """A job was just enqueued in this process: look now rather than at the next poll."""
@@ -97,17 +101,16 @@ class Worker:
             for task in pending:
                 task.cancel()  # its lease expires and another worker takes over
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._renewer is not None:
+            self._renewer.cancel()
+            await asyncio.gather(self._renewer, return_exceptions=True)
 
     async def run(self) -> None:
         log.info("worker %s started for %s", self.ident, ",".join(sorted(self.handlers)))
         next_housekeeping = time.monotonic()
-        next_renewal = time.monotonic() + self.lease.total_seconds() / 3
         while not self._stopping.is_set():
             try:
                 claimed = await self._claim()
-                if time.monotonic() >= next_renewal:
-                    next_renewal = time.monotonic() + self.lease.total_seconds() / 3
-                    await self._renew()
                 if time.monotonic() >= next_housekeeping:
                     next_housekeeping = time.monotonic() + self.housekeeping_every
                     await self._housekeeping()
@@ -131,10 +134,26 @@ class Worker:
             task.add_done_callback(self._finished)
         return len(jobs)
 
+    async def _keep_leases(self) -> None:
+        """Every third of a lease, renew the leases of the jobs running (until stop)."""
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            if not self._running:
+                continue
+            try:
+                await self._renew()
+            except Exception as error:
+                log.error("lease renewal failed: %s", type(error).__name__)
+
     async def _renew(self) -> None:
-        cmd = RenewLeases(self.ident, tuple(self._running.values()), self.lease)
+        ids = tuple(self._running.values())
         async with self.core.uow() as uow:
-            await renew_leases(cmd, uow)
+            held = await renew_leases(RenewLeases(self.ident, ids, self.lease), uow)
+        if held < len(ids):
+            # Taken over after this worker stalled: another worker runs them too, and
+            # this one's complete_job finds the lease gone. Follow-ups and exports
+            # carry their own "sending" markers, so neither is sent twice.
+            log.warning("leases lost: %d of %d running jobs", len(ids) - held, len(ids))
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.pop(task, None)

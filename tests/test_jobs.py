@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import update
 
 from bot.outbound import Outbound
 from bot.worker import JobContext, Worker
@@ -11,6 +15,7 @@ from core.app import PrivacyCore
 from core.services import SYSTEM, ClaimJobs, EnqueueJob, claim_jobs, complete_job, enqueue_job
 from core.services.jobs import RenewLeases, renew_leases
 from core.storage.repositories import Job
+from core.storage.tables import JobRow
 from tests.followup_support import freeze, jobs
 
 
@@ -123,6 +128,34 @@ async def test_a_running_worker_renews_the_leases_of_its_jobs(core: PrivacyCore)
     release.set()
     await _until(lambda: _states(core, "retention", {"done"}))
     await w.stop()
+
+
+async def test_a_worker_whose_job_was_taken_over_says_so(
+    core: PrivacyCore, caplog: pytest.LogCaptureFixture
+) -> None:
+    freeze(core)
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def sweep(job: Job, ctx: JobContext) -> None:
+        started.set()
+        await release.wait()
+
+    await _enqueue(core, "retention", "retention:1")
+    lease = timedelta(seconds=0.3)
+    w = Worker(core, Outbound(_NoSender()), handlers={"retention": sweep}, poll=0.05, lease=lease)
+    with caplog.at_level(logging.WARNING, logger="bot.worker"):
+        w.start()
+        await asyncio.wait_for(started.wait(), 10)
+        async with core.uow() as uow:  # as if another worker claimed it after a stall
+            await uow.session.execute(update(JobRow).values(leased_by="other:1:x"))
+            await uow.commit()
+        await _until(lambda: _logged(caplog, "leases lost: 1 of 1 running jobs"))
+        release.set()
+        await w.stop()
+
+
+async def _logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
+    return text in caplog.text
 
 
 async def _lease_until(core: PrivacyCore, kind: str, until: datetime) -> bool:
