@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, cast
 
-from bot.adapters.telegram import DeliveryUnknown, Sender, SendError
+from bot.adapters.telegram import Blocked, DeliveryUnknown, Sender, SendError
 from bot.export import build_export
 from bot.flows.events import Reply
 from bot.i18n import Translator
@@ -33,7 +33,9 @@ from bot.outbound import Outbound
 from bot.settings import BotSettings
 from bot.worker import JobContext, register_handler
 from core.app import PrivacyCore
+from core.domain.requests import Delivery
 from core.errors import DataShredded, NotFound
+from core.services.customers import mark_unreachable
 from core.services.jobs import ClaimJobs, claim_jobs, complete_job, retry_job
 from core.services.rights_downstream import (
     DOWNSTREAM,
@@ -165,7 +167,7 @@ class RightsJobs:
         if request.state.closed:
             await self._done(job)
             return
-        if delivery == "sending":  # an earlier attempt died mid-send
+        if delivery == Delivery.SENDING:  # an earlier attempt died mid-send
             await self._export_uncertain(job, ref, "interrupted")
             return
         if request.state.value in ("received", "verifying"):
@@ -197,6 +199,14 @@ class RightsJobs:
             log.warning("export delivery unknown, not resending error=%s", type(error).__name__)
             await self._export_uncertain(job, ref, "delivery_unknown")
             return
+        except Blocked:
+            # They blocked the bot: nothing unprompted goes to them any more, and the
+            # copy goes out if they unblock (write again) before the retries run out.
+            async with self.core.uow() as uow:
+                await mark_unreachable(request.customer_ref, uow)
+                await export_not_delivered(ref, uow)
+                await uow.commit()
+            raise
         except SendError:
             # Certainly not delivered: a later attempt may send; retried as before.
             async with self.core.uow() as uow:

@@ -25,6 +25,7 @@ from bot.outbound import Outbound, OutboundConfig
 from bot.rights_jobs import RightsJobs
 from bot.worker import Worker
 from core.app import PrivacyCore, open_core
+from core.domain.customer import IdentityKind
 from core.domain.requests import RequestState
 from core.services import verify_audit
 from core.services.rights_export import (
@@ -208,6 +209,27 @@ async def test_export_refused_by_telegram_is_retried_as_before(
     assert not any(UNCERTAIN_NOTICE in text for text in texts(fake_telegram, ALICE))
     assert await state_of(shop, ref) is RequestState.COMPLETED
     assert [action for action, _, _ in await export_audit(shop, ref)] == ["export.delivered"]
+
+
+async def test_export_refused_because_the_customer_blocked_the_bot_marks_them_unreachable(
+    shop: PrivacyCore, fake_telegram: FakeTelegram
+) -> None:
+    ref = await approved_export(shop)
+    fake_telegram.fail_next(
+        "sendDocument", 403, description="Forbidden: bot was blocked by the user"
+    )
+    async with worker(shop, fake_telegram):
+        await until(
+            shop,
+            lambda rows: any(
+                j.kind == "export" and j.attempts >= 1 and j.state == "pending" for j in rows
+            ),
+        )
+    async with shop.uow() as uow:
+        alice = await uow.customers.find(IdentityKind.TELEGRAM, str(ALICE))
+    assert alice is not None
+    assert alice.flags.unreachable  # no follow-up or notice goes to her now
+    assert await state_of(shop, ref) is RequestState.IN_PROGRESS  # sent if she unblocks
 
 
 async def test_export_again_after_an_uncertain_one_is_accepted(shop: PrivacyCore) -> None:

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from core.errors import InvalidTransition
 
-__all__ = ["DataRequest", "RequestKind", "RequestState"]
+__all__ = ["DataRequest", "Delivery", "RequestKind", "RequestState"]
 
 
 class RequestKind(StrEnum):
@@ -18,6 +18,14 @@ class RequestKind(StrEnum):
     RECTIFICATION = "rectification"
     RESTRICTION = "restriction"
     OBJECTION = "objection"
+
+
+class Delivery(StrEnum):
+    """Where sending a request's answer in the background stands (None: not tried,
+    or certainly not delivered). Never sent twice: see core/services/rights_export.py."""
+
+    SENDING = "sending"  # committed before the document leaves
+    UNCERTAIN = "uncertain"  # may have arrived, never confirmed
 
 
 class RequestState(StrEnum):

@@ -28,7 +28,7 @@ from core.audit import AuditEntry
 from core.domain.consent import ConsentEntry
 from core.domain.customer import Customer
 from core.domain.purchase import Purchase
-from core.domain.requests import DataRequest, RequestKind
+from core.domain.requests import DataRequest, Delivery, RequestKind
 from core.domain.rights import CategoryHolding
 from core.domain.survey import Answer
 from core.errors import RateLimited
@@ -148,9 +148,6 @@ async def complete_export(request_ref: str, size: int, uow: UnitOfWork) -> DataR
 
 # --- delivering a copy built in the background: at most once ---------------------------
 
-SENDING = "sending"
-UNCERTAIN = "uncertain"
-
 
 class DeliveryStart(StrEnum):
     SEND = "send"  # marked "sending" (committed): send the document now
@@ -163,9 +160,9 @@ async def start_export_delivery(request_ref: str, uow: UnitOfWork) -> DeliverySt
     request = await uow.requests.get(request_ref, lock=True)
     if request.state.closed:
         return DeliveryStart.CLOSED
-    if await uow.requests.delivery(request.ref) == SENDING:
+    if await uow.requests.delivery(request.ref) == Delivery.SENDING:
         return DeliveryStart.INTERRUPTED
-    await uow.requests.set_delivery(request.ref, SENDING)
+    await uow.requests.set_delivery(request.ref, Delivery.SENDING)
     await uow.commit()
     return DeliveryStart.SEND
 
@@ -173,7 +170,7 @@ async def start_export_delivery(request_ref: str, uow: UnitOfWork) -> DeliverySt
 async def export_not_delivered(request_ref: str, uow: UnitOfWork) -> None:
     """Telegram certainly did not take the document: a later attempt may send (commits)."""
     request = await uow.requests.get(request_ref, lock=True)
-    if not request.state.closed and await uow.requests.delivery(request.ref) == SENDING:
+    if not request.state.closed and await uow.requests.delivery(request.ref) == Delivery.SENDING:
         await uow.requests.set_delivery(request.ref, None)
         await uow.commit()
 
@@ -192,12 +189,12 @@ async def export_uncertain(cmd: ExportUncertain, uow: UnitOfWork) -> DataRequest
     request = await uow.requests.get(cmd.request_ref, lock=True)
     if request.state.closed:
         return request
-    await uow.requests.set_delivery(request.ref, UNCERTAIN)
+    await uow.requests.set_delivery(request.ref, Delivery.UNCERTAIN)
     await uow.record(
         customer_actor(request.customer_ref),
         "export.uncertain",
         subject_ref=request.customer_ref,
-        outcome=UNCERTAIN,
+        outcome=Delivery.UNCERTAIN.value,
         details={"request": request.ref, "reason": cmd.reason},
     )
     done = await complete_request(request, uow, note="delivery uncertain", notify=False)

@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from core.crypto import BlindIndexer, FieldCipher
+from core.domain.requests import Delivery
 from core.storage.repositories.keys import KeyStore
 from core.storage.tables import (
     ConsentRow,
@@ -108,7 +109,10 @@ class RightsRepository:
         )
         if skip_uncertain:
             stmt = stmt.where(
-                or_(DataRequestRow.delivery.is_(None), DataRequestRow.delivery != "uncertain")
+                or_(
+                    DataRequestRow.delivery.is_(None),
+                    DataRequestRow.delivery != Delivery.UNCERTAIN.value,
+                )
             )
         found = await self._session.scalar(stmt)
         return int(found or 0)
