@@ -1,4 +1,5 @@
-"""pytest plugin: ``make_chat``, a chat on each channel (console, aiogram, PTB).
+"""pytest plugin: ``make_chat``, a chat on each channel (console, aiogram, PTB), and
+``framework``, each Telegram framework in turn.
 
 One running bot serves every user of a Telegram channel within a test.
 """
@@ -13,9 +14,15 @@ from core.app import PrivacyCore
 from tests.chat_drivers import ConsoleDriver, Driver, TelegramDriver, hook_deliver
 from tests.fake_telegram import FakeTelegram
 
-CHANNELS = ["console", "aiogram", "ptb"]
+FRAMEWORKS = ["aiogram", "ptb"]
+CHANNELS = ["console", *FRAMEWORKS]
 
 MakeChat = Callable[..., Awaitable[Driver]]
+
+
+@pytest.fixture(params=FRAMEWORKS)
+def framework(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture(params=CHANNELS)

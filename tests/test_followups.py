@@ -13,6 +13,7 @@ from bot.flows import EventKind, FlowEngine, Incoming
 from bot.outbound import Outbound, OutboundConfig
 from bot.worker import Worker
 from core.app import PrivacyCore, open_core
+from core.clock import FixedClock
 from core.domain.customer import IdentityKind
 from core.services import (
     DecideConsent,
@@ -72,6 +73,13 @@ async def followup_state(core: PrivacyCore, order_id: str) -> str:
         return row.state
 
 
+async def send_due(core: PrivacyCore, fake: FakeTelegram, clock: FixedClock) -> None:
+    """Past the follow-up delay (10 minutes): a worker sends what is due, then stops."""
+    clock.advance(timedelta(minutes=11))
+    async with worker(core, fake):
+        await settled(core)
+
+
 async def actions(core: PrivacyCore) -> list[str]:
     from core.services import audit_tail
 
@@ -85,9 +93,7 @@ async def test_scheduled_followup_is_sent_once_with_buttons_and_audited(
     clock = freeze(core)
     await customer(core, 7001)
     assert await buy(core, "A-1", 7001) == "scheduled"
-    clock.advance(timedelta(minutes=11))
-    async with worker(core, fake_telegram):
-        await settled(core)
+    await send_due(core, fake_telegram, clock)
     [message] = fake_telegram.messages(7001)
     assert "Thank you for your order" in message["text"]
     assert "reply_markup" in message
@@ -130,9 +136,7 @@ async def test_stop_button_withdraws_followup_consent_with_a_receipt(
     clock = freeze(core)
     ref = await customer(core, 7001)
     await buy(core, "A-1", 7001)
-    clock.advance(timedelta(minutes=11))
-    async with worker(core, fake_telegram):
-        await settled(core)
+    await send_due(core, fake_telegram, clock)
     [message] = fake_telegram.messages(7001)
     stop = next(d for d in buttons(message) if "|fx|" in d)
     texts = await press(core, 7001, stop)
@@ -147,9 +151,7 @@ async def test_answer_buttons_become_preference_data(
     clock = freeze(core)
     ref = await customer(core, 7001)
     await buy(core, "A-1", 7001)
-    clock.advance(timedelta(minutes=11))
-    async with worker(core, fake_telegram):
-        await settled(core)
+    await send_due(core, fake_telegram, clock)
     [message] = fake_telegram.messages(7001)
     happy = next(d for d in buttons(message) if d.endswith("satisfaction:happy"))
     await press(core, 7001, happy)
@@ -173,9 +175,7 @@ async def test_blocked_customer_is_marked_unreachable_and_audited(
     await customer(core, 7001)
     await buy(core, "A-1", 7001)
     fake_telegram.block_user(7001)
-    clock.advance(timedelta(minutes=11))
-    async with worker(core, fake_telegram):
-        await settled(core)
+    await send_due(core, fake_telegram, clock)
     async with core.uow() as uow:
         found = await find_customer(IdentityKind.TELEGRAM, "7001", uow)
     assert found is not None
@@ -190,9 +190,7 @@ async def test_followup_with_unknown_delivery_is_never_sent_twice(
     await customer(core, 7001)
     await buy(core, "A-1", 7001)
     fake_telegram.drop_next("sendMessage", after_processing=True)
-    clock.advance(timedelta(minutes=11))
-    async with worker(core, fake_telegram):
-        await settled(core)
+    await send_due(core, fake_telegram, clock)
     assert len(fake_telegram.messages(7001)) == 1
     assert await followup_state(core, "A-1") == "uncertain"
 
@@ -244,9 +242,7 @@ async def test_a_blocked_customer_who_writes_again_is_reachable_again(
     await customer(core, 7001)
     await buy(core, "A-1", 7001)
     fake_telegram.block_user(7001)
-    clock.advance(timedelta(minutes=11))
-    async with worker(core, fake_telegram):
-        await settled(core)
+    await send_due(core, fake_telegram, clock)
     await press(core, 7001, "AAAAAAAA|fx|")  # any message: they unblocked the bot
     async with core.uow() as uow:
         found = await find_customer(IdentityKind.TELEGRAM, "7001", uow)

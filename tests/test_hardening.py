@@ -47,7 +47,6 @@ from tests.followup_support import SECRET, customer, purchase_body
 from tests.rights_helpers import add_purchases, approve
 
 ROOT = Path(__file__).resolve().parent.parent
-FRAMEWORKS = ["aiogram", "ptb"]
 ALICE, BOB = 5101, 5102
 
 
@@ -66,14 +65,13 @@ class TwoChats:
         return [m.text for m in driver.messages]
 
 
-@pytest.fixture(params=FRAMEWORKS)
+@pytest.fixture
 async def chats(
-    request: pytest.FixtureRequest,
+    framework: str,
     core: PrivacyCore,
     fake_telegram: FakeTelegram,
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[TwoChats]:
-    framework = request.param
     processed = hook_deliver(monkeypatch, framework)
     alice = TelegramDriver(core, fake_telegram, framework, processed, ALICE)
     bob = TelegramDriver(core, fake_telegram, framework, processed, BOB)

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from bot.flows.events import Reply
 from bot.outbound import Outbound, OutboundConfig
 from core.services.followups import Delivery
 from tests.fake_telegram import FakeTelegram
 from tests.outbound_support import real_sender
-
-FRAMEWORKS = ["ptb", "aiogram"]
 
 
 def delivered(fake: FakeTelegram, chat_id: int) -> int:
@@ -38,7 +34,6 @@ async def test_300_messages_under_enforced_limits_get_no_429_and_arrive_once(
     assert all(delivered(fake_telegram, chat) == 2 for chat in chats)
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
 async def test_429_storm_delays_but_loses_and_duplicates_nothing(
     fake_telegram: FakeTelegram, framework: str
 ) -> None:
@@ -52,7 +47,6 @@ async def test_429_storm_delays_but_loses_and_duplicates_nothing(
     assert all(delivered(fake_telegram, 100 + i) == 1 for i in range(10))
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
 async def test_server_errors_are_retried_and_delivered_once(
     fake_telegram: FakeTelegram, framework: str
 ) -> None:
@@ -63,7 +57,6 @@ async def test_server_errors_are_retried_and_delivered_once(
     assert delivered(fake_telegram, 200) == 1
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
 async def test_lost_answer_is_not_resent_when_duplicates_must_not_happen(
     fake_telegram: FakeTelegram, framework: str
 ) -> None:
@@ -75,7 +68,6 @@ async def test_lost_answer_is_not_resent_when_duplicates_must_not_happen(
     assert delivered(fake_telegram, 300) == 1
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
 async def test_lost_request_is_retried_when_the_message_must_arrive(
     fake_telegram: FakeTelegram, framework: str
 ) -> None:
@@ -94,7 +86,6 @@ async def test_slow_answer_within_the_timeout_is_just_slow(fake_telegram: FakeTe
     assert delivered(fake_telegram, 500) == 1
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
 async def test_blocked_user_is_reported_and_not_retried(
     fake_telegram: FakeTelegram, framework: str
 ) -> None:
