@@ -73,7 +73,7 @@ async def _due_followups(core: PrivacyCore, count: int) -> None:
     """``count`` consenting customers, each with one purchase whose follow-up is due now.
 
     The same services as ``tests.followup_support.customer`` and the purchase
-    callback; each commits its own transaction, 50 customers share a session.
+    callback; 50 customers share a unit of work, committed once.
     """
     item = (PurchaseItem("TEA-1", "Jasmine tea", 2, Decimal("64.95")),)
     for first in range(0, count, 50):
@@ -88,6 +88,7 @@ async def _due_followups(core: PrivacyCore, count: int) -> None:
                 status = await record_purchase(_purchase(uid, item), uow)
                 if status is not PurchaseStatus.SCHEDULED:
                     raise RuntimeError(f"follow-up not scheduled: {status}")
+            await uow.commit()
 
 
 def _purchase(uid: int, items: tuple[PurchaseItem, ...]) -> RecordPurchase:

@@ -5,12 +5,15 @@ purchases bulk-inserted in one transaction with the customer's own
 ``FieldCipher`` (items encrypted exactly as ``PurchaseRepository.add`` does).
 The erasure is requested, approved by staff, and run by the real job handler
 (``RightsJobs.erasure``: target -> shred the key -> delete and pseudonymise).
-The bench wraps the handler's two steps to stamp when each one committed:
+The bench wraps the two steps of ``erase_customer`` to stamp when each one
+committed:
 
-- unreadable: job start -> ``shred_customer`` committed (the data key is gone;
-  checked: reading the purchases raises ``DataShredded``);
-- purged: job start -> ``finish_erasure`` committed (rows deleted, purchases
-  pseudonymised, request completed, WAL checkpointed).
+- unreadable: job start -> the shred committed (``erase_customer`` commits it
+  before it calls ``finish_erasure``: the data key is gone; checked: reading the
+  purchases raises ``DataShredded``);
+- purged: job start -> the job step committed (rows deleted, purchases
+  pseudonymised, request completed) and the erased pages folded (WAL
+  checkpointed).
 
 Baseline: the same end state in plain SQL (delete the key, pseudonymise the
 purchases, delete the customer with its cascades) with sqlite3 on a copy of
@@ -22,11 +25,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
@@ -41,7 +43,6 @@ __all__ = ["add_purchases_bulk", "run"]
 
 _TARGET_UNREADABLE = 0.050
 _CHAT = 880_001
-T = TypeVar("T")
 
 
 async def add_purchases_bulk(core: PrivacyCore, ref: str, count: int, prefix: str) -> None:
@@ -86,54 +87,56 @@ class Erased:
     setup: float
 
 
-def _stamped(fn: Callable[..., Awaitable[T]], marks: dict[str, float], key: str) -> Any:
-    async def wrapper(*args: Any, **kwargs: Any) -> T:
-        marks[f"{key}_start"] = time.perf_counter()
-        result = await fn(*args, **kwargs)
-        marks[key] = time.perf_counter()
-        return result
-
-    return wrapper
-
-
-async def _erase(core: PrivacyCore, ref: str) -> tuple[float, float, float, bool]:
-    import bot.rights_jobs as rj
+async def _request_approved(core: PrivacyCore, ref: str) -> None:
+    """The customer asks, staff approve, and the erasure job is due at once."""
     from core.services.rights_erasure import RequestErasure, request_erasure
 
     async with core.uow() as uow:
         request, _ = await request_erasure(RequestErasure(ref), uow)
+        await uow.commit()
     await approve(core, request.ref)
     async with core.uow() as uow:  # the approval poll would wait; run it now
         await uow.session.execute(
             update(JobRow).where(JobRow.state == "pending").values(run_after=uow.now())
         )
         await uow.commit()
+
+
+async def _erase(core: PrivacyCore, ref: str) -> tuple[float, float, float, bool]:
+    import bot.rights_jobs as rj
+    import core.services.rights_erasure as erasure
+
+    await _request_approved(core, ref)
     marks: dict[str, float] = {}
     shredded: list[bool] = []
-    original = (getattr(rj, "shred_customer"), getattr(rj, "finish_erasure"))  # noqa: B009
+    original = (erasure.shred_customer, erasure.finish_erasure)
+
+    async def stamp_then_shred(*args: Any, **kwargs: Any) -> Any:
+        marks["shred_start"] = time.perf_counter()
+        return await original[0](*args, **kwargs)
 
     async def check_then_finish(*args: Any, **kwargs: Any) -> Any:
+        # erase_customer calls this right after committing the shred.
+        marks["unreadable"] = time.perf_counter()
         shredded.append(await _unreadable(core, ref))  # between the two steps
-        start = time.perf_counter()
-        result = await original[1](*args, **kwargs)
-        marks["purged"] = time.perf_counter()
-        marks["checked"] = start - marks["unreadable"]
-        return result
+        marks["checked"] = time.perf_counter() - marks["unreadable"]
+        return await original[1](*args, **kwargs)
 
-    setattr(rj, "shred_customer", _stamped(original[0], marks, "unreadable"))  # noqa: B010
-    setattr(rj, "finish_erasure", check_then_finish)  # noqa: B010
+    setattr(erasure, "shred_customer", stamp_then_shred)  # noqa: B010
+    setattr(erasure, "finish_erasure", check_then_finish)  # noqa: B010
     try:
         jobs = rj.RightsJobs(core, None, None, worker="bench")
         start = time.perf_counter()
-        ran = await jobs.run_due(("erasure",))
+        ran = await jobs.run_due(("erasure",))  # the step, committed, then its pages folded
+        end = time.perf_counter()
     finally:
-        setattr(rj, "shred_customer", original[0])  # noqa: B010
-        setattr(rj, "finish_erasure", original[1])  # noqa: B010
-    if ran != 1 or "purged" not in marks:
+        setattr(erasure, "shred_customer", original[0])  # noqa: B010
+        setattr(erasure, "finish_erasure", original[1])  # noqa: B010
+    if ran != 1 or "unreadable" not in marks:
         raise RuntimeError("the erasure job did not run through")
     unreadable = marks["unreadable"] - start
-    purged = marks["purged"] - start - marks["checked"]  # the bench's own check excluded
-    shred_step = marks["unreadable"] - marks["unreadable_start"]
+    purged = end - start - marks["checked"]  # the bench's own check excluded
+    shred_step = marks["unreadable"] - marks["shred_start"]
     return unreadable, purged, shred_step, bool(shredded and shredded[0])
 
 

@@ -1,6 +1,8 @@
 """The one entry point, ``privacy-bot``: the bot, the terminal chat and staff tools.
 
 Chat frameworks are imported only by ``run``, so ``--help`` and the rest start fast.
+Each command that changes data is one unit of work, committed once at its end
+(``keys rotate`` and ``retention run`` are batch drivers: one transaction per batch).
 """
 
 from __future__ import annotations
@@ -172,9 +174,11 @@ async def _staff(args: argparse.Namespace, core: PrivacyCore) -> int:
                 print("privacy-bot: error: --role is required for add", file=sys.stderr)
                 return 2
             member = await add_staff(AddStaff(args.telegram_id, args.role, by), uow)
+            await uow.commit()
             print(f"{member.telegram_id} is now {member.role}")
         else:
             await remove_staff(RemoveStaff(args.telegram_id, by), uow)
+            await uow.commit()
             print(f"{args.telegram_id} removed")
     return 0
 

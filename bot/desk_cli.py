@@ -43,6 +43,7 @@ async def requests_command(action: str, ref: str | None, reason: str, core: Priv
         return _fail(f"a reason is required for {action}: requests {action} <id> <reason...>")
     async with core.uow() as uow:
         request = await _DECIDE[action](DecideRequest(None, ref, reason), uow)
+        await uow.commit()
         due = local_due_date(request, uow)
     print(f"{request.ref}: {request.state} (due {due}); the customer will be told")
     return 0

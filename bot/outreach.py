@@ -47,31 +47,31 @@ async def send_followup(job: Job, ctx: JobContext) -> None:
     cmd = StartFollowup(
         order_id, job, ctx.worker, lambda state: followup.mark_state(state, token, order_id)
     )
-    async with ctx.core.uow() as uow:
-        start = await start_followup(cmd, uow)
+    start = await start_followup(cmd, ctx.uow)
     if not start.send:
-        return
+        return  # closed or put back in the step's transaction, committed by the worker
     assert start.customer is not None
     assert start.chat_id is not None
     reply = followup.compose(ctx.core, start.customer, start.chat_id, token, start.purchased_at)
-    # At most once: a follow-up whose delivery is unknown is not sent again.
+    # At most once: the "sending" marker is committed before the message leaves, and
+    # a follow-up whose delivery is unknown is not sent again.
+    await ctx.uow.commit()
     delivery = await ctx.outbound.send(start.chat_id, reply, on_unknown="give_up")
     log.info("followup customer=%s delivery=%s", start.customer.ref, delivery)
-    async with ctx.core.uow() as uow:
-        await finish_followup(FinishFollowup(order_id, job, ctx.worker, delivery), uow)
+    await finish_followup(FinishFollowup(order_id, job, ctx.worker, delivery), ctx.uow)
 
 
 async def send_notice(job: Job, ctx: JobContext) -> None:
-    async with ctx.core.uow() as uow:
-        start = await start_notice(job, ctx.worker, uow)
+    start = await start_notice(job, ctx.worker, ctx.uow)
     if not start.send:
         return
     assert start.chat_id is not None
     text = Translator(start.language)(start.message_key, **(start.params or {}))
+    # Only read so far; ended so that no transaction stays open during the send.
+    await ctx.uow.commit()
     # At least once: a notice about the customer's rights must arrive.
     delivery = await ctx.outbound.send(start.chat_id, Reply(text=text), on_unknown="retry")
-    async with ctx.core.uow() as uow:
-        await finish_notice(FinishNotice(job, ctx.worker, delivery), uow)
+    await finish_notice(FinishNotice(job, ctx.worker, delivery), ctx.uow)
 
 
 register_handler(FOLLOWUP, send_followup)
@@ -79,12 +79,11 @@ register_handler(NOTIFY, send_notice)
 
 
 async def run_daily_retention(job: Job, ctx: JobContext) -> None:
-    async with ctx.core.uow() as uow:
-        plan = await run_retention(uow)
+    # The sweep is a batch driver: it commits each batch itself (core/services/retention.py),
+    # and its last batch lands with the job's completion. Re-running it removes nothing twice.
+    plan = await run_retention(ctx.uow)
     log.info("retention removed %s", plan.totals())
-    async with ctx.core.uow() as uow:
-        await complete_job(job, ctx.worker, uow)
-        await uow.commit()
+    await complete_job(job, ctx.worker, ctx.uow)
 
 
 register_handler(RETENTION, run_daily_retention)
@@ -121,8 +120,10 @@ async def _enqueue_daily(core: PrivacyCore, worker: Worker) -> None:
     while True:
         try:
             async with core.uow() as uow:
-                if await schedule_retention(uow):
-                    worker.wake()
+                added = await schedule_retention(uow)
+                await uow.commit()
+            if added:
+                worker.wake()
         except Exception as error:
             log.error("could not schedule retention: %s", type(error).__name__)
         await asyncio.sleep(3600)  # hourly look; the job key makes it once a day

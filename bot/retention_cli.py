@@ -30,7 +30,7 @@ async def retention_command(core: PrivacyCore, *, dry_run: bool, out: TextIO = s
         bar = "#" * filled + "-" * (width - filled)
         print(f"\rcleaning [{bar}] {done}/{total} customers", end="", file=sys.stderr, flush=True)
 
-    async with core.uow() as uow:
+    async with core.uow() as uow:  # run_retention commits each batch itself (a batch driver)
         plan = await run_retention(
             uow, dry_run=dry_run, actor=Actor("cli", SYSTEM.ref), progress=progress
         )

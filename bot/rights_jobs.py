@@ -1,12 +1,17 @@
 """Background work of the data rights: exports, erasures, corrections, downstream notices.
 
-Each handler takes one claimed job and either finishes it or puts it back for
-later; the job queue's lease makes a crashed run resume in another process (or
-after a restart). ``RightsJobs.handlers()`` maps job kinds to handlers for the
-worker's registry; ``run_due`` drains them on its own (tests, one-off runs).
+Each handler runs one step of one claimed job in the step's unit of work
+(``ctx.uow``, bot/worker.py): its effect and the job's completion, or its
+"later", are committed together by whoever runs the step. The job queue's lease
+makes a crashed run resume in another process (or after a restart).
+``RightsJobs.handlers()`` maps job kinds to handlers for the worker's registry;
+``run_due`` drains them on its own (tests, one-off runs).
 
 Kinds waiting for staff approval are polled: the job comes back every few
 minutes until staff move the request on, so no hook into the staff desk is needed.
+
+An erasure is carried out by ``core.services.rights_erasure.erase_customer``;
+this module only sends its confirmation.
 
 An export is delivered at most once (core/services/rights_export.py): a "sending"
 marker is committed before the document leaves. A later attempt that finds it (the
@@ -20,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, cast
@@ -28,10 +32,11 @@ from typing import TYPE_CHECKING, cast
 from bot.adapters.telegram import Blocked, DeliveryUnknown, Sender, SendError
 from bot.export import build_export
 from bot.flows.events import Reply
+from bot.http.metrics import Metrics
 from bot.i18n import Translator
 from bot.outbound import Outbound
 from bot.settings import BotSettings
-from bot.worker import JobContext, register_handler
+from bot.worker import JobContext, JobHandler, register_handler, run_step
 from core.app import PrivacyCore
 from core.domain.requests import Delivery
 from core.errors import DataShredded, NotFound
@@ -46,11 +51,10 @@ from core.services.rights_downstream import (
 )
 from core.services.rights_erasure import (
     ERASURE,
+    EraseCustomer,
     ErasureStep,
-    FinishErasure,
-    erasure_target,
-    finish_erasure,
-    shred_customer,
+    erase_customer,
+    fold_erased_pages,
 )
 from core.services.rights_export import (
     EXPORT,
@@ -62,6 +66,7 @@ from core.services.rights_export import (
     start_export_delivery,
 )
 from core.services.rights_rectification import RECTIFY, apply_correction
+from core.storage import UnitOfWork
 from core.storage.repositories import Job
 
 __all__ = ["KINDS", "RightsJobs"]
@@ -80,8 +85,6 @@ KINDS = (ERASURE, EXPORT, RECTIFY, DOWNSTREAM)
 # How often a request waiting for staff approval is looked at again.
 APPROVAL_POLL = timedelta(minutes=2)
 
-Handler = Callable[[Job], Awaitable[None]]
-
 
 @dataclass
 class RightsJobs:
@@ -92,7 +95,7 @@ class RightsJobs:
     timeout: float = 10.0
     _http: ClientSession | None = field(default=None, repr=False)
 
-    def handlers(self) -> dict[str, Handler]:
+    def handlers(self) -> dict[str, JobHandler]:
         return {
             ERASURE: self.erasure,
             EXPORT: self.export,
@@ -101,158 +104,133 @@ class RightsJobs:
         }
 
     async def run_due(self, kinds: tuple[str, ...] = KINDS, limit: int = 20) -> int:
-        """Claim and run what is due now; how many jobs were run."""
+        """Claim and run what is due now, each step as the worker runs it; how many ran.
+
+        A step that raises was put back for later; the error is not raised here."""
         async with self.core.uow() as uow:
             jobs = await claim_jobs(ClaimJobs(self.worker, kinds, limit=limit), uow)
+            await uow.commit()
         table = self.handlers()
         for job in jobs:
-            await table[job.kind](job)
+            try:
+                await run_step(self.core, job, self._context, table[job.kind])
+            except Exception as error:
+                log.warning("job %s (%s) failed: %s", job.id, job.kind, type(error).__name__)
         return len(jobs)
+
+    def _context(self, uow: UnitOfWork) -> JobContext:
+        # These handlers send through self.sender: the outbound is never used.
+        return JobContext(self.core, self.worker, Outbound(_NoOutbound()), Metrics(), uow)
 
     async def close(self) -> None:
         if self._http is not None:
             await self._http.close()
             self._http = None
 
-    # --- outcomes -------------------------------------------------------------------
-
-    async def _done(self, job: Job) -> None:
-        async with self.core.uow() as uow:
-            await complete_job(job, self.worker, uow)
-            await uow.commit()
-
-    async def _later(self, job: Job, error: str, delay: timedelta | None = None) -> None:
-        async with self.core.uow() as uow:
-            await retry_job(job, self.worker, error, uow, delay=delay)
+    def _systems(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.core.settings.downstream)
 
     # --- erasure --------------------------------------------------------------------
 
-    async def erasure(self, job: Job) -> None:
-        ref = str(job.payload["request"])
-        async with self.core.uow() as uow:
-            target = await erasure_target(ref, uow)
-        if target.step is ErasureStep.WAIT:
-            await self._later(job, "awaiting approval", APPROVAL_POLL)
+    async def erasure(self, job: Job, ctx: JobContext) -> None:
+        cmd = EraseCustomer(str(job.payload["request"]), self._systems(), self._last_message)
+        step = await erase_customer(cmd, ctx.uow)
+        if step is ErasureStep.WAIT:
+            await _later(job, ctx, "awaiting approval", APPROVAL_POLL)
             return
-        if target.step is ErasureStep.SHRED:
-            if target.chat_id is not None:
-                await self._last_message(target.chat_id, target.request.customer_ref)
-            async with self.core.uow() as uow:
-                await shred_customer(ref, uow)
-        if target.step is not ErasureStep.STOP:
-            systems = tuple(name for name, _ in self.core.settings.downstream)
-            async with self.core.uow() as uow:
-                await finish_erasure(FinishErasure(ref, systems), uow)
-        await self._done(job)
+        await complete_job(job, ctx.worker, ctx.uow)
+        # Also after STOP: an erasure carried out in the chat leaves folding to this job.
+        ctx.after_commit(lambda: fold_erased_pages(ctx.uow))
 
-    async def _last_message(self, chat_id: int, customer_ref: str) -> None:
+    async def _last_message(self, chat_id: int, language: str) -> None:
         """Sent before the key goes: afterwards the chat id cannot be read any more."""
         if self.sender is None:
             return
-        async with self.core.uow() as uow:
-            customer = await uow.customers.get(customer_ref)
-        t = Translator(customer.language)
         try:
-            await self.sender.send_text(chat_id, Reply(text=t("rights.erase.done")))
+            await self.sender.send_text(
+                chat_id, Reply(text=Translator(language)("rights.erase.done"))
+            )
         except Exception as exc:  # blocked bot, network: the erasure must go on
             log.warning("erasure confirmation not sent error=%s", type(exc).__name__)
 
     # --- export ---------------------------------------------------------------------
 
-    async def export(self, job: Job) -> None:
-        ref = str(job.payload["request"])
-        async with self.core.uow() as uow:
-            request = await uow.requests.get(ref)
-            delivery = await uow.requests.delivery(ref)
+    async def export(self, job: Job, ctx: JobContext) -> None:
+        uow, ref = ctx.uow, str(job.payload["request"])
+        request = await uow.requests.get(ref)
+        delivery = await uow.requests.delivery(ref)
         if request.state.closed:
-            await self._done(job)
-            return
-        if delivery == Delivery.SENDING:  # an earlier attempt died mid-send
-            await self._export_uncertain(job, ref, "interrupted")
-            return
-        if request.state.value in ("received", "verifying"):
-            await self._later(job, "awaiting approval", APPROVAL_POLL)
-            return
+            await complete_job(job, ctx.worker, uow)
+        elif delivery == Delivery.SENDING:  # an earlier attempt died mid-send
+            await _export_uncertain(job, ctx, ref, "interrupted")
+        elif request.state.value in ("received", "verifying"):
+            await _later(job, ctx, "awaiting approval", APPROVAL_POLL)
+        else:
+            await self._deliver(job, ctx, request.customer_ref)
+
+    async def _deliver(self, job: Job, ctx: JobContext, customer_ref: str) -> None:
+        uow, ref = ctx.uow, str(job.payload["request"])
         try:
-            built = await build_export(self.core, request.customer_ref)
-            async with self.core.uow() as uow:
-                customer = await uow.customers.get(request.customer_ref)
+            # Read only so far: building a large file holds no write transaction open.
+            built = await build_export(self.core, customer_ref, uow)
+            customer = await uow.customers.get(customer_ref)
         except (NotFound, DataShredded):
-            await self._done(job)  # erased meanwhile: nothing left to send
+            await complete_job(job, ctx.worker, uow)  # erased meanwhile: nothing to send
             return
         chat = next((i.value for i in customer.identities if i.kind.value == "telegram"), None)
         if chat is None or self.sender is None:
-            await self._later(job, "no way to deliver")
+            await _later(job, ctx, "no way to deliver")
             return
         caption = Translator(customer.language)("rights.export.caption", request=ref)
-        async with self.core.uow() as uow:
-            start = await start_export_delivery(ref, uow)
+        start = await start_export_delivery(ref, uow)
         if start is DeliveryStart.CLOSED:
-            await self._done(job)
+            await complete_job(job, ctx.worker, uow)
             return
         if start is DeliveryStart.INTERRUPTED:
-            await self._export_uncertain(job, ref, "interrupted")
+            await _export_uncertain(job, ctx, ref, "interrupted")
             return
+        await uow.commit()  # the "sending" marker, before the document leaves
         try:
             await self.sender.send_document(int(chat), built.name, built.content, caption)
         except DeliveryUnknown as error:
             log.warning("export delivery unknown, not resending error=%s", type(error).__name__)
-            await self._export_uncertain(job, ref, "delivery_unknown")
+            await _export_uncertain(job, ctx, ref, "delivery_unknown")
             return
-        except Blocked:
-            # They blocked the bot: nothing unprompted goes to them any more, and the
-            # copy goes out if they unblock (write again) before the retries run out.
-            async with self.core.uow() as uow:
-                await mark_unreachable(request.customer_ref, uow)
-                await export_not_delivered(ref, uow)
-                await uow.commit()
-            raise
-        except SendError:
-            # Certainly not delivered: a later attempt may send; retried as before.
-            async with self.core.uow() as uow:
-                await export_not_delivered(ref, uow)
-            raise
-        async with self.core.uow() as uow:
-            await complete_export(ref, len(built.content), uow)
-        await self._done(job)
-
-    async def _export_uncertain(self, job: Job, ref: str, reason: str) -> None:
-        async with self.core.uow() as uow:
-            await export_uncertain(ExportUncertain(ref, reason), uow)
-        await self._done(job)
+        except SendError as error:
+            await _not_delivered(job, ctx, customer_ref, error)
+            return
+        await complete_export(ref, len(built.content), uow)
+        await complete_job(job, ctx.worker, uow)
 
     # --- rectification after approval ---------------------------------------------
 
-    async def rectify(self, job: Job) -> None:
-        systems = tuple(name for name, _ in self.core.settings.downstream)
-        async with self.core.uow() as uow:
-            applied = await apply_correction(str(job.payload["request"]), systems, uow)
+    async def rectify(self, job: Job, ctx: JobContext) -> None:
+        applied = await apply_correction(str(job.payload["request"]), self._systems(), ctx.uow)
         if applied is None:
-            await self._later(job, "awaiting approval", APPROVAL_POLL)
+            await _later(job, ctx, "awaiting approval", APPROVAL_POLL)
             return
-        await self._done(job)
+        await complete_job(job, ctx.worker, ctx.uow)
 
     # --- downstream notices ----------------------------------------------------------
 
-    async def downstream(self, job: Job) -> None:
+    async def downstream(self, job: Job, ctx: JobContext) -> None:
         system = str(job.payload["system"])
         url = dict(self.core.settings.downstream).get(system)
         if url is None or not self.webhook_secret:
-            await self._later(job, "system not configured")
+            await _later(job, ctx, "system not configured")
             return
+        # Nothing read or written yet: no transaction is open while the shop's system answers.
         body = body_of(job.payload["event"])
         try:
             status = await self._post(url, body)
         except _Unreachable as exc:
-            await self._later(job, f"{system}: {exc}")
+            await _later(job, ctx, f"{system}: {exc}")
             return
         if not 200 <= status < 300:
-            await self._later(job, f"{system}: HTTP {status}")
+            await _later(job, ctx, f"{system}: HTTP {status}")
             return
-        async with self.core.uow() as uow:
-            await confirm_delivery(ConfirmDelivery(str(job.payload["request"]), system), uow)
-            await complete_job(job, self.worker, uow)
-            await uow.commit()
+        await confirm_delivery(ConfirmDelivery(str(job.payload["request"]), system), ctx.uow)
+        await complete_job(job, ctx.worker, ctx.uow)
 
     async def _post(self, url: str, body: bytes) -> int:
         # aiohttp loads slowly (it builds SSL contexts on import): only shops with
@@ -271,6 +249,33 @@ class RightsJobs:
                 return response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _Unreachable(type(exc).__name__) from exc
+
+
+# --- outcomes, in the step's transaction ----------------------------------------------
+
+
+async def _later(job: Job, ctx: JobContext, error: str, delay: timedelta | None = None) -> None:
+    await retry_job(job, ctx.worker, error, ctx.uow, delay=delay)
+
+
+async def _export_uncertain(job: Job, ctx: JobContext, ref: str, reason: str) -> None:
+    await export_uncertain(ExportUncertain(ref, reason), ctx.uow)
+    await complete_job(job, ctx.worker, ctx.uow)
+
+
+async def _not_delivered(job: Job, ctx: JobContext, customer_ref: str, error: SendError) -> None:
+    """Certainly not delivered: clear the marker so a later attempt may send."""
+    if isinstance(error, Blocked):
+        # They blocked the bot: nothing unprompted goes to them any more, and the
+        # copy goes out if they unblock (write again) before the retries run out.
+        await mark_unreachable(customer_ref, ctx.uow)
+    await export_not_delivered(str(job.payload["request"]), ctx.uow)
+    await _later(job, ctx, type(error).__name__)
+
+
+class _NoOutbound:
+    async def send_out(self, chat_id: int, reply: Reply) -> int:
+        raise AssertionError("the rights handlers send through their own Sender")
 
 
 # --- registration with the worker (bot/worker.py) -------------------------------------
@@ -299,12 +304,12 @@ class _ViaOutbound:
         return None
 
 
-def _registered(kind: str) -> Callable[[Job, JobContext], Awaitable[None]]:
+def _registered(kind: str) -> JobHandler:
     async def handle(job: Job, ctx: JobContext) -> None:
         secret = BotSettings.from_env().webhook_secret
         jobs = RightsJobs(ctx.core, _ViaOutbound(ctx.outbound), secret, worker=ctx.worker)
         try:
-            await jobs.handlers()[kind](job)
+            await jobs.handlers()[kind](job, ctx)
         finally:
             await jobs.close()
 

@@ -19,7 +19,7 @@ from typing import Protocol
 
 from bot.adapters.telegram import Sender, command_menu
 from bot.flows.events import Reply
-from bot.flows.staff import menu_for
+from bot.flows.routes import menu_for
 from bot.i18n import Translator
 from core.app import PrivacyCore
 from core.domain.customer import IdentityKind
@@ -92,10 +92,19 @@ async def schedule_digest(core: PrivacyCore) -> None:
         await uow.commit()
 
 
-async def send_digest(core: PrivacyCore, sender: Sender) -> int:
-    """Send the digest to every staff member with queue.view; how many were sent."""
+async def send_digest(
+    core: PrivacyCore, sender: Sender, job: Job | None = None, worker: str = "desk"
+) -> int:
+    """Send the digest to every staff member with queue.view; how many were sent.
+
+    With ``job``: the digest's audit entry and the job's completion are one
+    transaction, committed before any message leaves, so with several processes one
+    sends it, once (a crash mid-send leaves the rest unsent rather than doubled)."""
     async with core.uow() as uow:
         digest = await daily_digest(uow)
+        if job is not None and not await complete_job(job, worker, uow):
+            return 0  # the lease went to another process: it sends
+        await uow.commit()
     if not digest.items:
         return 0
     sent = 0
@@ -132,10 +141,7 @@ def digest_handler(
     """For a job worker's registry: run one claimed ``digest`` job."""
 
     async def handle(job: Job) -> None:
-        await send_digest(core, sender)
-        async with core.uow() as uow:
-            await complete_job(job, worker, uow)
-            await uow.commit()
+        await send_digest(core, sender, job, worker)
 
     return handle
 
@@ -154,6 +160,7 @@ async def run_desk_duties(
                 jobs = await claim_jobs(
                     ClaimJobs(worker, (DIGEST,), lease=timedelta(minutes=5)), uow
                 )
+                await uow.commit()
             for job in jobs:
                 await handle(job)
         except Exception as error:

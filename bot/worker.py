@@ -8,12 +8,21 @@ A handler is registered per job kind::
     async def handle_export(job: Job, ctx: JobContext) -> None: ...
     register_handler("export", handle_export)
 
-Contract: the handler closes its job in the same transaction that records its
-effect (``core.services.jobs.complete_job`` + ``uow.record`` + commit). If it
-raises, the worker puts the job back with backoff (``retry_job``); a job whose
-lease expired (the worker died) is claimed again by another worker. A live worker
-renews the leases of the jobs it runs every third of a lease, so leases are short
-(a dead worker's jobs move on within a minute) and a long job is never taken over.
+Contract: one job step is one unit of work, ``ctx.uow``, opened by the worker.
+The handler does its effect and closes its job (``complete_job``, or
+``retry_job`` for "not yet") in it, and never commits: the worker commits once
+after the handler returns, so the effect and the completion land together. If
+the handler raises, that work is rolled back and the worker puts the job back
+with backoff (``retry_job``) in a fresh transaction. The one commit a handler
+makes itself is an at-most-once "sending" marker (follow-ups, exports), right
+before its network send, so no transaction is open while the message travels;
+the same ``ctx.uow`` carries on afterwards. ``ctx.after_commit`` runs something
+once the step's work is committed (folding the log after an erasure).
+
+A job whose lease expired (the worker died) is claimed again by another worker.
+A live worker renews the leases of the jobs it runs every third of a lease, so
+leases are short (a dead worker's jobs move on within a minute) and a long job
+is never taken over.
 """
 
 from __future__ import annotations
@@ -34,23 +43,67 @@ from bot.outbound import Outbound
 from core.app import PrivacyCore
 from core.services.jobs import ClaimJobs, RenewLeases, claim_jobs, renew_leases, retry_job
 from core.services.purchases import purge_signatures
+from core.storage import UnitOfWork
 from core.storage.repositories import Job
 
-__all__ = ["HANDLERS", "JobContext", "JobHandler", "Worker", "register_handler", "worker_id"]
+__all__ = [
+    "HANDLERS",
+    "AfterCommit",
+    "JobContext",
+    "JobHandler",
+    "Worker",
+    "register_handler",
+    "run_step",
+    "worker_id",
+]
 
 log = logging.getLogger("bot.worker")
 
 
+AfterCommit = Callable[[], Awaitable[None]]
+
+
 @dataclass
 class JobContext:
+    """What a handler gets for one step of one job; ``uow`` is the step's transaction."""
+
     core: PrivacyCore
     worker: str
     outbound: Outbound
     metrics: Metrics
+    uow: UnitOfWork
+    committed: list[AfterCommit] = field(default_factory=list)
+
+    def after_commit(self, action: AfterCommit) -> None:
+        """Run ``action`` once the step's work is committed (never if it is rolled back)."""
+        self.committed.append(action)
 
 
 JobHandler = Callable[[Job, JobContext], Awaitable[None]]
 HANDLERS: dict[str, JobHandler] = {}
+
+
+async def run_step(
+    core: PrivacyCore, job: Job, make: Callable[[UnitOfWork], JobContext], handler: JobHandler
+) -> None:
+    """One step of ``job``: the handler's work committed once, or the job put back.
+
+    Raises what the handler raised, after the job was put back."""
+    async with core.uow() as uow:
+        ctx = make(uow)
+        try:
+            await handler(job, ctx)
+            await uow.commit()
+        except Exception as error:
+            await uow.rollback()  # none of the failed step's work is kept
+            await retry_job(job, ctx.worker, type(error).__name__, uow)
+            await uow.commit()
+            raise
+        for action in ctx.committed:
+            try:
+                await action()
+            except Exception as error:  # the step is done; this was a best-effort extra
+                log.warning("after-commit of job %s failed: %s", job.id, type(error).__name__)
 
 
 def register_handler(kind: str, handler: JobHandler) -> None:
@@ -128,6 +181,7 @@ class Worker:
         cmd = ClaimJobs(self.ident, tuple(sorted(self.handlers)), limit=free, lease=self.lease)
         async with self.core.uow() as uow:
             jobs = await claim_jobs(cmd, uow)
+            await uow.commit()
         for job in jobs:
             task = asyncio.create_task(self._run_job(job))
             self._running[task] = job.id
@@ -149,6 +203,7 @@ class Worker:
         ids = tuple(self._running.values())
         async with self.core.uow() as uow:
             held = await renew_leases(RenewLeases(self.ident, ids, self.lease), uow)
+            await uow.commit()
         if held < len(ids):
             # Taken over after this worker stalled: another worker runs them too, and
             # this one's complete_job finds the lease gone. Follow-ups and exports
@@ -165,16 +220,19 @@ class Worker:
         self._wake.clear()
 
     async def _run_job(self, job: Job) -> None:
-        ctx = JobContext(self.core, self.ident, self.outbound, self.metrics)
+        def context(uow: UnitOfWork) -> JobContext:
+            return JobContext(self.core, self.ident, self.outbound, self.metrics, uow)
+
         try:
-            await self.handlers[job.kind](job, ctx)
+            await run_step(self.core, job, context, self.handlers[job.kind])
             self.metrics.inc("privacy_jobs_total", "Jobs run by kind", kind=job.kind)
         except Exception as error:
+            # Already put back by run_step; a failure to do even that leaves the
+            # lease to expire, and the job to another attempt.
             log.error("job %s (%s) failed: %s", job.id, job.kind, type(error).__name__)
             self.metrics.inc("privacy_job_errors_total", "Jobs that raised", kind=job.kind)
-            async with self.core.uow() as uow:
-                await retry_job(job, self.ident, type(error).__name__, uow)
 
     async def _housekeeping(self) -> None:
         async with self.core.uow() as uow:
             await purge_signatures(uow)
+            await uow.commit()

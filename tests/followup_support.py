@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select, update
 
+from bot.flows.events import Reply
 from bot.http.app import build_app
 from bot.http.metrics import Metrics
 from bot.http.purchase import PurchaseHook, sign
+from bot.outbound import Outbound, OutboundSender
+from bot.worker import JobContext, JobHandler, run_step
 from core.app import PrivacyCore
 from core.clock import FixedClock
 from core.domain.customer import IdentityKind
@@ -25,6 +30,9 @@ from core.services import (
     mark_notice_seen,
     register_customer,
 )
+from core.services.jobs import ClaimJobs, claim_jobs
+from core.storage import UnitOfWork
+from core.storage.repositories import Job
 from core.storage.tables import JobRow
 
 SECRET = "test-webhook-secret"
@@ -44,11 +52,10 @@ async def customer(core: PrivacyCore, telegram_id: int, *, follow_up: bool = Tru
         created, _ = await register_customer(
             RegisterCustomer(IdentityKind.TELEGRAM, str(telegram_id)), uow
         )
-    async with core.uow() as uow:
         await mark_notice_seen(MarkNoticeSeen(created.ref), uow)
-    if follow_up:
-        async with core.uow() as uow:
+        if follow_up:
             await decide_consent(DecideConsent(created.ref, "follow_up", True), uow)
+        await uow.commit()
     return created.ref
 
 
@@ -105,3 +112,104 @@ async def jobs(core: PrivacyCore, kind: str = "followup") -> list[JobRow]:
 async def count(core: PrivacyCore, table: Any) -> int:
     async with core.uow() as uow:
         return int(await uow.session.scalar(select(func.count()).select_from(table)) or 0)
+
+
+# --- one job step at a time, with a failure injected before its commit ----------------
+
+
+class RecordingOutbound:
+    """An OutboundSender (send_out) that keeps what the job steps sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, str]] = []
+
+    async def send_out(self, chat_id: int, reply: Reply) -> int:
+        self.sent.append((chat_id, reply.text))
+        return len(self.sent)
+
+
+def commit_fails_once(handler: JobHandler) -> JobHandler:
+    """The handler, whose step's final commit fails the first time (as if the process
+    died after the step's effect and completion, before they were committed)."""
+    failed: list[int] = []
+
+    async def handle(job: Job, ctx: JobContext) -> None:
+        await handler(job, ctx)
+        if not failed:
+            failed.append(job.id)
+            commit = ctx.uow.commit
+
+            async def lost() -> None:
+                ctx.uow.commit = commit  # type: ignore[method-assign]  # once only
+                raise ConnectionError("commit lost")
+
+            ctx.uow.commit = lost  # type: ignore[method-assign]
+
+    return handle
+
+
+async def run_steps(
+    core: PrivacyCore, kind: str, handler: JobHandler, outbound: OutboundSender | None = None
+) -> list[Transactions]:
+    """Claim the due jobs of ``kind`` and run one step of each, as the worker does; the
+    transactions of each step (a step that failed was put back, and is due again at once)."""
+    async with core.uow() as uow:
+        claimed = await claim_jobs(ClaimJobs("step-runner", (kind,), limit=50), uow)
+        await uow.commit()
+    out = Outbound(outbound or RecordingOutbound())
+
+    def context(uow: UnitOfWork) -> JobContext:
+        return JobContext(core, "step-runner", out, Metrics(), uow)
+
+    steps = []
+    for job in claimed:
+        with counted_transactions(core) as seen, contextlib.suppress(Exception):
+            await run_step(core, job, context, handler)
+        steps.append(seen)
+    async with core.uow() as uow:  # a failed step's backoff is not what these tests wait for
+        await uow.session.execute(
+            update(JobRow).where(JobRow.state == "pending").values(run_after=uow.now())
+        )
+        await uow.commit()
+    return steps
+
+
+@dataclass
+class Transactions:
+    """Commits seen on the engine, and how many of them carried a write."""
+
+    commits: int = 0
+    writing: int = 0
+    _wrote: set[int] = field(default_factory=set)
+
+
+@contextlib.contextmanager
+def counted_transactions(core: PrivacyCore) -> Iterator[Transactions]:
+    seen = Transactions()
+    engine = core.db.engine.sync_engine
+
+    def executed(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
+            seen._wrote.add(id(conn))
+
+    def committed(conn: Any) -> None:
+        seen.commits += 1
+        if id(conn) in seen._wrote:
+            seen.writing += 1
+            seen._wrote.discard(id(conn))
+
+    def rolled_back(conn: Any) -> None:
+        seen._wrote.discard(id(conn))
+
+    listeners = (
+        ("before_cursor_execute", executed),
+        ("commit", committed),
+        ("rollback", rolled_back),
+    )
+    for name, fn in listeners:
+        event.listen(engine, name, fn)
+    try:
+        yield seen
+    finally:
+        for name, fn in listeners:
+            event.remove(engine, name, fn)

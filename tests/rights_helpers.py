@@ -23,6 +23,7 @@ async def telegram_customer(core: PrivacyCore, user_id: int, **fields: str) -> s
         customer, _ = await register_customer(
             RegisterCustomer(IdentityKind.TELEGRAM, str(user_id)), uow
         )
+        await uow.commit()
     if fields:
         async with core.uow() as uow:
             c = await uow.customers.get(customer.ref, lock=True)
@@ -36,6 +37,7 @@ async def telegram_customer(core: PrivacyCore, user_id: int, **fields: str) -> s
 async def phone_customer(core: PrivacyCore, phone: str) -> str:
     async with core.uow() as uow:
         customer, _ = await register_customer(RegisterCustomer(IdentityKind.PHONE, phone), uow)
+        await uow.commit()
     return customer.ref
 
 

@@ -217,10 +217,12 @@ async def audited(core: PrivacyCore) -> PrivacyCore:
             customer, _ = await register_customer(
                 RegisterCustomer(IdentityKind.TELEGRAM, telegram_id), uow
             )
+            await uow.commit()
         refs.append(customer.ref)
     for ref, purpose in ((refs[0], "marketing"), (refs[1], "follow_up"), (refs[0], "analytics")):
         async with core.uow() as uow:
             await decide_consent(DecideConsent(ref, purpose, give=True), uow)
+            await uow.commit()
     async with core.uow() as uow:
         await uow.audit.append(
             at=core.clock.now(),

@@ -65,7 +65,7 @@ def code_keys() -> frozenset[str]:
 @cache
 def dynamic_keys() -> frozenset[str]:
     """Keys built at run time from the policy, the survey, the command menu and error codes."""
-    from bot.flows.engine import COMMAND_MENU  # lazily: the flows import the whole core
+    from bot.flows.routes import COMMAND_MENU  # lazily: the flows import the whole core
 
     keys: set[str] = set()
     for purpose in load_policy().purposes:

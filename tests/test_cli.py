@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
+
+from bot.desk_cli import requests_command
+from bot.retention_cli import retention_command
+from core.app import PrivacyCore
+from core.clock import FixedClock
+from core.domain.customer import IdentityKind
+from core.domain.requests import RequestKind, RequestState
+from core.errors import InvalidTransition
+from core.services.customers import RegisterCustomer, register_customer
+from core.services.purchases import RememberSignature, remember_signature
+from core.services.requests import OpenRequest, open_request
+from core.storage.tables import NonceRow
 
 BIN = Path(sys.executable).with_name("privacy-bot")
 
@@ -168,3 +183,52 @@ def test_a_broken_survey_file_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "questions[0].kind" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def _open_erasure(core: PrivacyCore) -> str:
+    async with core.uow() as uow:
+        customer, _ = await register_customer(RegisterCustomer(IdentityKind.TELEGRAM, "5150"), uow)
+        request = await open_request(OpenRequest(customer.ref, RequestKind.ERASURE), uow)
+        await uow.commit()
+    return request.ref
+
+
+async def test_a_request_decided_at_the_cli_stays_decided(
+    core: PrivacyCore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ref = await _open_erasure(core)
+    assert await requests_command("reject", ref, "identity not verified", core) == 0
+    assert f"{ref}: rejected" in capsys.readouterr().out
+    async with core.uow() as uow:
+        request = await uow.requests.get(ref)
+        entries = await uow.audit.tail(10)
+    assert request.state is RequestState.REJECTED
+    assert "request.rejected" in {e.action for e in entries}
+
+
+async def test_a_decision_the_cli_refuses_is_audited(core: PrivacyCore) -> None:
+    ref = await _open_erasure(core)
+    assert await requests_command("reject", ref, "duplicate", core) == 0
+    with pytest.raises(InvalidTransition, match="cannot be approved"):
+        await requests_command("approve", ref, "", core)
+    async with core.uow() as uow:
+        assert (await uow.requests.get(ref)).state is RequestState.REJECTED
+        [denied] = [e for e in await uow.audit.tail(10) if e.outcome == "denied"]
+    assert denied.action == "request.approve"
+
+
+async def test_retention_run_at_the_cli_removes_and_reports(core: PrivacyCore) -> None:
+    now = core.clock.now()
+    core.clock = FixedClock(now - timedelta(hours=1))
+    async with core.uow() as uow:
+        await remember_signature(RememberSignature("0" * 64), uow)
+        await uow.commit()
+    core.clock = FixedClock(datetime.now(UTC))
+    dry, real = io.StringIO(), io.StringIO()
+    assert await retention_command(core, dry_run=True, out=dry) == 0
+    assert await retention_command(core, dry_run=False, out=real) == 0
+    assert "nothing was changed" in dry.getvalue()
+    [line] = [x for x in real.getvalue().splitlines() if "signatures" in x]
+    assert line.split()[-1] == "1"
+    async with core.uow() as uow:
+        assert await uow.session.scalar(select(func.count()).select_from(NonceRow)) == 0

@@ -163,14 +163,18 @@ async def audited(core: PrivacyCore) -> PrivacyCore:
         customer, _ = await register_customer(
             RegisterCustomer(IdentityKind.TELEGRAM, "424242"), uow
         )
+        await uow.commit()
     ref = customer.ref
     async with core.uow() as uow:
         await mark_notice_seen(MarkNoticeSeen(ref), uow)
+        await uow.commit()
     for purpose, give in (("marketing", True), ("follow_up", True), ("marketing", False)):
         async with core.uow() as uow:
             await decide_consent(DecideConsent(ref, purpose, give=give), uow)
+            await uow.commit()
     async with core.uow() as uow:
         await change_language(ChangeLanguage(ref, "zh_Hant"), uow)
+        await uow.commit()
     return core
 
 
@@ -343,6 +347,7 @@ async def test_swapped_first_entries_are_named_as_reordered_by_verify(
 async def test_log_keeps_verifying_after_more_actions(audited: PrivacyCore) -> None:
     async with audited.uow() as uow:
         await register_customer(RegisterCustomer(IdentityKind.TELEGRAM, "515151"), uow)
+        await uow.commit()
     assert await verify(audited) == VerifyResult(True, 7)
 
 

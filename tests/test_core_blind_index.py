@@ -172,6 +172,7 @@ async def test_a_customer_is_found_by_a_differently_formatted_phone(core: Privac
         customer, _ = await register_customer(
             RegisterCustomer(IdentityKind.PHONE, "+852 9123 4567"), uow
         )
+        await uow.commit()
     for typed in ("9123 4567", "+852-9123-4567", "(+852) 91234567", "91234567 "):
         async with core.uow() as uow:
             found = await find_customer(IdentityKind.PHONE, typed, uow)
@@ -184,6 +185,7 @@ async def test_a_customer_is_found_by_a_differently_cased_email(core: PrivacyCor
         customer, _ = await register_customer(
             RegisterCustomer(IdentityKind.EMAIL, "Alice.Wong@Example.com"), uow
         )
+        await uow.commit()
     async with core.uow() as uow:
         found = await find_customer(IdentityKind.EMAIL, "  ALICE.WONG@example.COM ", uow)
     assert found is not None
@@ -193,6 +195,7 @@ async def test_a_customer_is_found_by_a_differently_cased_email(core: PrivacyCor
 async def test_another_number_finds_nobody(core: PrivacyCore) -> None:
     async with core.uow() as uow:
         await register_customer(RegisterCustomer(IdentityKind.PHONE, "+852 9123 4567"), uow)
+        await uow.commit()
     async with core.uow() as uow:
         assert await find_customer(IdentityKind.PHONE, "9123 4568", uow) is None
 

@@ -110,6 +110,7 @@ async def register(core: PrivacyCore, phone: str, name: str) -> str:
         customer, _ = await register_customer(
             RegisterCustomer(IdentityKind.PHONE, phone, name=name), uow
         )
+        await uow.commit()
     return customer.ref
 
 

@@ -58,6 +58,7 @@ async def store(core: PrivacyCore, person: Person) -> str:
         customer, _ = await register_customer(
             RegisterCustomer(IdentityKind.PHONE, person.phone, name=person.name), uow
         )
+        await uow.commit()
     async with core.uow() as uow:
         customer = await uow.customers.get(customer.ref, lock=True)
         customer.email = person.email
@@ -66,6 +67,7 @@ async def store(core: PrivacyCore, person: Person) -> str:
         await uow.commit()
     async with core.uow() as uow:
         await record_answer(RecordAnswer(customer.ref, SURVEY, "wishes", person.wish), uow)
+        await uow.commit()
     return customer.ref
 
 

@@ -72,6 +72,7 @@ async def store_customers(core: PrivacyCore) -> None:
         alice, _ = await register_customer(
             RegisterCustomer(IdentityKind.PHONE, PHONE, name=NAME), uow
         )
+        await uow.commit()
     async with core.uow() as uow:
         customer = await uow.customers.get(alice.ref, lock=True)
         customer.email = normalise_email(EMAIL)
@@ -80,12 +81,15 @@ async def store_customers(core: PrivacyCore) -> None:
         await uow.commit()
     async with core.uow() as uow:
         await decide_consent(DecideConsent(alice.ref, "follow_up", give=True), uow)
+        await uow.commit()
     async with core.uow() as uow:
         await record_answer(RecordAnswer(alice.ref, SURVEY, "wishes", FREE_TEXT), uow)
+        await uow.commit()
     async with core.uow() as uow:
         await register_customer(
             RegisterCustomer(IdentityKind.PHONE, CHINESE_PHONE, name=CHINESE_NAME), uow
         )
+        await uow.commit()
     async with core.uow() as uow:
         found = await find_customer(IdentityKind.EMAIL, EMAIL.upper(), uow)
         assert found is not None

@@ -35,6 +35,7 @@ async def customer_ref(core: PrivacyCore) -> str:
         customer, _ = await register_customer(
             RegisterCustomer(IdentityKind.TELEGRAM, "777000"), uow
         )
+        await uow.commit()
     return customer.ref
 
 
@@ -105,6 +106,7 @@ async def test_the_audit_chain_verifies_after_a_denial(
             await decide_consent(DecideConsent(customer_ref, "service", give=True), uow)
     async with core.uow() as uow:
         await decide_consent(DecideConsent(customer_ref, "marketing", give=True), uow)
+        await uow.commit()
     async with core.uow() as uow:
         assert await verify_audit(uow) == VerifyResult(True, 3)
 
@@ -163,6 +165,7 @@ async def test_the_audit_chain_continues_after_a_failed_transaction(
         await consent_then_fail(core, customer_ref)
     async with core.uow() as uow:
         await decide_consent(DecideConsent(customer_ref, "marketing", give=True), uow)
+        await uow.commit()
     async with core.uow() as uow:
         assert await verify_audit(uow) == VerifyResult(True, 2)
 
@@ -184,10 +187,12 @@ async def test_registering_twice_finds_the_first_customer(core: PrivacyCore) -> 
     command = RegisterCustomer(IdentityKind.PHONE, "+852 9123 4567")
     async with core.uow() as uow:
         first, created_first = await register_customer(command, uow)
+        await uow.commit()
     async with core.uow() as uow:
         second, created_second = await register_customer(
             RegisterCustomer(IdentityKind.PHONE, "9123-4567"), uow
         )
+        await uow.commit()
     assert (second.ref, created_first, created_second) == (first.ref, True, False)
     assert await count(core, CustomerRow) == 1
 
@@ -196,6 +201,7 @@ async def test_current_consent_is_the_latest_decision(core: PrivacyCore, custome
     for give in (True, False, True, False):
         async with core.uow() as uow:
             await decide_consent(DecideConsent(customer_ref, "marketing", give=give), uow)
+            await uow.commit()
     async with core.uow() as uow:
         current = await uow.consents.current(customer_ref)
         history = await uow.consents.history(customer_ref)
@@ -213,9 +219,11 @@ async def test_concurrent_consent_decisions_all_land_and_chain(
 
     async def decide(i: int) -> ConsentEntry:
         async with core.uow() as uow:
-            return await decide_consent(
+            entry = await decide_consent(
                 DecideConsent(customer_ref, purposes[i % 4], give=i % 2 == 0), uow
             )
+            await uow.commit()
+            return entry
 
     entries = await asyncio.gather(*(decide(i) for i in range(20)))
     assert len({e.ref for e in entries}) == 20
@@ -234,6 +242,7 @@ async def test_concurrent_first_contacts_of_one_person_make_one_customer(
             customer, _ = await register_customer(
                 RegisterCustomer(IdentityKind.TELEGRAM, "9000001"), uow
             )
+            await uow.commit()
         return customer.ref
 
     refs = await asyncio.gather(*(first_contact() for _ in range(5)))

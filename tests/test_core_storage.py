@@ -49,6 +49,7 @@ async def register(core: PrivacyCore) -> str:
         customer, _ = await register_customer(
             RegisterCustomer(IdentityKind.PHONE, "+852 9123 4567", name="Alice Wong"), uow
         )
+        await uow.commit()
     return customer.ref
 
 
@@ -118,6 +119,7 @@ async def test_ledger_and_audit_times_come_back_aware_utc(core: PrivacyCore) -> 
     ref = await register(core)
     async with core.uow() as uow:
         await decide_consent(DecideConsent(ref, "marketing", give=True), uow)
+        await uow.commit()
     async with core.uow() as uow:
         decided = await uow.session.scalar(select(ConsentRow.decided_at))
         audited = list(await uow.session.scalars(select(AuditEntryRow.at)))

@@ -37,7 +37,7 @@ from core.services.rights_export import (
 from core.settings import Settings
 from core.storage.tables import JobRow
 from tests.fake_telegram import FakeTelegram
-from tests.followup_support import customer
+from tests.followup_support import commit_fails_once, customer, run_steps
 from tests.outbound_support import real_sender
 from tests.rights_helpers import approve, make_jobs_due
 from tests.test_rights_core import RecordingSender
@@ -73,6 +73,7 @@ async def approved_export(core: PrivacyCore, user: int = ALICE, language: str = 
         await uow.commit()
     async with core.uow() as uow:
         request, background = await request_export(RequestExport(customer_ref), uow)
+        await uow.commit()
     assert background
     await approve(core, request.ref)
     return request.ref
@@ -82,6 +83,7 @@ async def died_mid_send(core: PrivacyCore, request_ref: str) -> None:
     """What a process killed while sending leaves behind: the committed marker."""
     async with core.uow() as uow:
         assert await start_export_delivery(request_ref, uow) is DeliveryStart.SEND
+        await uow.commit()
 
 
 @asynccontextmanager
@@ -246,3 +248,30 @@ async def test_export_again_after_an_uncertain_one_is_accepted(shop: PrivacyCore
     async with shop.uow() as uow:
         customer_ref = (await uow.requests.get(ref)).customer_ref
         assert len(await uow.requests.for_customer(customer_ref)) == 2
+
+
+async def test_export_whose_step_died_after_sending_is_not_sent_again_and_is_closed(
+    shop: PrivacyCore,
+) -> None:
+    ref = await approved_export(shop)
+    sender = RecordingSender()
+    handler = RightsJobs(shop, sender, None).handlers()["export"]
+    await run_steps(shop, "export", commit_fails_once(handler))
+    await run_steps(shop, "export", handler)  # the retry finds the marker
+    assert len(sender.documents) == 1
+    assert await state_of(shop, ref) is RequestState.COMPLETED
+    assert await export_audit(shop, ref) == [
+        ("export.uncertain", "uncertain", {"request": ref, "reason": "interrupted"})
+    ]
+    assert [j.state for j in await jobs(shop, "export")] == ["done"]
+
+
+async def test_an_export_step_commits_its_marker_then_its_delivery_and_nothing_else(
+    shop: PrivacyCore,
+) -> None:
+    ref = await approved_export(shop)
+    sender = RecordingSender()
+    [step] = await run_steps(shop, "export", RightsJobs(shop, sender, None).handlers()["export"])
+    assert step.writing == 2  # the "sending" marker, then the delivery with the completion
+    assert len(sender.documents) == 1
+    assert await state_of(shop, ref) is RequestState.COMPLETED

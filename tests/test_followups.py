@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from decimal import Decimal
 
-import bot.outreach  # noqa: F401  (registers the follow-up and notice handlers)
 from bot.flows import EventKind, FlowEngine, Incoming
 from bot.outbound import Outbound, OutboundConfig
+from bot.outreach import send_followup, send_notice
 from bot.worker import Worker
 from core.app import PrivacyCore, open_core
 from core.clock import FixedClock
@@ -23,11 +23,21 @@ from core.services import (
     survey_answers,
     verify_audit,
 )
+from core.services.followups import FOLLOWUP
+from core.services.notices import NOTIFY, NotifyCustomer, notify_customer
 from core.services.purchases import RecordPurchase, record_purchase
 from core.settings import Settings
 from core.storage.tables_followups import FollowupRow
 from tests.fake_telegram import FakeTelegram
-from tests.followup_support import NOON_HK, customer, freeze, jobs
+from tests.followup_support import (
+    NOON_HK,
+    RecordingOutbound,
+    commit_fails_once,
+    customer,
+    freeze,
+    jobs,
+    run_steps,
+)
 from tests.outbound_support import real_sender
 
 
@@ -43,7 +53,9 @@ async def buy(core: PrivacyCore, order_id: str, telegram_id: int) -> str:
         timedelta(minutes=10),
     )
     async with core.uow() as uow:
-        return (await record_purchase(cmd, uow)).value
+        recorded = await record_purchase(cmd, uow)
+        await uow.commit()
+    return recorded.value
 
 
 @asynccontextmanager
@@ -110,6 +122,7 @@ async def test_followup_withdrawn_before_sending_is_not_sent(
     clock.advance(timedelta(minutes=1))  # the ledger orders decisions by time
     async with core.uow() as uow:
         await decide_consent(DecideConsent(ref, "follow_up", False), uow)
+        await uow.commit()
     clock.advance(timedelta(minutes=10))
     async with worker(core, fake_telegram):
         await settled(core)
@@ -249,3 +262,68 @@ async def test_a_blocked_customer_who_writes_again_is_reachable_again(
     assert found is not None
     assert not found.flags.unreachable
     assert "customer.reachable" in await actions(core)
+
+
+# --- a step that dies before its commit -------------------------------------------------
+
+
+async def test_followup_whose_step_died_after_sending_is_not_sent_again(
+    core: PrivacyCore,
+) -> None:
+    clock = freeze(core)
+    await customer(core, 7001)
+    await buy(core, "A-1", 7001)
+    clock.advance(timedelta(minutes=11))
+    sent = RecordingOutbound()
+    await run_steps(core, FOLLOWUP, commit_fails_once(send_followup), sent)
+    await run_steps(core, FOLLOWUP, send_followup, sent)  # the retry finds the marker
+    assert [chat for chat, _ in sent.sent] == [7001]
+    assert await followup_state(core, "A-1") == "uncertain"
+    [job] = await jobs(core)
+    assert job.state == "failed"  # closed, not left to run again
+
+
+async def test_a_followup_step_commits_its_marker_then_its_outcome_and_nothing_else(
+    core: PrivacyCore,
+) -> None:
+    clock = freeze(core)
+    await customer(core, 7001)
+    await buy(core, "A-1", 7001)
+    clock.advance(timedelta(minutes=11))
+    [step] = await run_steps(core, FOLLOWUP, send_followup)
+    assert step.writing == 2  # the "sending" marker, then the outcome with the completion
+    assert await followup_state(core, "A-1") == "sent"
+
+
+async def _notice(core: PrivacyCore, telegram_id: int) -> None:
+    ref = await customer(core, telegram_id, follow_up=False)
+    async with core.uow() as uow:
+        await notify_customer(
+            NotifyCustomer(ref, "rights.notice.export_uncertain", "n-1", {"request": "R-1"}),
+            uow,
+        )
+        await uow.commit()
+
+
+async def test_a_notice_whose_step_died_after_sending_still_arrives_and_is_closed(
+    core: PrivacyCore,
+) -> None:
+    freeze(core)
+    await _notice(core, 7001)
+    sent = RecordingOutbound()
+    await run_steps(core, NOTIFY, commit_fails_once(send_notice), sent)
+    await run_steps(core, NOTIFY, send_notice, sent)
+    # At least once: sent again rather than risk never; one audited delivery.
+    assert [chat for chat, _ in sent.sent] == [7001, 7001]
+    assert (await actions(core)).count("notice.sent") == 1
+    [job] = await jobs(core, NOTIFY)
+    assert job.state == "done"
+
+
+async def test_a_notice_step_is_one_transaction(core: PrivacyCore) -> None:
+    freeze(core)
+    await _notice(core, 7001)
+    [step] = await run_steps(core, NOTIFY, send_notice)
+    assert step.writing == 1
+    [job] = await jobs(core, NOTIFY)
+    assert job.state == "done"

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 
 from bot.adapters.telegram import incoming_from_update
 from bot.flows import EventKind, FlowEngine, Incoming, Outcome
-from bot.flows.engine import PRESSES
+from bot.flows.routes import build_route_map
 from bot.flows.turn import parse_press
 from bot.i18n import Translator, locale_for
 from core.app import PrivacyCore, open_core
@@ -125,6 +125,7 @@ async def _ledger(core: PrivacyCore) -> tuple[int, int]:
 # ---------------------------------------------------------------- strategies
 
 _SAFE = string.ascii_letters + string.digits + "_-"
+PRESSES = build_route_map().buttons
 _ACTIONS = sorted(PRESSES)
 _UNKNOWN_ACTIONS = st.text("abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=4).filter(
     lambda a: a not in PRESSES

@@ -430,6 +430,7 @@ async def seed_trial(
     await add_purchases(core, ref, [f"X-{trial}-{n}" for n in range(3)])
     async with core.uow() as uow:
         request, background = await request_export(RequestExport(ref), uow)
+        await uow.commit()
     assert background
     await approve(core, request.ref)
     work.exports[request.ref] = export_user
@@ -437,6 +438,7 @@ async def seed_trial(
     await add_purchases(core, ref, [f"E-{trial}-{n}" for n in range(2)])
     async with core.uow() as uow:
         request, _ = await request_erasure(RequestErasure(ref), uow)
+        await uow.commit()
     await approve(core, request.ref)
     work.erasures[request.ref] = ref
 

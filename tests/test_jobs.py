@@ -10,13 +10,23 @@ import pytest
 from sqlalchemy import update
 
 from bot.outbound import Outbound
+from bot.outreach import run_daily_retention
 from bot.worker import JobContext, Worker
 from core.app import PrivacyCore
-from core.services import SYSTEM, ClaimJobs, EnqueueJob, claim_jobs, complete_job, enqueue_job
+from core.services import (
+    SYSTEM,
+    ClaimJobs,
+    EnqueueJob,
+    audit_tail,
+    claim_jobs,
+    complete_job,
+    enqueue_job,
+)
 from core.services.jobs import RenewLeases, renew_leases
+from core.services.retention import RETENTION
 from core.storage.repositories import Job
 from core.storage.tables import JobRow
-from tests.followup_support import freeze, jobs
+from tests.followup_support import commit_fails_once, freeze, jobs, run_steps
 
 
 class _NoSender:
@@ -46,10 +56,8 @@ async def test_a_registered_kind_runs_once_and_is_closed_with_its_audit(
 
     async def export(job: Job, ctx: JobContext) -> None:
         ran.append(job.id)
-        async with ctx.core.uow() as uow:
-            await uow.record(SYSTEM, "export.built", subject_ref=None)
-            await complete_job(job, ctx.worker, uow)
-            await uow.commit()
+        await ctx.uow.record(SYSTEM, "export.built", subject_ref=None)
+        await complete_job(job, ctx.worker, ctx.uow)
 
     await _enqueue(core, "export", "export:1")
     w = Worker(core, Outbound(_NoSender()), handlers={"export": export}, poll=0.05)
@@ -94,9 +102,11 @@ async def test_a_renewed_lease_keeps_other_workers_off_a_long_job(core: PrivacyC
     lease = timedelta(minutes=1)
     async with core.uow() as uow:
         [job] = await claim_jobs(ClaimJobs("a:1:x", ("retention",), lease=lease), uow)
+        await uow.commit()
     clock.advance(timedelta(seconds=50))
     async with core.uow() as uow:
         assert await renew_leases(RenewLeases("a:1:x", (job.id,), lease), uow) == 1
+        await uow.commit()
     clock.advance(timedelta(seconds=50))  # past the first lease, inside the renewed one
     async with core.uow() as uow:
         assert await claim_jobs(ClaimJobs("b:2:y", ("retention",), lease=lease), uow) == []
@@ -113,9 +123,7 @@ async def test_a_running_worker_renews_the_leases_of_its_jobs(core: PrivacyCore)
     async def sweep(job: Job, ctx: JobContext) -> None:
         started.set()
         await release.wait()
-        async with ctx.core.uow() as uow:
-            await complete_job(job, ctx.worker, uow)
-            await uow.commit()
+        await complete_job(job, ctx.worker, ctx.uow)
 
     await _enqueue(core, "retention", "retention:1")
     lease = timedelta(seconds=0.3)
@@ -170,3 +178,62 @@ async def _states(core: PrivacyCore, kind: str, wanted: set[str]) -> bool:
 
 async def _attempted(core: PrivacyCore, kind: str) -> bool:
     return any(j.last_error for j in await jobs(core, kind))
+
+
+async def _built_and_closed(job: Job, ctx: JobContext) -> None:
+    await ctx.uow.record(SYSTEM, "export.built", subject_ref=None)
+    await complete_job(job, ctx.worker, ctx.uow)
+
+
+async def _audited(core: PrivacyCore, action: str) -> int:
+    async with core.uow() as uow:
+        return [e.action for e in await audit_tail(100, uow)].count(action)
+
+
+async def test_a_job_step_is_one_transaction_with_its_completion(core: PrivacyCore) -> None:
+    freeze(core)
+    await _enqueue(core, "export", "export:1")
+    [step] = await run_steps(core, "export", _built_and_closed)
+    assert step.writing == 1
+    assert [j.state for j in await jobs(core, "export")] == ["done"]
+
+
+async def test_a_step_that_died_before_its_commit_is_run_again_and_counted_once(
+    core: PrivacyCore,
+) -> None:
+    freeze(core)
+    await _enqueue(core, "export", "export:1")
+    await run_steps(core, "export", commit_fails_once(_built_and_closed))
+    assert await _audited(core, "export.built") == 0  # the effect went with the completion
+    [job] = await jobs(core, "export")
+    assert (job.state, job.last_error) == ("pending", "ConnectionError")
+    await run_steps(core, "export", _built_and_closed)
+    assert await _audited(core, "export.built") == 1
+    assert [j.state for j in await jobs(core, "export")] == ["done"]
+
+
+async def test_a_failing_handler_leaves_none_of_its_work_behind(core: PrivacyCore) -> None:
+    freeze(core)
+
+    async def half_done(job: Job, ctx: JobContext) -> None:
+        await ctx.uow.record(SYSTEM, "export.built", subject_ref=None)
+        raise RuntimeError("boom")
+
+    await _enqueue(core, "export", "export:1")
+    await run_steps(core, "export", half_done)
+    assert await _audited(core, "export.built") == 0
+    [job] = await jobs(core, "export")
+    assert (job.state, job.last_error) == ("pending", "RuntimeError")
+
+
+async def test_the_daily_sweep_whose_step_died_before_its_commit_runs_again_and_closes(
+    core: PrivacyCore,
+) -> None:
+    freeze(core)
+    await _enqueue(core, RETENTION, "retention:1")
+    await run_steps(core, RETENTION, commit_fails_once(run_daily_retention))
+    await run_steps(core, RETENTION, run_daily_retention)
+    # A sweep commits its own batches; run again it finds nothing more to remove.
+    assert [j.state for j in await jobs(core, RETENTION)] == ["done"]
+    assert await _audited(core, "retention.completed") == 2
+    assert await _audited(core, "retention.removed") == 0

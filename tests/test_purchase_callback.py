@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import event, select
 
 from core.app import PrivacyCore
 from core.services import audit_tail, verify_audit
-from core.storage.tables import PurchaseRow
+from core.storage.repositories.purchases import PurchaseRepository
+from core.storage.tables import NonceRow, PurchaseRow
 from tests.followup_support import (
     count,
     customer,
@@ -86,6 +91,86 @@ async def test_reused_signature_is_refused_as_replay(core: PrivacyCore) -> None:
         assert first.status == 202
         assert again.status == 401
         assert "replay" in (await again.json())["error"]
+
+
+async def test_a_replayed_signature_is_audited_as_denied(core: PrivacyCore) -> None:
+    freeze(core)
+    await customer(core, 7001)
+    raw, headers = signed(core, purchase_body("A-1", 7001))
+    async with hook_client(core) as client:
+        await client.post("/hooks/purchase", data=raw, headers=headers)
+        again = await client.post("/hooks/purchase", data=raw, headers=headers)
+    assert again.status == 401
+    async with core.uow() as uow:
+        entries = await audit_tail(10, uow)
+        assert (await verify_audit(uow)).ok
+    [denied] = [e for e in entries if e.action == "purchase.received"]
+    assert (denied.outcome, denied.details) == ("denied", {"reason": "replayed"})
+
+
+@contextmanager
+def transactions(core: PrivacyCore) -> Iterator[list[str]]:
+    """Every transaction's end ("commit"/"rollback") on the core's engine, in order."""
+    ends: list[str] = []
+    engine = core.db.engine.sync_engine
+
+    def on_commit(_conn: Any) -> None:
+        ends.append("commit")
+
+    def on_rollback(_conn: Any) -> None:
+        ends.append("rollback")
+
+    event.listen(engine, "commit", on_commit)
+    event.listen(engine, "rollback", on_rollback)
+    try:
+        yield ends
+    finally:
+        event.remove(engine, "commit", on_commit)
+        event.remove(engine, "rollback", on_rollback)
+
+
+async def test_a_callback_is_one_transaction(core: PrivacyCore) -> None:
+    freeze(core)
+    await customer(core, 7001)
+    async with hook_client(core) as client:
+        with transactions(core) as ends:
+            status, body = await post(client, core, purchase_body("A-1", 7001))
+    assert (status, body) == (202, {"status": "scheduled"})
+    assert ends.count("commit") == 1
+
+
+async def test_a_bad_body_still_uses_up_its_signature(core: PrivacyCore) -> None:
+    freeze(core)
+    raw, headers = signed(core, {"order_id": ""})
+    async with hook_client(core) as client:
+        first = await client.post("/hooks/purchase", data=raw, headers=headers)
+        again = await client.post("/hooks/purchase", data=raw, headers=headers)
+    assert (first.status, again.status) == (400, 401)
+    assert await count(core, NonceRow) == 1
+
+
+async def test_a_duplicate_that_races_past_the_check_undoes_only_its_savepoint(
+    core: PrivacyCore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two requests for one order, both past the "seen it?" check: the second's insert
+    clashes; its savepoint is undone, its call still commits (its signature stays)."""
+
+    async def never_seen(_self: PurchaseRepository, _order_id: str) -> bool:
+        return False
+
+    monkeypatch.setattr(PurchaseRepository, "exists", never_seen)
+    freeze(core)
+    await customer(core, 7001)
+    async with hook_client(core) as client:
+        first = await post(client, core, purchase_body("A-1", 7001))
+        second = await post(client, core, purchase_body("A-1", 7001), skew=-1)
+    assert (first, second) == ((202, {"status": "scheduled"}), (202, {"status": "duplicate"}))
+    assert (await count(core, PurchaseRow), await count(core, NonceRow)) == (1, 2)
+    assert len(await jobs(core)) == 1
+    async with core.uow() as uow:
+        entries = await audit_tail(20, uow)
+        assert (await verify_audit(uow)).ok
+    assert [e.action for e in entries].count("purchase.recorded") == 1
 
 
 async def test_same_order_signed_anew_answers_duplicate(core: PrivacyCore) -> None:

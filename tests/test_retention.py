@@ -43,6 +43,7 @@ async def _purchase(core: PrivacyCore, order_id: str, telegram_id: int) -> None:
     )
     async with core.uow() as uow:
         await record_purchase(cmd, uow)
+        await uow.commit()
 
 
 async def _history(core: PrivacyCore) -> dict[str, str]:
@@ -57,9 +58,11 @@ async def _history(core: PrivacyCore) -> dict[str, str]:
     await _purchase(core, "MID-1", 8002)  # pseudonymised by 2026 (over 24 months)
     async with core.uow() as uow:
         await record_answer(RecordAnswer(stays, survey, "frequency", "weekly"), uow)
+        await uow.commit()
     clock.advance(timedelta(days=365 * 4))  # 2026
     async with core.uow() as uow:
         await save_conversation(SaveConversation(stays, {"kb": ["abcdefgh"]}), uow)
+        await uow.commit()
     await _purchase(core, "NEW-1", 8002)  # recent: stays as it is
     clock.advance(timedelta(days=60))  # conversation state now past its 30 days
     return {"gone": gone, "stays": stays}

@@ -38,6 +38,7 @@ from core.services.rights_rectification import CorrectField, correct_field
 from core.services.rights_verification import ClaimPhone, claim_phone
 from core.settings import Settings
 from core.storage.tables import DataKeyRow, PurchaseRow
+from tests.followup_support import commit_fails_once, run_steps
 from tests.rights_helpers import (
     add_purchases,
     approve,
@@ -92,6 +93,7 @@ async def test_due_date_follows_the_regime_the_customer_chose(
         ref = await telegram_customer(core, ALICE)
         async with core.uow() as uow:
             await choose_jurisdiction(ChooseJurisdiction(ref, regime), uow)
+            await uow.commit()
         async with core.uow() as uow:
             request = await open_right(OpenRight(ref, RequestKind.ACCESS), uow)
             await uow.commit()
@@ -121,6 +123,7 @@ async def test_export_over_the_hourly_limit_is_refused_and_audited(core: Privacy
     for _ in range(core.policy.export_rate_limit):
         async with core.uow() as uow:
             await request_export(RequestExport(ref), uow)
+            await uow.commit()
     with pytest.raises(RateLimited):
         async with core.uow() as uow:
             await request_export(RequestExport(ref), uow)
@@ -135,8 +138,10 @@ async def test_a_second_erasure_request_finds_the_open_one(core: PrivacyCore) ->
     ref = await telegram_customer(core, ALICE)
     async with core.uow() as uow:
         first, new_first = await request_erasure(RequestErasure(ref), uow)
+        await uow.commit()
     async with core.uow() as uow:
         second, new_second = await request_erasure(RequestErasure(ref), uow)
+        await uow.commit()
     assert (new_first, new_second) == (True, False)
     assert second.ref == first.ref
     async with core.uow() as uow:
@@ -150,6 +155,7 @@ async def test_erasure_waits_for_approval_then_confirms_shreds_and_deletes(
     await add_purchases(core, ref, ["A-1", "A-2"])
     async with core.uow() as uow:
         request, _ = await request_erasure(RequestErasure(ref), uow)
+        await uow.commit()
     sender = RecordingSender()
     jobs = RightsJobs(core, sender, None)
     assert request.state is RequestState.RECEIVED  # the default policy asks staff first
@@ -183,8 +189,10 @@ async def test_erased_contacts_are_suppressed(core: PrivacyCore) -> None:
     ref = await telegram_customer(core, ALICE, email="alice@example.com")
     async with core.uow() as uow:
         await claim_phone(ClaimPhone(ref, "+852 9123 4567", ALICE, ALICE), uow)
+        await uow.commit()
     async with core.uow() as uow:
         request, _ = await request_erasure(RequestErasure(ref), uow)
+        await uow.commit()
     await approve(core, request.ref)
     await make_jobs_due(core)
     await RightsJobs(core, None, None).run_due(("erasure",))
@@ -199,6 +207,7 @@ _KILL_SCRIPT = """
 import asyncio, os, signal, sys
 from pathlib import Path
 import bot.rights_jobs as rj
+import core.services.rights_erasure as erasure
 from core.app import open_core
 from core.settings import Settings
 
@@ -206,7 +215,7 @@ async def main():
     core = await open_core(Settings(Path(sys.argv[1]), sys.argv[2], None, None))
     async def killed(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)  # kill -9 between shredding and deleting
-    rj.finish_erasure = killed
+    erasure.finish_erasure = killed
     await rj.RightsJobs(core, None, None, worker="doomed").run_due(("erasure",))
 
 asyncio.run(main())
@@ -220,6 +229,7 @@ async def test_kill_9_during_erasure_then_restart_finishes_it(
     await add_purchases(core, ref, ["K-1"])
     async with core.uow() as uow:
         request, _ = await request_erasure(RequestErasure(ref), uow)
+        await uow.commit()
     await approve(core, request.ref)
     await make_jobs_due(core)
     process = await asyncio.create_subprocess_exec(
@@ -250,6 +260,7 @@ async def test_a_correction_waits_for_approval_then_applies(core: PrivacyCore) -
     ref = await telegram_customer(core, ALICE, email="old@example.com")
     async with core.uow() as uow:
         request, applied = await correct_field(CorrectField(ref, "email", "New@Example.com"), uow)
+        await uow.commit()
     assert not applied
     async with core.uow() as uow:
         assert (await uow.customers.get(ref)).email == "old@example.com"
@@ -289,6 +300,7 @@ async def test_objection_to_marketing_blocks_marketing_consent_and_contact(
         customer, request = await set_processing_flag(
             SetFlag(ref, Flag.OBJECT_MARKETING, True), uow
         )
+        await uow.commit()
     assert request.kind is RequestKind.OBJECTION
     assert request.state is RequestState.COMPLETED
     with pytest.raises(RestrictedProcessing):
@@ -301,10 +313,12 @@ async def test_restriction_stops_every_contact_until_lifted(core: PrivacyCore) -
     ref = await telegram_customer(core, ALICE)
     async with core.uow() as uow:
         restricted, _ = await set_processing_flag(SetFlag(ref, Flag.RESTRICT, True), uow)
+        await uow.commit()
     with pytest.raises(RestrictedProcessing):
         check_may_contact(core.policy, restricted, "follow_up", {})
     async with core.uow() as uow:
         lifted, _ = await set_processing_flag(SetFlag(ref, Flag.RESTRICT, False), uow)
+        await uow.commit()
     assert not lifted.flags.restricted
 
 
@@ -312,8 +326,10 @@ async def test_a_ccpa_opt_out_is_not_reasked_within_twelve_months(core: PrivacyC
     ref = await telegram_customer(core, ALICE)
     async with core.uow() as uow:
         await choose_jurisdiction(ChooseJurisdiction(ref, "ccpa"), uow)
+        await uow.commit()
     async with core.uow() as uow:
         customer, _ = await set_processing_flag(SetFlag(ref, Flag.OPT_OUT_SHARING, True), uow)
+        await uow.commit()
     opted = customer.flags.opted_out_sharing_at
     assert opted is not None
     assert not may_ask_to_share_again(core.policy, customer, opted + timedelta(days=364))
@@ -326,6 +342,7 @@ async def test_claiming_a_number_merges_in_store_purchases(core: PrivacyCore) ->
     ref = await telegram_customer(core, ALICE)
     async with core.uow() as uow:
         result = await claim_phone(ClaimPhone(ref, "9123 4567", ALICE, ALICE), uow)
+        await uow.commit()
     assert (result.linked, result.merged_from, result.purchases) == (True, walk_in, 3)
     async with core.uow() as uow:
         mine = [p async for p in uow.purchases.for_customer(ref)]
@@ -347,6 +364,7 @@ async def test_a_number_held_by_another_chat_account_cannot_be_claimed(
     bob = await telegram_customer(core, 7002)
     async with core.uow() as uow:
         await claim_phone(ClaimPhone(bob, "+85291234567", 7002, 7002), uow)
+        await uow.commit()
     ref = await telegram_customer(core, ALICE)
     with pytest.raises(Conflict) as refused:
         async with core.uow() as uow:
@@ -363,6 +381,7 @@ async def test_an_erased_customer_who_comes_back_gets_no_follow_up(core: Privacy
     ref = await telegram_customer(core, ALICE, email="alice@example.com")
     async with core.uow() as uow:
         request, _ = await request_erasure(RequestErasure(ref), uow)
+        await uow.commit()
     await approve(core, request.ref)
     await make_jobs_due(core)
     await RightsJobs(core, None, None).run_due(("erasure",))
@@ -372,3 +391,77 @@ async def test_an_erased_customer_who_comes_back_gets_no_follow_up(core: Privacy
         status, answer = await post(client, core, purchase_body("B-1", ALICE))
     assert (status, answer["status"]) == (202, "no_consent")
     assert await jobs(core) == []
+
+
+async def _approved_erasure(core: PrivacyCore) -> tuple[str, str]:
+    ref = await telegram_customer(core, ALICE, name="Alice Wong")
+    await add_purchases(core, ref, ["E-1"])
+    async with core.uow() as uow:
+        request, _ = await request_erasure(RequestErasure(ref), uow)
+        await uow.commit()
+    await approve(core, request.ref)
+    await make_jobs_due(core)
+    return ref, request.ref
+
+
+async def test_erasure_whose_step_died_before_its_commit_confirms_once_and_finishes(
+    core: PrivacyCore,
+) -> None:
+    ref, request_ref = await _approved_erasure(core)
+    sender = RecordingSender()
+    handler = RightsJobs(core, sender, None).handlers()["erasure"]
+    await run_steps(core, "erasure", commit_fails_once(handler))
+    async with core.uow() as uow:
+        assert await uow.session.get(DataKeyRow, ref) is None  # the shred was committed
+    await run_steps(core, "erasure", handler)
+    assert [chat for chat, _ in sender.texts] == [ALICE]  # the chat id went with the key
+    async with core.uow() as uow:
+        assert not await uow.customers.exists(ref)
+        assert (await uow.requests.get(request_ref)).state is RequestState.COMPLETED
+        assert await uow.jobs.count("erasure", "done") == 1
+        assert [e.action for e in await uow.audit.about(ref)].count("erasure.completed") == 1
+
+
+async def test_an_erasure_step_commits_the_shred_then_the_deletion_and_nothing_else(
+    core: PrivacyCore,
+) -> None:
+    ref, _ = await _approved_erasure(core)
+    handler = RightsJobs(core, RecordingSender(), None).handlers()["erasure"]
+    [step] = await run_steps(core, "erasure", handler)
+    assert step.writing == 2  # the shredded key, then the deletion with the completion
+    async with core.uow() as uow:
+        assert not await uow.customers.exists(ref)
+
+
+async def _approved_correction(core: PrivacyCore) -> tuple[str, str]:
+    ref = await telegram_customer(core, ALICE, email="old@example.com")
+    async with core.uow() as uow:
+        request, _ = await correct_field(CorrectField(ref, "email", "new@example.com"), uow)
+        await uow.commit()
+    await approve(core, request.ref)
+    return ref, request.ref
+
+
+async def test_a_correction_whose_step_died_before_its_commit_is_applied_once(
+    core: PrivacyCore,
+) -> None:
+    ref, request_ref = await _approved_correction(core)
+    handler = RightsJobs(core, None, None).handlers()["rectify"]
+    await run_steps(core, "rectify", commit_fails_once(handler))
+    async with core.uow() as uow:
+        assert (await uow.customers.get(ref)).email == "old@example.com"  # all rolled back
+    await run_steps(core, "rectify", handler)
+    async with core.uow() as uow:
+        assert (await uow.customers.get(ref)).email == "new@example.com"
+        assert (await uow.requests.get(request_ref)).state is RequestState.COMPLETED
+        assert await uow.jobs.count("rectify", "done") == 1
+        actions = [e.action for e in await uow.audit.about(ref)]
+    assert actions.count("rectification.applied") == 1
+
+
+async def test_a_correction_step_is_one_transaction(core: PrivacyCore) -> None:
+    ref, _ = await _approved_correction(core)
+    [step] = await run_steps(core, "rectify", RightsJobs(core, None, None).handlers()["rectify"])
+    assert step.writing == 1
+    async with core.uow() as uow:
+        assert (await uow.customers.get(ref)).email == "new@example.com"

@@ -16,6 +16,7 @@ from core.app import PrivacyCore, open_core
 from core.services.rights import Flag, SetFlag, set_processing_flag
 from core.settings import Settings
 from tests.chat_drivers import free_port
+from tests.followup_support import commit_fails_once, run_steps
 from tests.rights_helpers import telegram_customer
 
 SECRET = "downstream-test-secret"
@@ -94,6 +95,7 @@ async def test_downstream_delivery_is_retried_until_acknowledged_once_per_system
         _, request = await set_processing_flag(
             SetFlag(ref, Flag.RESTRICT, True, downstream=("crm", "eshop")), uow
         )
+        await uow.commit()
     jobs = RightsJobs(wired, None, SECRET)
     try:
         await _drain(wired, jobs, rounds=8)
@@ -119,6 +121,7 @@ async def test_downstream_events_carry_no_personal_data(
         await set_processing_flag(
             SetFlag(ref, Flag.OPT_OUT_SHARING, True, downstream=("eshop",)), uow
         )
+        await uow.commit()
     jobs = RightsJobs(wired, None, SECRET)
     try:
         await _drain(wired, jobs, rounds=1)
@@ -131,3 +134,46 @@ async def test_downstream_events_carry_no_personal_data(
     assert "Alice" not in text
     assert "alice@" not in text
     assert "7102" not in text
+
+
+async def _restricted(core: PrivacyCore, user: int) -> str:
+    ref = await telegram_customer(core, user)
+    async with core.uow() as uow:
+        _, request = await set_processing_flag(
+            SetFlag(ref, Flag.RESTRICT, True, downstream=("eshop",)), uow
+        )
+        await uow.commit()
+    return request.ref
+
+
+async def test_a_notice_whose_step_died_before_its_commit_is_resent_and_confirmed_once(
+    wired: PrivacyCore, systems: tuple[dict[str, ShopSystem], str]
+) -> None:
+    shops, _ = systems
+    request_ref = await _restricted(wired, 7103)
+    jobs = RightsJobs(wired, None, SECRET)
+    try:
+        handler = jobs.handlers()["downstream"]
+        await run_steps(wired, "downstream", commit_fails_once(handler))
+        await run_steps(wired, "downstream", handler)
+    finally:
+        await jobs.close()
+    # At least once, under one event id the shop can deduplicate by; recorded once.
+    assert [body["id"] for _, body, _ in shops["eshop"].calls] == [f"{request_ref}:restriction"] * 2
+    async with wired.uow() as uow:
+        assert set(await uow.requests.confirmations(request_ref)) == {"eshop"}
+        assert await uow.jobs.count("downstream", "done") == 1
+
+
+async def test_a_downstream_step_is_one_transaction(
+    wired: PrivacyCore, systems: tuple[dict[str, ShopSystem], str]
+) -> None:
+    request_ref = await _restricted(wired, 7104)
+    jobs = RightsJobs(wired, None, SECRET)
+    try:
+        [step] = await run_steps(wired, "downstream", jobs.handlers()["downstream"])
+    finally:
+        await jobs.close()
+    assert step.writing == 1
+    async with wired.uow() as uow:
+        assert set(await uow.requests.confirmations(request_ref)) == {"eshop"}

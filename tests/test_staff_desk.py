@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from bot.flows.events import EventKind, Reply
-from bot.flows.staff import COMMANDS
+from bot.flows.routes import build_route_map
 from bot.i18n import Translator
 from bot.staff_tasks import send_digest
 from core.app import PrivacyCore
@@ -43,6 +43,7 @@ async def staff(core: PrivacyCore, *ids: int) -> None:
     for telegram_id in ids:
         async with core.uow() as uow:
             await add_staff(AddStaff(telegram_id, ROLES[telegram_id], SYSTEM), uow)
+            await uow.commit()
 
 
 async def customer(core: PrivacyCore, phone: str = PHONE, name: str = NAME) -> str:
@@ -50,6 +51,7 @@ async def customer(core: PrivacyCore, phone: str = PHONE, name: str = NAME) -> s
         found, _ = await register_customer(
             RegisterCustomer(IdentityKind.PHONE, phone, name=name), uow
         )
+        await uow.commit()
     return found.ref
 
 
@@ -119,7 +121,7 @@ MATRIX = {
 
 
 def test_the_matrix_covers_every_desk_command() -> None:
-    assert {line.split()[0][1:] for line in MATRIX} == set(COMMANDS)
+    assert {line.split()[0][1:] for line in MATRIX} == set(build_route_map().staff_commands)
 
 
 async def test_each_desk_command_runs_exactly_for_the_roles_the_policy_allows(
@@ -177,6 +179,7 @@ async def test_a_member_removed_mid_conversation_loses_access_at_the_next_update
     await chat.send(f"/request {opened.ref}")
     async with core.uow() as uow:
         await remove_staff(RemoveStaff(AGENT, SYSTEM), uow)
+        await uow.commit()
     await chat.press("Approve")
     await chat.send("/queue")
     assert (await stored(core, opened.ref)).state is RequestState.RECEIVED

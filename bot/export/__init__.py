@@ -45,6 +45,7 @@ from core.app import PrivacyCore
 from core.domain.deadlines import Duration
 from core.domain.purchase import Purchase
 from core.services.rights_export import ExportSnapshot, export_purchases, export_snapshot
+from core.storage import UnitOfWork
 
 __all__ = ["FORMAT", "ExportFile", "build_export", "duration_text"]
 
@@ -59,23 +60,33 @@ class ExportFile:
     purchases: int
 
 
-async def build_export(core: PrivacyCore, customer_ref: str) -> ExportFile:
-    """The ZIP for one customer, in their language."""
-    async with core.uow() as uow:
-        snapshot = await export_snapshot(customer_ref, uow)
-        generated = uow.now()
-        with tempfile.SpooledTemporaryFile(max_size=_SPOOL) as spool:
-            with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-                with archive.open("data.json", "w") as out:
-                    count = await _write_json(
-                        out, snapshot, generated, export_purchases(customer_ref, uow)
-                    )
-                with archive.open("index.html", "w") as out:
-                    await _write_html(
-                        out, core, snapshot, generated, export_purchases(customer_ref, uow)
-                    )
-            spool.seek(0)
-            content = spool.read()
+async def build_export(
+    core: PrivacyCore, customer_ref: str, uow: UnitOfWork | None = None
+) -> ExportFile:
+    """The ZIP for one customer, in their language, read in ``uow`` (the caller's turn
+    or job step, so the copy shows what it is about to commit) or in a unit of work of
+    its own. Only reads: nothing is written while it builds."""
+    if uow is not None:
+        return await _build(core, customer_ref, uow)
+    async with core.uow() as own:
+        return await _build(core, customer_ref, own)
+
+
+async def _build(core: PrivacyCore, customer_ref: str, uow: UnitOfWork) -> ExportFile:
+    snapshot = await export_snapshot(customer_ref, uow)
+    generated = uow.now()
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL) as spool:
+        with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            with archive.open("data.json", "w") as out:
+                count = await _write_json(
+                    out, snapshot, generated, export_purchases(customer_ref, uow)
+                )
+            with archive.open("index.html", "w") as out:
+                await _write_html(
+                    out, core, snapshot, generated, export_purchases(customer_ref, uow)
+                )
+        spool.seek(0)
+        content = spool.read()
     stamp = generated.strftime("%Y%m%d")
     return ExportFile(f"my-data-{stamp}.zip", content, count)
 

@@ -26,10 +26,9 @@ ACTION = "cs"
 
 async def start(turn: Turn) -> None:
     t = turn.t
-    async with turn.core.uow() as uow:
-        turn.customer = await mark_notice_seen(
-            MarkNoticeSeen(turn.customer.ref, turn.event.channel), uow
-        )
+    turn.customer = await mark_notice_seen(
+        MarkNoticeSeen(turn.customer.ref, turn.event.channel), turn.uow
+    )
     turn.say(t("start.greeting"))
     turn.say(t("notice.body", version=turn.core.policy.notice_version))
     await _consent_screen(turn, t("consent.ask"))
@@ -53,16 +52,15 @@ async def on_consent_press(turn: Turn, press: Press) -> None:
         turn.notify(turn.t("button.expired"))
         return
     give = want == "1"
-    # One unit of work for the whole tap: read, then decide (it commits).
-    async with turn.core.uow() as uow:
-        current = await current_consents(turn.customer.ref, uow)
-        if _is_on(turn, current.get(purpose)) == give:
-            turn.notify(turn.t("consent.unchanged"))  # a stale keyboard: nothing to do
-            await _consent_screen(turn, turn.t("privacy.title"), edit=True, current=current)
-            return
-        entry = await decide_consent(
-            DecideConsent(turn.customer.ref, purpose, give, channel=turn.event.channel), uow
-        )
+    # In the turn's one transaction: read, then decide.
+    current = await current_consents(turn.customer.ref, turn.uow)
+    if _is_on(turn, current.get(purpose)) == give:
+        turn.notify(turn.t("consent.unchanged"))  # a stale keyboard: nothing to do
+        await _consent_screen(turn, turn.t("privacy.title"), edit=True, current=current)
+        return
+    entry = await decide_consent(
+        DecideConsent(turn.customer.ref, purpose, give, channel=turn.event.channel), turn.uow
+    )
     # The new entry is the latest for its purpose. (Another process deciding another
     # purpose of theirs at this very moment would show at the next redraw.)
     current[purpose] = entry
@@ -95,8 +93,7 @@ async def _consent_screen(
 ) -> None:
     t, policy = turn.t, turn.core.policy
     if current is None:
-        async with turn.core.uow() as uow:
-            current = await current_consents(turn.customer.ref, uow)
+        current = await current_consents(turn.customer.ref, turn.uow)
     lines = [intro, "", t("consent.service_line", purpose=purpose_title(turn, "service"))]
     rows: list[tuple[Button, ...]] = []
     for spec in policy.consent_purposes():

@@ -11,13 +11,13 @@ import asyncio
 import logging
 import traceback
 import weakref
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.flows import consent, followup, help, language, rights, staff, survey
+from bot.flows import consent, help, rights, staff, survey
 from bot.flows.events import EventKind, Incoming, Outcome, Reply
 from bot.flows.intents import route_for
-from bot.flows.turn import Press, Turn, parse_press
+from bot.flows.routes import COMMAND_MENU, RouteMap, build_route_map
+from bot.flows.turn import Turn, parse_press
 from bot.i18n import Translator, locale_for
 from core.app import PrivacyCore
 from core.domain.customer import Customer, IdentityKind
@@ -31,43 +31,11 @@ from core.services import (
     save_conversation,
 )
 from core.services.customers import ReportBlocked, mark_reachable, report_blocked
+from core.storage import UnitOfWork
 
 __all__ = ["COMMAND_MENU", "FlowEngine"]
 
 log = logging.getLogger("bot.flows")
-
-Handler = Callable[[Turn], Awaitable[None]]
-PressHandler = Callable[[Turn, Press], Awaitable[None]]
-
-COMMANDS: dict[str, Handler] = {
-    "start": consent.start,
-    "privacy": consent.show_privacy,
-    "survey": survey.start_survey,
-    "language": language.choose_language,
-    "help": help.show_help,
-    **rights.COMMANDS,
-}
-PRESSES: dict[str, PressHandler] = {
-    consent.ACTION: consent.on_consent_press,
-    language.ACTION: language.on_language_press,
-    **survey.ACTIONS,
-    **rights.ACTIONS,
-    **followup.ACTIONS,
-}
-# The customer's command menu, in this order (setMyCommands, per language).
-COMMAND_MENU = (
-    "start",
-    "privacy",
-    "mydata",
-    "export",
-    "correct",
-    "delete",
-    "requests",
-    "survey",
-    "language",
-    "help",
-)
-
 
 # At most this many turns at once: aiogram runs updates concurrently, and a burst
 # of them must queue here rather than exhaust the database connection pool.
@@ -75,8 +43,11 @@ MAX_CONCURRENT_TURNS = 8
 
 
 class FlowEngine:
-    def __init__(self, core: PrivacyCore, survey_def: Survey | None = None) -> None:
+    def __init__(
+        self, core: PrivacyCore, survey_def: Survey | None = None, routes: RouteMap | None = None
+    ) -> None:
         self.core = core
+        self.routes = routes or build_route_map()  # a clash stops the start here
         self.survey = survey_def or load_survey(core.settings.survey_file)
         self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         self._turns = asyncio.Semaphore(MAX_CONCURRENT_TURNS)
@@ -110,6 +81,7 @@ class FlowEngine:
         try:
             async with self._lock(event.user_id), self.core.uow() as uow:
                 await report_blocked(ReportBlocked(str(event.user_id)), uow)
+                await uow.commit()
         except Exception as exc:
             # Not left to the framework, whose log line would quote the error's text
             # (SQL errors carry their parameters: the Telegram id).
@@ -122,24 +94,35 @@ class FlowEngine:
         return lock
 
     async def _handle(self, event: Incoming) -> Outcome:
-        desk = await staff.dispatch(self.core, event)  # staff desk first; None: not for it
-        if desk is not None:
-            return desk
-        customer, state = await self._customer(event)
-        turn = Turn(self.core, event, customer, state, self.survey)
+        """One turn, one transaction: opened here, committed once at its end."""
+        async with self.core.uow() as uow:
+            # The desk first; None: the event is the customers' business.
+            outcome = await staff.dispatch(self.routes, self.core, event, uow)
+            if outcome is None:
+                outcome = await self._customer_turn(event, uow)
+            await uow.commit()
+        return outcome
+
+    async def _customer_turn(self, event: Incoming, uow: UnitOfWork) -> Outcome:
+        customer, state = await self._customer(event, uow)
+        turn = Turn(self.core, event, customer, state, self.survey, uow)
         log.info("event kind=%s customer=%s", event.kind, customer.ref)
         try:
             await self._route(turn)
         except PrivacyError as error:
             log.info("refused code=%s customer=%s", error.code, customer.ref)
+            # Drop what the refused action began (its denial is written at commit),
+            # then redo the turn's own bookkeeping. Refusals are rare: the common
+            # path pays for no savepoint.
+            await uow.rollback()
+            turn.customer, _ = await self._customer(event, uow)
             turn.say(
                 turn.t(f"error.{error.code}") if _known(turn, error) else turn.t("error.generic")
             )
-        async with self.core.uow() as uow:
-            await save_conversation(SaveConversation(customer.ref, turn.state), uow)
+        await save_conversation(SaveConversation(turn.customer.ref, turn.state), uow)
         return turn.outcome
 
-    async def _customer(self, event: Incoming) -> tuple[Customer, dict[str, Any]]:
+    async def _customer(self, event: Incoming, uow: UnitOfWork) -> tuple[Customer, dict[str, Any]]:
         """The customer (registered at first contact) and their saved conversation state."""
         cmd = RegisterCustomer(
             IdentityKind.TELEGRAM,
@@ -147,10 +130,9 @@ class FlowEngine:
             language=locale_for(event.language_code),
             channel=event.channel,
         )
-        async with self.core.uow() as uow:
-            customer, _created = await register_customer(cmd, uow)
-            customer = await mark_reachable(customer, uow)
-            return customer, await load_conversation(customer.ref, uow)
+        customer, _created = await register_customer(cmd, uow)
+        customer = await mark_reachable(customer, uow)
+        return customer, await load_conversation(customer.ref, uow)
 
     async def _route(self, turn: Turn) -> None:
         event, seen = turn.event, turn.customer.notice_version_seen
@@ -159,7 +141,7 @@ class FlowEngine:
             await (consent.start(turn) if seen is None else consent.renotice(turn))
             return
         if event.kind is EventKind.COMMAND:
-            await COMMANDS.get(event.text, help.not_understood)(turn)
+            await self.routes.commands.get(event.text, help.not_understood)(turn)
         elif event.kind is EventKind.BUTTON:
             await self._press(turn)
         elif event.kind is EventKind.TEXT:
@@ -171,17 +153,18 @@ class FlowEngine:
 
     async def _press(self, turn: Turn) -> None:
         press = parse_press(turn.event.data)
-        if press is None or not turn.knows(press) or press.action not in PRESSES:
+        handler = self.routes.buttons.get(press.action) if press else None
+        if press is None or handler is None or not turn.knows(press):
             log.info("refused button customer=%s", turn.customer.ref)
             turn.notify(turn.t("button.expired"), alert=True)
             return
-        await PRESSES[press.action](turn, press)
+        await handler(turn, press)
 
     async def _text(self, turn: Turn) -> None:
         if await survey.on_survey_text(turn) or await rights.on_rights_text(turn):
             return
         command = route_for(turn.event.text)
-        await COMMANDS.get(command or "", help.not_understood)(turn)
+        await self.routes.commands.get(command or "", help.not_understood)(turn)
 
     def _group_reply(self, event: Incoming) -> Outcome:
         if event.kind is not EventKind.COMMAND:

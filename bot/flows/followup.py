@@ -103,8 +103,7 @@ async def on_answer(turn: Turn, press: Press) -> None:
     if question.id != question_id or option not in question.options:
         turn.notify(turn.t("button.expired"))
         return
-    async with turn.core.uow() as uow:
-        await record_answer(RecordAnswer(turn.customer.ref, turn.survey, question.id, option), uow)
+    await record_answer(RecordAnswer(turn.customer.ref, turn.survey, question.id, option), turn.uow)
     turn.notify(turn.t("followup.saved"))
     following = progress["q"] + 1
     if following < len(turn.survey.questions):
@@ -119,15 +118,13 @@ async def on_stop(turn: Turn, press: Press) -> None:
     """One tap: no more follow-ups. Withdrawing is as easy as giving (GDPR Art. 7(3))."""
     purpose = turn.core.policy.followup_purpose
     turn.state.pop(_STATE, None)
-    async with turn.core.uow() as uow:
-        entry = (await current_consents(turn.customer.ref, uow)).get(purpose)
+    entry = (await current_consents(turn.customer.ref, turn.uow)).get(purpose)
     if entry is None or not entry.given:
         turn.say(turn.t("followup.already_stopped"), edit=True)
         return
-    async with turn.core.uow() as uow:
-        entry = await decide_consent(
-            DecideConsent(turn.customer.ref, purpose, False, channel=turn.event.channel), uow
-        )
+    entry = await decide_consent(
+        DecideConsent(turn.customer.ref, purpose, False, channel=turn.event.channel), turn.uow
+    )
     turn.say(turn.t("followup.stopped"), edit=True)
     send_receipt(turn, entry)
 

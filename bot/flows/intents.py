@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["route_for"]
+__all__ = ["ROUTES", "route_for"]
 
-_ROUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
+ROUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "delete",
         (
@@ -130,7 +130,7 @@ _PUNCTUATION = re.compile(r"[^\w\s']+")
 
 def route_for(text: str) -> str | None:
     folded = " ".join(_PUNCTUATION.sub(" ", text.casefold()).split())
-    for command, phrases in _ROUTES:
+    for command, phrases in ROUTES:
         if any(phrase in folded for phrase in phrases):
             return command
     return None

@@ -21,7 +21,6 @@ async def on_language_press(turn: Turn, press: Press) -> None:
     if press.arg not in LANGUAGES:
         turn.notify(turn.t("button.expired"))
         return
-    async with turn.core.uow() as uow:
-        turn.customer = await change_language(ChangeLanguage(turn.customer.ref, press.arg), uow)
+    turn.customer = await change_language(ChangeLanguage(turn.customer.ref, press.arg), turn.uow)
     turn.say(turn.t("language.changed", language=NAMES[press.arg]), edit=True)
     turn.notify(NAMES[press.arg])

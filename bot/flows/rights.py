@@ -34,13 +34,10 @@ from core.services.rights import (
     set_processing_flag,
 )
 from core.services.rights_erasure import (
-    ErasureStep,
-    FinishErasure,
+    EraseCustomer,
     RequestErasure,
-    erasure_target,
-    finish_erasure,
+    erase_customer,
     request_erasure,
-    shred_customer,
 )
 from core.services.rights_export import RequestExport, complete_export, request_export
 from core.services.rights_rectification import CorrectField, correct_field
@@ -81,8 +78,7 @@ def _due(turn: Turn, request: DataRequest) -> str:
 
 async def my_data(turn: Turn) -> None:
     t = turn.t
-    async with turn.core.uow() as uow:
-        found = await holdings(turn.customer.ref, uow)
+    found = await holdings(turn.customer.ref, turn.uow)
     lines = [t("rights.mydata.title")]
     for h in found:
         purposes = ", ".join(t(turn.core.policy.purpose(p).title_key) for p in h.purposes)
@@ -144,9 +140,9 @@ async def on_menu_press(turn: Turn, press: Press) -> None:
 async def export(turn: Turn) -> None:
     t = turn.t
     try:
-        async with turn.core.uow() as uow:
+        async with turn.uow.attempt():  # a refusal is answered here, and the turn goes on
             request, background = await request_export(
-                RequestExport(turn.customer.ref, turn.event.channel), uow
+                RequestExport(turn.customer.ref, turn.event.channel), turn.uow
             )
     except RateLimited:
         turn.say(t("rights.export.rate_limited", limit=turn.core.policy.export_rate_limit))
@@ -154,9 +150,9 @@ async def export(turn: Turn) -> None:
     if background:
         turn.say(t("rights.export.preparing", request=request.ref, due=_due(turn, request)))
         return
-    built = await build_export(turn.core, turn.customer.ref)
-    async with turn.core.uow() as uow:
-        await complete_export(request.ref, len(built.content), uow)
+    # Small histories only (larger ones go to the job): quick enough for the turn.
+    built = await build_export(turn.core, turn.customer.ref, turn.uow)
+    await complete_export(request.ref, len(built.content), turn.uow)
     caption = t("rights.export.caption", request=request.ref)
     turn.reply(Reply(text=caption, document=(built.name, built.content)))
 
@@ -187,8 +183,7 @@ async def delete(turn: Turn) -> None:
 
 
 async def _open_erasure(turn: Turn) -> DataRequest | None:
-    async with turn.core.uow() as uow:
-        mine = await customer_requests(turn.customer.ref, uow)
+    mine = await customer_requests(turn.customer.ref, turn.uow)
     return next((r for r in mine if r.kind is RequestKind.ERASURE and not r.state.closed), None)
 
 
@@ -200,10 +195,9 @@ async def on_delete_press(turn: Turn, press: Press) -> None:
     if press.arg != "yes":
         turn.notify(t("button.expired"))
         return
-    async with turn.core.uow() as uow:
-        request, new = await request_erasure(
-            RequestErasure(turn.customer.ref, turn.event.channel), uow
-        )
+    request, new = await request_erasure(
+        RequestErasure(turn.customer.ref, turn.event.channel), turn.uow
+    )
     if not new:
         turn.notify(t("rights.erase.already_short"))
         turn.say(t("rights.erase.already", request=request.ref, due=_due(turn, request)))
@@ -217,14 +211,12 @@ async def on_delete_press(turn: Turn, press: Press) -> None:
 
 
 async def _erase_now(turn: Turn, request: DataRequest) -> None:
-    """No approval needed: carry it out while the customer waits (the job finds it done)."""
-    async with turn.core.uow() as uow:
-        target = await erasure_target(request.ref, uow)
-    if target.step is ErasureStep.SHRED:
-        async with turn.core.uow() as uow:
-            await shred_customer(request.ref, uow)
-    async with turn.core.uow() as uow:
-        await finish_erasure(FinishErasure(request.ref, _downstream(turn)), uow)
+    """No approval needed: carry it out while the customer waits (the job finds it done).
+
+    This turn's answer is the confirmation: the chat is known from the event, so
+    nothing needs the shredded key to reach them. The erasure job that follows
+    folds the database's log (core/services/rights_erasure.py)."""
+    await erase_customer(EraseCustomer(request.ref, _downstream(turn)), turn.uow)
     turn.state.clear()  # nothing of theirs may be written back
     turn.say(turn.t("rights.erase.done"), edit=True)
 
@@ -286,8 +278,7 @@ async def _correct(turn: Turn, field_name: str, value: str, contact: int | None 
         sender_id=turn.event.user_id,
         contact_user_id=contact,
     )
-    async with turn.core.uow() as uow:
-        request, applied = await correct_field(cmd, uow)
+    request, applied = await correct_field(cmd, turn.uow)
     label = t(f"rights.field.{field_name}")
     if applied:
         turn.say(t("rights.correct.applied", field=label, request=request.ref))
@@ -306,8 +297,7 @@ async def on_contact(turn: Turn) -> None:
         await _correct(turn, "phone", phone, owner)
         return
     cmd = ClaimPhone(turn.customer.ref, phone, turn.event.user_id, owner, turn.event.channel)
-    async with turn.core.uow() as uow:
-        result = await claim_phone(cmd, uow)
+    result = await claim_phone(cmd, turn.uow)
     if not result.linked:
         turn.say(turn.t("rights.claim.already"))
         return
@@ -368,8 +358,7 @@ async def on_flag_press(turn: Turn, press: Press) -> None:
         return
     on = want == "1"
     cmd = SetFlag(turn.customer.ref, flag, on, turn.event.channel, _downstream(turn))
-    async with turn.core.uow() as uow:
-        turn.customer, request = await set_processing_flag(cmd, uow)
+    turn.customer, request = await set_processing_flag(cmd, turn.uow)
     await rights_menu(turn, edit=True)
     key = "rights.flag.set" if on else "rights.flag.lifted"
     turn.say(turn.t(key, flag=turn.t(f"rights.flag.{flag.value}.short"), request=request.ref))
@@ -385,10 +374,9 @@ async def on_law_press(turn: Turn, press: Press) -> None:
     if press.arg not in {j.key for j in turn.core.policy.jurisdictions}:
         turn.notify(turn.t("button.expired"))
         return
-    async with turn.core.uow() as uow:
-        turn.customer = await choose_jurisdiction(
-            ChooseJurisdiction(turn.customer.ref, press.arg), uow
-        )
+    turn.customer = await choose_jurisdiction(
+        ChooseJurisdiction(turn.customer.ref, press.arg), turn.uow
+    )
     law = turn.core.policy.jurisdiction(press.arg).name
     turn.say(turn.t("rights.law.changed", law=law), edit=True)
 
@@ -398,9 +386,8 @@ async def on_law_press(turn: Turn, press: Press) -> None:
 
 async def requests(turn: Turn) -> None:
     t = turn.t
-    async with turn.core.uow() as uow:
-        mine = await customer_requests(turn.customer.ref, uow)
-        told = {r.ref: await uow.requests.confirmations(r.ref) for r in mine}
+    mine = await customer_requests(turn.customer.ref, turn.uow)
+    told = {r.ref: await turn.uow.requests.confirmations(r.ref) for r in mine}
     if not mine:
         turn.say(t("rights.requests.none"))
         return

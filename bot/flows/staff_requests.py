@@ -39,9 +39,8 @@ _MARK = {Urgency.OVERDUE: "🔴", Urgency.DUE_SOON: "🟠", Urgency.ON_TRACK: "�
 
 
 async def show_queue(desk: Desk, page: int = 0, *, edit: bool = False) -> None:
-    async with desk.core.uow() as uow:
-        found = await view_queue(ViewQueue(desk.by, page), uow)
-        dues = [local_due_date(item.request, uow) for item in found.items]
+    found = await view_queue(ViewQueue(desk.by, page), desk.uow)
+    dues = [local_due_date(item.request, desk.uow) for item in found.items]
     if not found.items and page == 0:
         desk.say(desk.t("staff.queue.empty"), edit=edit)
         return
@@ -88,10 +87,9 @@ async def show_request(desk: Desk, ref: str) -> None:
     if not _REF.match(ref):
         desk.say(desk.t("staff.request.usage"))
         return
-    async with desk.core.uow() as uow:
-        request = await view_request(ViewRequest(desk.by, ref), uow)
-        due = local_due_date(request, uow)
-        now = uow.now()
+    request = await view_request(ViewRequest(desk.by, ref), desk.uow)
+    due = local_due_date(request, desk.uow)
+    now = desk.uow.now()
     regime = desk.core.policy.jurisdiction(request.jurisdiction)
     lines = [
         desk.t(
@@ -144,8 +142,7 @@ async def on_approve(desk: Desk, press: Press) -> None:
     if not _REF.match(press.arg):
         desk.notify(desk.t("button.expired"))
         return
-    async with desk.core.uow() as uow:
-        request = await approve_request(DecideRequest(desk.by, press.arg), uow)
+    request = await approve_request(DecideRequest(desk.by, press.arg), desk.uow)
     desk.notify(desk.t("staff.request.approved", ref=request.ref))
     desk.say(desk.t("staff.request.approved", ref=request.ref))
 
@@ -168,9 +165,8 @@ async def on_reason(desk: Desk, text: str) -> None:
         return
     desk.state.pop("pending", None)
     decide = reject_request if step == "reject" else extend_with_notice
-    async with desk.core.uow() as uow:
-        request = await decide(DecideRequest(desk.by, ref, text), uow)
-        due = local_due_date(request, uow)
+    request = await decide(DecideRequest(desk.by, ref, text), desk.uow)
+    due = local_due_date(request, desk.uow)
     key = "staff.request.rejected" if step == "reject" else "staff.request.extended"
     desk.say(desk.t(key, ref=request.ref, due=due))
 

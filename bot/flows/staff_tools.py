@@ -45,8 +45,7 @@ async def lookup(desk: Desk) -> None:
     if not query or not reason:
         desk.say(desk.t("staff.lookup.usage"))
         return
-    async with desk.core.uow() as uow:
-        result = await lookup_customer(Lookup(desk.by, query, reason), uow)
+    result = await lookup_customer(Lookup(desk.by, query, reason), desk.uow)
     if result.customer_ref is None:
         desk.say(desk.t("staff.lookup.none"))
         return
@@ -65,8 +64,7 @@ async def on_reveal(desk: Desk, press: Press) -> None:
     if not _CUSTOMER_REF.match(press.arg) or not reason:
         desk.notify(desk.t("button.expired"))
         return
-    async with desk.core.uow() as uow:
-        result = await reveal(Reveal(desk.by, press.arg, reason), uow)
+    result = await reveal(Reveal(desk.by, press.arg, reason), desk.uow)
     desk.state["reveal"].pop(press.arg, None)
     desk.say(_card(desk, result, "staff.lookup.revealed"))
 
@@ -80,8 +78,7 @@ def _card(desk: Desk, result: LookupResult, title: str) -> str:
 async def audit(desk: Desk) -> None:
     action, _, rest = desk.event.args.strip().partition(" ")
     if action == "verify" and not rest.strip():
-        async with desk.core.uow() as uow:
-            result = await desk_verify_audit(desk.by, uow)
+        result = await desk_verify_audit(desk.by, desk.uow)
         key = "staff.audit.ok" if result.ok else "staff.audit.broken"
         desk.say(desk.t(key, count=result.count, detail=result.describe()))
         return
@@ -89,8 +86,7 @@ async def audit(desk: Desk) -> None:
     if action != "tail" or not n.isdigit() or not 1 <= int(n) <= MAX_TAIL:
         desk.say(desk.t("staff.audit.usage", most=MAX_TAIL))
         return
-    async with desk.core.uow() as uow:
-        entries = await desk_audit_tail(desk.by, int(n), uow)
+    entries = await desk_audit_tail(desk.by, int(n), desk.uow)
     lines = [desk.t("staff.audit.tail", count=len(entries))]
     for e in entries:
         details = json.dumps(e.details, ensure_ascii=False, sort_keys=True)[:160]
@@ -102,8 +98,7 @@ async def audit(desk: Desk) -> None:
 
 
 async def stats(desk: Desk) -> None:
-    async with desk.core.uow() as uow:
-        figures = await desk_stats(ViewStats(desk.by), uow)
+    figures = await desk_stats(ViewStats(desk.by), desk.uow)
     from bot.charts import stats_png  # matplotlib loads only here
 
     purposes = {p.key: p.title_key for p in desk.core.policy.consent_purposes()}
@@ -137,8 +132,7 @@ def stats_text(desk: Desk, figures: DeskStats, titles: dict[str, str]) -> str:
 
 async def retention(desk: Desk) -> None:
     """Dry run first; the clean-up itself only after the confirm button."""
-    async with desk.core.uow() as uow:
-        totals = await desk_retention(desk.by, uow, dry_run=True)
+    totals = await desk_retention(desk.by, desk.uow, dry_run=True)
     lines = [desk.t("staff.retention.preview"), *_totals(desk, totals)]
     if not totals:
         desk.say("\n".join([*lines, desk.t("staff.retention.nothing")]))
@@ -150,8 +144,7 @@ async def on_retain(desk: Desk, press: Press) -> None:
     if press.arg != "run":
         desk.notify(desk.t("button.expired"))
         return
-    async with desk.core.uow() as uow:
-        totals = await desk_retention(desk.by, uow, dry_run=False)
+    totals = await desk_retention(desk.by, desk.uow, dry_run=False)
     desk.say("\n".join([desk.t("staff.retention.done"), *_totals(desk, totals)]), edit=True)
 
 

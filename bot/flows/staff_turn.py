@@ -17,13 +17,17 @@ from bot.i18n import Translator, locale_for
 from core.app import PrivacyCore
 from core.domain.staff import Staff
 from core.errors import PrivacyError
+from core.storage import UnitOfWork
 
 __all__ = ["Desk", "short_time"]
 
 
 @dataclass
 class Desk(Dialog):
+    """A staff member's turn; ``uow`` is the turn's one unit of work (the engine's)."""
+
     core: PrivacyCore
+    uow: UnitOfWork
     event: Incoming
     staff: Staff
     state: dict[str, Any]

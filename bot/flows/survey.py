@@ -69,8 +69,7 @@ def _progress(turn: Turn) -> dict[str, Any] | None:
 
 
 async def _answers(turn: Turn) -> dict[str, Answer]:
-    async with turn.core.uow() as uow:
-        return await survey_answers(turn.customer.ref, turn.survey.id, uow)
+    return await survey_answers(turn.customer.ref, turn.survey.id, turn.uow)
 
 
 async def _ask(turn: Turn, *, edit: bool = False) -> None:
@@ -84,7 +83,7 @@ async def _ask(turn: Turn, *, edit: bool = False) -> None:
     rows: list[tuple[Button, ...]] = []
     if question.kind is QuestionKind.SINGLE:
         rows = [
-            (turn.button(_option(turn, question, o), "sa", f"{question.id}:{o}"),)
+            (turn.button(_option(turn, question, o), "qa", f"{question.id}:{o}"),)
             for o in question.options
         ]
     elif question.kind is QuestionKind.MULTI:
@@ -92,18 +91,18 @@ async def _ask(turn: Turn, *, edit: bool = False) -> None:
         rows = [
             (
                 turn.button(
-                    f"{tick(o in picked)} {_option(turn, question, o)}", "sm", f"{question.id}:{o}"
+                    f"{tick(o in picked)} {_option(turn, question, o)}", "qm", f"{question.id}:{o}"
                 ),
             )
             for o in question.options
         ]
-        rows.append((turn.button(t("survey.done_button"), "sd", question.id),))
+        rows.append((turn.button(t("survey.done_button"), "qd", question.id),))
     else:
         text += "\n" + t("survey.type_answer", max=question.max_length)
-    nav = [turn.button(t("survey.skip"), "sk", question.id)]
+    nav = [turn.button(t("survey.skip"), "qk", question.id)]
     if index > 0 and not progress.get("single"):
-        nav.insert(0, turn.button(t("survey.back"), "sb", question.id))
-    nav.append(turn.button(t("survey.cancel"), "sx", question.id))
+        nav.insert(0, turn.button(t("survey.back"), "qb", question.id))
+    nav.append(turn.button(t("survey.cancel"), "qx", question.id))
     rows.append(tuple(nav))
     turn.say(text, *rows, edit=edit)
 
@@ -123,10 +122,9 @@ def _current(turn: Turn, question_id: str) -> Question | None:
 
 async def _record(turn: Turn, question: Question, value: tuple[str, ...] | str) -> None:
     try:
-        async with turn.core.uow() as uow:
-            await record_answer(
-                RecordAnswer(turn.customer.ref, turn.survey, question.id, value), uow
-            )
+        await record_answer(
+            RecordAnswer(turn.customer.ref, turn.survey, question.id, value), turn.uow
+        )
     except InvalidInput as error:
         turn.say(turn.t(f"error.{error.code}"))
         await _ask(turn)
@@ -156,12 +154,12 @@ async def _show_answers(turn: Turn, *, edit: bool = False) -> None:
         answer = answers.get(question.id)
         lines.append(f"• {t(question.text_key)}\n    {_render(turn, question, answer)}")
         short = t(f"survey.short.{question.id}")
-        row = [turn.button(f"✏️ {short}", "se", question.id)]
+        row = [turn.button(f"✏️ {short}", "qe", question.id)]
         if answer is not None:
-            row.append(turn.button(f"🗑 {short}", "sr", question.id))
+            row.append(turn.button(f"🗑 {short}", "qr", question.id))
         rows.append(tuple(row))
     rows.append(
-        (turn.button(t("survey.retake"), "st"), turn.button(t("survey.remove_all"), "sr", "*"))
+        (turn.button(t("survey.retake"), "qt"), turn.button(t("survey.remove_all"), "qr", "*"))
     )
     turn.say("\n".join(lines), *rows, edit=edit)
 
@@ -248,20 +246,19 @@ async def _on_remove(turn: Turn, press: Press) -> None:
         turn.notify(turn.t("button.expired"))
         return
     question_id = None if press.arg == "*" else press.arg
-    async with turn.core.uow() as uow:
-        await remove_answers(RemoveAnswers(turn.customer.ref, turn.survey.id, question_id), uow)
+    await remove_answers(RemoveAnswers(turn.customer.ref, turn.survey.id, question_id), turn.uow)
     turn.notify(turn.t("survey.removed"))
     await _show_answers(turn, edit=True)
 
 
 ACTIONS = {
-    "sa": _on_single,
-    "sm": _on_toggle,
-    "sd": _on_done,
-    "sk": _on_skip,
-    "sb": _on_back,
-    "sx": _on_cancel,
-    "se": _on_edit,
-    "st": _on_retake,
-    "sr": _on_remove,
+    "qa": _on_single,
+    "qm": _on_toggle,
+    "qd": _on_done,
+    "qk": _on_skip,
+    "qb": _on_back,
+    "qx": _on_cancel,
+    "qe": _on_edit,
+    "qt": _on_retake,
+    "qr": _on_remove,
 }

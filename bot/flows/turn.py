@@ -18,6 +18,7 @@ from bot.i18n import Translator
 from core.app import PrivacyCore
 from core.domain.customer import Customer
 from core.domain.survey import Survey
+from core.storage import UnitOfWork
 
 __all__ = ["MAX_KEYBOARDS", "Dialog", "Press", "Turn", "parse_press"]
 
@@ -77,13 +78,23 @@ class Dialog:
 
 @dataclass
 class Turn(Dialog):
+    """A customer's turn. ``work`` is the turn's one unit of work, opened and committed
+    by the flow engine; a turn built only to render a message (``compose``) has none."""
+
     core: PrivacyCore
     event: Incoming
     customer: Customer
     state: dict[str, Any]
     survey: Survey
+    work: UnitOfWork | None = None
     outcome: Outcome = field(default_factory=Outcome)
     _token: str | None = None
+
+    @property
+    def uow(self) -> UnitOfWork:
+        if self.work is None:
+            raise RuntimeError("this turn only renders: it has no unit of work")
+        return self.work
 
     @property
     def t(self) -> Translator:

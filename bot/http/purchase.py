@@ -10,7 +10,9 @@ keyed with ``PRIVACY_WEBHOOK_SECRET``. Answers (interface contract):
   request, re-sent, must be signed again)
 - 413 for a body over 64 KiB; 503 while no secret is configured
 
-Nothing from the body is logged; only status words and counts.
+Nothing from the body is logged; only status words and counts. Each call is one
+transaction (its entry point commits it once): the signature is remembered, and the
+purchase with its follow-up recorded, together.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from core.services.purchases import (
     record_purchase,
     remember_signature,
 )
+from core.storage import UnitOfWork
 
 __all__ = ["MAX_BODY", "PURCHASE_PATH", "TOLERANCE", "PurchaseHook", "sign"]
 
@@ -94,20 +97,32 @@ class PurchaseHook:
         body = await _read_limited(request)
         if body is None:
             return _error(413, f"body over {MAX_BODY} bytes")
-        async with self._gate:
-            refused = await self._check_signature(request.headers.get(_HEADER), body)
-        if refused is not None:
-            return refused
-        cmd, problems = self._parse(body)
-        if cmd is None:
+        digest = self._verify(request.headers.get(_HEADER), body)
+        if isinstance(digest, web.Response):
+            return digest
+        cmd, problems = self._parse(body)  # authentic, so worth reading (nothing stored yet)
+        try:
+            async with self._gate, self.core.uow() as uow:
+                status = await self._record(digest, cmd, uow)
+        except SignatureReplayed:  # its denial is audited as the unit of work closes
+            return _error(401, "signature already used (replay); sign each request anew")
+        if status is None:
             return web.json_response({"problems": problems}, status=400)
-        async with self._gate, self.core.uow() as uow:
-            status = await record_purchase(cmd, uow)
         if status is PurchaseStatus.SCHEDULED and self.on_scheduled is not None:
             self.on_scheduled()
         return web.json_response({"status": status.value}, status=202)
 
-    async def _check_signature(self, header: str | None, body: bytes) -> web.Response | None:
+    async def _record(
+        self, digest: str, cmd: RecordPurchase | None, uow: UnitOfWork
+    ) -> PurchaseStatus | None:
+        """The call's one transaction: the signature is used up even by a bad body."""
+        await remember_signature(RememberSignature(digest), uow)
+        status = None if cmd is None else await record_purchase(cmd, uow)
+        await uow.commit()
+        return status
+
+    def _verify(self, header: str | None, body: bytes) -> str | web.Response:
+        """The signature's digest (to remember it), or the 401 answer."""
         parsed = _parse_header(header)
         if parsed is None:
             return _error(401, f"missing or malformed {_HEADER} header")
@@ -118,13 +133,7 @@ class PurchaseHook:
         expected = sign(self.secret, body, timestamp).rpartition("v1=")[2]
         if not any(hmac.compare_digest(expected, v) for v in given):
             return _error(401, "bad signature")
-        digest = hashlib.sha256(f"{timestamp}.{expected}".encode()).hexdigest()
-        try:
-            async with self.core.uow() as uow:
-                await remember_signature(RememberSignature(digest), uow)
-        except SignatureReplayed:
-            return _error(401, "signature already used (replay); sign each request anew")
-        return None
+        return hashlib.sha256(f"{timestamp}.{expected}".encode()).hexdigest()
 
     def _parse(self, body: bytes) -> tuple[RecordPurchase | None, list[str]]:
         try:

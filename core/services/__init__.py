@@ -1,4 +1,4 @@
-"""Use cases, one async function each: policy check -> change -> audit -> commit.
+"""Use cases, one async function each: policy check -> change -> audit (the entry point commits).
 
 Each takes a command (a frozen dataclass) and a unit of work; refusals raise a
 ``core.errors.PrivacyError`` after an audited denial.

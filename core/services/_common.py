@@ -26,18 +26,8 @@ async def refuse(
     subject_ref: str | None,
     purpose: str | None = None,
 ) -> NoReturn:
-    """Drop whatever the transaction did, record the denial, commit it, raise.
-
-    Refusals must be provable later, so the audit entry is committed on its own.
-    """
-    await uow.rollback()
-    await uow.record(
-        actor,
-        action,
-        subject_ref=subject_ref,
-        outcome="denied",
-        purpose=purpose,
-        details={"reason": error.code},
-    )
-    await uow.commit()
+    """Record the denial and raise: the refused work is rolled back by whoever
+    catches it (an ``uow.attempt()``, or the unit of work itself), and the denial's
+    audit entry is written after that rollback, so it is provable later."""
+    uow.deny(actor, action, error, subject_ref=subject_ref, purpose=purpose)
     raise error

@@ -64,7 +64,6 @@ async def decide_consent(cmd: DecideConsent, uow: UnitOfWork) -> ConsentEntry:
             "receipt": entry.ref,
         },
     )
-    await uow.commit()
     return entry
 
 
@@ -102,7 +101,6 @@ async def mark_notice_seen(cmd: MarkNoticeSeen, uow: UnitOfWork) -> Customer:
         subject_ref=customer.ref,
         details={"notice_version": uow.policy.notice_version, "channel": cmd.channel},
     )
-    await uow.commit()
     return customer
 
 

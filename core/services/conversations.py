@@ -30,4 +30,3 @@ async def save_conversation(cmd: SaveConversation, uow: UnitOfWork) -> None:
         await uow.conversations.save(cmd.customer_ref, cmd.state, uow.now())
     else:
         await uow.conversations.clear(cmd.customer_ref)
-    await uow.commit()

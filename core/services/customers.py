@@ -66,7 +66,7 @@ async def find_customer(kind: IdentityKind, raw: str, uow: UnitOfWork) -> Custom
 async def register_customer(cmd: RegisterCustomer, uow: UnitOfWork) -> tuple[Customer, bool]:
     """The customer and whether they were created now."""
     value = normalise_identity(cmd.kind, cmd.value, uow.policy.default_phone_region)
-    existing = await uow.customers.find(cmd.kind, value)
+    existing = await uow.customers.find(cmd.kind, value, lock=True)  # theirs for this turn
     if existing is not None:
         return existing, False
     now = uow.now()
@@ -98,7 +98,6 @@ async def register_customer(cmd: RegisterCustomer, uow: UnitOfWork) -> tuple[Cus
         subject_ref=customer.ref,
         details={"identity": cmd.kind.value, "channel": cmd.channel},
     )
-    await uow.commit()
     return customer, True
 
 
@@ -125,7 +124,6 @@ async def change_language(cmd: ChangeLanguage, uow: UnitOfWork) -> Customer:
     await uow.record(
         actor, "customer.language", subject_ref=customer.ref, details={"language": cmd.language}
     )
-    await uow.commit()
     return customer
 
 
@@ -141,7 +139,6 @@ async def mark_reachable(customer: Customer, uow: UnitOfWork) -> Customer:
     locked.flags = replace(locked.flags, unreachable=False)
     await uow.customers.save(locked)
     await uow.record(customer_actor(locked.ref), "customer.reachable", subject_ref=locked.ref)
-    await uow.commit()
     return locked
 
 
@@ -169,7 +166,7 @@ class ReportBlocked:
 
 
 async def report_blocked(cmd: ReportBlocked, uow: UnitOfWork) -> None:
-    """Telegram refused a reply because the person blocked the bot (commits).
+    """Telegram refused a reply because the person blocked the bot.
 
     Someone who never became a customer (a staff member, say) is left alone.
     """
@@ -177,4 +174,3 @@ async def report_blocked(cmd: ReportBlocked, uow: UnitOfWork) -> None:
     if customer is None or customer.flags.unreachable:
         return
     await mark_unreachable(customer.ref, uow)
-    await uow.commit()

@@ -186,7 +186,6 @@ async def start_followup(cmd: StartFollowup, uow: UnitOfWork) -> FollowupStart:
     state = await uow.conversations.load(customer.ref)
     cmd.mark_state(state)
     await uow.conversations.save(customer.ref, state, now)
-    await uow.commit()
     return FollowupStart(True, customer, chat_id_of(customer), purchased_at)
 
 
@@ -200,7 +199,6 @@ async def _close_stale(
     else:
         # Already handled, or the customer (and with them the follow-up) is gone.
         await complete_job(cmd.job, cmd.worker, uow)
-    await uow.commit()
     return _SKIP
 
 
@@ -215,7 +213,6 @@ async def _suppress(cmd: StartFollowup, row: FollowupRow, reason: str, uow: Unit
         details={"order": row.order_id, "reason": reason, "at": "send"},
     )
     await complete_job(cmd.job, cmd.worker, uow)
-    await uow.commit()
 
 
 async def _record_failure(row: FollowupRow, reason: str, state: str, uow: UnitOfWork) -> None:
@@ -244,7 +241,6 @@ async def finish_followup(cmd: FinishFollowup, uow: UnitOfWork) -> None:
     row = await uow.followups.get(cmd.order_id, lock=True)
     if row is None:  # erased meanwhile; nothing left to record against
         await complete_job(cmd.job, cmd.worker, uow)
-        await uow.commit()
         return
     if cmd.delivery is Delivery.RETRY and cmd.job.attempts < cmd.job.max_attempts:
         # Certainly not delivered: back to "scheduled" so the next attempt may send.
@@ -263,7 +259,6 @@ async def finish_followup(cmd: FinishFollowup, uow: UnitOfWork) -> None:
         await complete_job(cmd.job, cmd.worker, uow)
     else:
         await _finish_failed(cmd, row, uow)
-    await uow.commit()
 
 
 _FAILURE = {
@@ -322,7 +317,6 @@ async def _notice_failed(
         details={"message": str(job.payload.get("message", "")), "reason": reason},
     )
     await complete_job(job, worker, uow, state="failed")
-    await uow.commit()
     return NoticeStart(False)
 
 
@@ -352,4 +346,3 @@ async def finish_notice(cmd: FinishNotice, uow: UnitOfWork) -> None:
         details={"message": str(cmd.job.payload.get("message", ""))},
     )
     await complete_job(cmd.job, cmd.worker, uow)
-    await uow.commit()

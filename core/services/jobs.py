@@ -37,7 +37,7 @@ class EnqueueJob:
 
 
 async def enqueue_job(cmd: EnqueueJob, uow: UnitOfWork) -> bool:
-    """Add the job to the current transaction (the caller commits)."""
+    """Add the job to the current transaction."""
     now = uow.now()
     return await uow.jobs.enqueue(
         cmd.kind,
@@ -61,7 +61,6 @@ async def claim_jobs(cmd: ClaimJobs, uow: UnitOfWork) -> list[Job]:
     jobs = await uow.jobs.claim(
         cmd.worker, list(cmd.kinds), now=uow.now(), lease=cmd.lease, limit=cmd.limit
     )
-    await uow.commit()
     return jobs
 
 
@@ -73,7 +72,7 @@ class RenewLeases:
 
 
 async def renew_leases(cmd: RenewLeases, uow: UnitOfWork) -> int:
-    """Keep the jobs a live worker is still running; how many it still held (commits).
+    """Keep the jobs a live worker is still running; how many it still held.
 
     Leases can then be short: a worker that died loses its jobs to another within
     one lease, however long a job (a retention sweep, say) takes while alive.
@@ -81,7 +80,6 @@ async def renew_leases(cmd: RenewLeases, uow: UnitOfWork) -> int:
     if not cmd.job_ids:
         return 0
     held = await uow.jobs.renew(cmd.worker, list(cmd.job_ids), until=uow.now() + cmd.lease)
-    await uow.commit()
     return held
 
 
@@ -101,5 +99,4 @@ async def retry_job(
     exhausted = job.attempts >= job.max_attempts
     run_after = uow.now() + (delay if delay is not None else backoff(job.attempts))
     await uow.jobs.retry(job.id, worker, run_after=run_after, error=error, exhausted=exhausted)
-    await uow.commit()
     return not exhausted

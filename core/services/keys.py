@@ -1,7 +1,10 @@
 """Master key rotation: rewrap every data key, never touch a ciphertext.
 
-Safe to interrupt: each batch commits on its own, and a re-run first finishes
-rewrapping under the newest key before it would make yet another one.
+A batch driver, the documented exception to "the entry point commits once": it
+takes the core, not a unit of work, and owns its transactions, one per batch of
+data keys (a rotation of every key is too big for one). Safe to interrupt: each
+batch commits on its own, and a re-run first finishes rewrapping under the newest
+key before it would make yet another one.
 
 The previous key stays in the key file until the next rotation: another process
 may have wrapped a new customer's key with it just before it noticed the new
@@ -39,6 +42,8 @@ class RotationReport:
 
 
 async def rotate_master_key(core: PrivacyCore, progress: Progress | None = None) -> RotationReport:
+    """Rewrap every data key under a new master key: a batch driver, one transaction
+    per batch of keys, then one for the ``keys.rotated`` audit entry."""
     generated = False
     if not await _pending(core):  # else: finish an interrupted run first
         await _retire_unused_keys(core)

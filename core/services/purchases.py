@@ -73,19 +73,21 @@ class RememberSignature:
 
 
 async def remember_signature(cmd: RememberSignature, uow: UnitOfWork) -> None:
-    """Note a callback signature as used (committed); a second use is a refused replay."""
+    """Note a callback signature as used; a second use is a refused replay.
+
+    The entry point commits the note with the rest of its call, so a signature is
+    used up even when the body it signed is then refused.
+    """
     try:
         await uow.followups.remember_signature(cmd.digest, uow.now())
     except exc.IntegrityError:
         error = SignatureReplayed("this signature was used before", code="replayed")
         await refuse(uow, SYSTEM, "purchase.received", error, subject_ref=None)
-    await uow.commit()
 
 
 async def purge_signatures(uow: UnitOfWork) -> int:
-    removed = await uow.followups.purge_signatures(uow.now() - SIGNATURE_TTL)
-    await uow.commit()
-    return removed
+    """Forget signatures too old to be accepted again; the number removed."""
+    return await uow.followups.purge_signatures(uow.now() - SIGNATURE_TTL)
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,13 @@ class RecordPurchase:
 
 
 async def record_purchase(cmd: RecordPurchase, uow: UnitOfWork) -> PurchaseStatus:
-    """Store the purchase encrypted and decide its follow-up, in one transaction."""
+    """Store the purchase encrypted and decide its follow-up, in the caller's transaction.
+
+    The purchase and its follow-up are written in a savepoint: when the same order
+    is recorded concurrently (PostgreSQL; SQLite's writers take turns) and the other
+    request commits first, only the savepoint is undone and the answer is
+    ``duplicate``, leaving the caller's transaction usable.
+    """
     if await uow.purchases.exists(cmd.order_id):  # cheapest first: retries are common
         return PurchaseStatus.DUPLICATE
     customer = await find_customer(cmd.reference, cmd.reference_value, uow)
@@ -109,10 +117,10 @@ async def record_purchase(cmd: RecordPurchase, uow: UnitOfWork) -> PurchaseStatu
         await _ignore(cmd, uow)
         return PurchaseStatus.UNKNOWN_CUSTOMER
     try:
-        return await _record(cmd, customer.ref, uow)
+        async with uow.session.begin_nested():
+            return await _record(cmd, customer.ref, uow)
     except exc.IntegrityError:
         # The same order arrived concurrently and the other request committed first.
-        await uow.rollback()
         return PurchaseStatus.DUPLICATE
 
 
@@ -123,7 +131,6 @@ async def _ignore(cmd: RecordPurchase, uow: UnitOfWork) -> None:
         subject_ref=None,
         details={"order": cmd.order_id, "reason": "unknown_customer"},
     )
-    await uow.commit()
 
 
 async def _record(cmd: RecordPurchase, ref: str, uow: UnitOfWork) -> PurchaseStatus:
@@ -138,9 +145,7 @@ async def _record(cmd: RecordPurchase, ref: str, uow: UnitOfWork) -> PurchaseSta
     await uow.customers.save(customer)
     # The order id is the shop's reference, not personal; items and amount stay out.
     await uow.record(SYSTEM, "purchase.recorded", subject_ref=ref, details={"order": cmd.order_id})
-    status = await _schedule_followup(cmd, customer, uow)
-    await uow.commit()
-    return status
+    return await _schedule_followup(cmd, customer, uow)
 
 
 async def _schedule_followup(

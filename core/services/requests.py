@@ -36,7 +36,7 @@ class OpenRequest:
 
 
 async def open_request(cmd: OpenRequest, uow: UnitOfWork) -> DataRequest:
-    """Record the request (caller commits, so the work it starts joins the transaction)."""
+    """Record the request; the work it starts joins the caller's transaction."""
     customer = await uow.customers.get(cmd.customer_ref, lock=True)
     regime = uow.policy.jurisdiction(customer.jurisdiction)
     now = uow.now()
@@ -77,7 +77,7 @@ class MoveRequest:
 
 
 async def move_request(cmd: MoveRequest, uow: UnitOfWork) -> DataRequest:
-    """Change a request's state (caller commits); rejections need a reason."""
+    """Change a request's state; rejections need a reason."""
     action = f"request.{cmd.to.value}"
     request = await uow.requests.get(cmd.request_ref, lock=True)
     try:

@@ -165,38 +165,52 @@ async def plan_retention(uow: UnitOfWork) -> RetentionPlan:
     now = uow.now()
     cut = _cutoffs(uow, now)
     repo = uow.retention
-    leaving = await repo.inactive_customers(cut.inactive)
-    subjects = {ref: SubjectRemoval(ref, delete_customer=True) for ref in leaving}
-    gone = set(leaving)
-
-    def subject(ref: str) -> SubjectRemoval:
-        found = subjects.get(ref)
-        if found is None:
-            found = subjects[ref] = SubjectRemoval(ref)
-        return found
-
-    # Rows of a customer being deleted go with them (cascade); don't count them twice.
-    for ref, n in await repo.answers_per_customer(cut.answers):
-        if ref not in gone:
-            subject(ref).answers = n
+    subjects = _Subjects(await repo.inactive_customers(cut.inactive))
     # A leaving customer's purchases are all counted: deleted past the hold, else
     # pseudonymised (the link and the items go with the customer).
     for ref, deleted, pseudonymised in await repo.purchases_per_subject(
         cut.purchases, cut.inactive
     ):
         if deleted or pseudonymised:
-            item = subject(ref)
+            item = subjects.get(ref)
             item.purchases_deleted, item.pseudonymised = deleted, pseudonymised
-    for ref in await repo.stale_conversations(cut.conversations):
-        if ref not in gone:
-            subject(ref).conversation = True
-    for ref, n in await repo.followups_per_customer(cut.followups):
-        if ref not in gone:
-            subject(ref).followups = n
-    plan = RetentionPlan(at=now, subjects=[subjects[k] for k in sorted(subjects)])
+    await _plan_staying_rows(subjects, cut, uow)
+    plan = RetentionPlan(at=now, subjects=subjects.in_order())
     plan.jobs = await repo.finished_jobs(cut.jobs)
     plan.signatures = await repo.old_signatures(cut.signatures)
     return plan
+
+
+class _Subjects:
+    """The plan's subjects by reference (a customer ref, or a purchase pseudonym)."""
+
+    def __init__(self, leaving: list[str]) -> None:
+        self._by_ref = {ref: SubjectRemoval(ref, delete_customer=True) for ref in leaving}
+        self.gone = set(leaving)
+
+    def get(self, ref: str) -> SubjectRemoval:
+        found = self._by_ref.get(ref)
+        if found is None:
+            found = self._by_ref[ref] = SubjectRemoval(ref)
+        return found
+
+    def in_order(self) -> list[SubjectRemoval]:
+        return [self._by_ref[k] for k in sorted(self._by_ref)]
+
+
+async def _plan_staying_rows(subjects: _Subjects, cut: _Cutoffs, uow: UnitOfWork) -> None:
+    """Rows past their time of customers who stay. A leaving customer's rows go with
+    them (cascade): they are not counted twice."""
+    repo, gone = uow.retention, subjects.gone
+    for ref, n in await repo.answers_per_customer(cut.answers):
+        if ref not in gone:
+            subjects.get(ref).answers = n
+    for ref in await repo.stale_conversations(cut.conversations):
+        if ref not in gone:
+            subjects.get(ref).conversation = True
+    for ref, n in await repo.followups_per_customer(cut.followups):
+        if ref not in gone:
+            subjects.get(ref).followups = n
 
 
 async def run_retention(
@@ -208,9 +222,13 @@ async def run_retention(
 ) -> RetentionPlan:
     """Plan, then (unless ``dry_run``) remove, in batches of subjects per transaction.
 
-    Each batch: the subjects' rows removed (one statement per kind for the whole
-    batch; leaving customers one by one), one ``retention.removed`` entry per
-    subject with what was really removed, then commit.
+    A batch driver, the documented exception to "the entry point commits once": it
+    owns the transactions of ``uow`` (a sweep of every customer is too big for
+    one), one per batch, and the caller does not commit. The plan's read is ended
+    (rolled back) by a dry run. Each batch: the subjects' rows removed (one
+    statement per kind for the whole batch; leaving customers one by one), one
+    ``retention.removed`` entry per subject with what was really removed, then
+    commit; last, the housekeeping and ``retention.completed``, committed.
     """
     plan = await plan_retention(uow)
     if dry_run:
@@ -301,6 +319,14 @@ async def _apply_staying(
     if pseudonymised:
         for ref, n in (await repo.pseudonymise_purchases(pseudonymised, cut.purchases)).items():
             out[ref].pseudonymised = n
+    await _apply_behaviour(items, out, cut, uow)
+
+
+async def _apply_behaviour(
+    items: list[SubjectRemoval], out: dict[str, SubjectRemoval], cut: _Cutoffs, uow: UnitOfWork
+) -> None:
+    """Conversation states and follow-up records, one statement each for the batch."""
+    repo = uow.retention
     talks = [item.subject for item in items if item.conversation]
     if talks:
         for ref in await repo.remove_conversations(talks, cut.conversations):
@@ -337,6 +363,4 @@ async def schedule_retention(uow: UnitOfWork) -> bool:
         run_at += timedelta(days=1)
     key = f"{RETENTION}:{run_at.date().isoformat()}"
     job = EnqueueJob(RETENTION, key, run_after=run_at.astimezone(UTC), max_attempts=3)
-    added = await enqueue_job(job, uow)
-    await uow.commit()
-    return added
+    return await enqueue_job(job, uow)

@@ -63,7 +63,7 @@ class OpenRight:
 
 
 async def open_right(cmd: OpenRight, uow: UnitOfWork) -> DataRequest:
-    """Open the request and acknowledge it now (caller commits).
+    """Open the request and acknowledge it now.
 
     The chat answer is the acknowledgement, so it is recorded as given at receipt;
     CCPA's 10 working days are met the same second.
@@ -76,7 +76,7 @@ async def open_right(cmd: OpenRight, uow: UnitOfWork) -> DataRequest:
 async def complete_request(
     request: DataRequest, uow: UnitOfWork, *, note: str | None = None, notify: bool = True
 ) -> DataRequest:
-    """Close a request the system carried out, and tell the customer (caller commits)."""
+    """Close a request the system carried out, and tell the customer."""
     if request.state is not RequestState.IN_PROGRESS:
         request = await move_request(
             MoveRequest(request.ref, RequestState.IN_PROGRESS, SYSTEM, "automatic"), uow
@@ -135,7 +135,6 @@ async def set_processing_flag(cmd: SetFlag, uow: UnitOfWork) -> tuple[Customer, 
     await notify_downstream(
         request, "restriction", cmd.downstream, uow, facts={cmd.flag.value: cmd.on}
     )
-    await uow.commit()
     return customer, request
 
 
@@ -171,7 +170,6 @@ async def choose_jurisdiction(cmd: ChooseJurisdiction, uow: UnitOfWork) -> Custo
     await uow.record(
         actor, "customer.jurisdiction", subject_ref=customer.ref, details={"regime": regime.key}
     )
-    await uow.commit()
     return customer
 
 

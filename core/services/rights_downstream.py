@@ -73,7 +73,7 @@ async def notify_downstream(
     *,
     facts: dict[str, Any] | None = None,
 ) -> int:
-    """Enqueue one delivery per system (caller commits); returns how many were new."""
+    """Enqueue one delivery per system; returns how many were new."""
     event = downstream_event(request, event_type, uow.now(), facts)
     added = 0
     for system in systems:
@@ -102,7 +102,7 @@ class ConfirmDelivery:
 
 
 async def confirm_delivery(cmd: ConfirmDelivery, uow: UnitOfWork) -> bool:
-    """Record the system's acknowledgement once (caller commits); False if already known."""
+    """Record the system's acknowledgement once; False if already known."""
     if cmd.system in await uow.requests.confirmations(cmd.request_ref):
         return False
     await uow.requests.confirm(cmd.request_ref, cmd.system, uow.now())

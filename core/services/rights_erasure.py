@@ -1,22 +1,25 @@
 """Use cases: erasure ("right to be forgotten") by crypto-shredding plus deletion.
 
-Order, each step its own committed transaction, so a crash at any point is
-resumed by the ``erasure`` job (claimed with a lease) and finishes:
+``request_erasure`` opens the request and its ``erasure`` job; kinds the policy
+marks for approval wait until staff move the request to ``in_progress``.
+``erase_customer`` then carries the erasure out, in this order, whoever runs it
+(the chat turn when no approval is needed, else the job):
 
-1. ``request_erasure``: a DataRequest plus an ``erasure`` job; kinds the policy
-   marks for approval wait until staff move the request to ``in_progress``.
-2. ``erasure_target``: may it run, and the Telegram chat to confirm to. The job
-   handler sends the confirmation *before* step 3: afterwards the chat id can no
-   longer be decrypted, and it is never stored in clear (not even in the job).
-   A crash between sending and step 3 re-sends it; it is never lost.
-3. ``shred_customer``: suppression entries (keyed blind indexes of every
+1. ``erasure_target``: may it run, and the Telegram chat to confirm to. The
+   confirmation is sent *before* step 2, with no transaction open: afterwards
+   the chat id can no longer be decrypted, and it is never stored in clear (not
+   even in the job). A crash between sending and step 2 re-sends it; it is
+   never lost.
+2. ``shred_customer``: suppression entries (keyed blind indexes of every
    identity, phone and email, computed while still readable), then the data
-   key is destroyed: from this commit on, every copy of the customer's
-   ciphertext, backups included, is noise.
-4. ``finish_erasure``: the customer's rows are deleted (identities, consents,
+   key is destroyed, committed at once: from this commit on, every copy of the
+   customer's ciphertext, backups included, is noise, and a crash resumes at 3.
+3. ``finish_erasure``: the customer's rows are deleted (identities, consents,
    answers, conversation, pending corrections cascade), purchases keep only the
    invoice facts under their pseudonym for the transaction category's legal
-   hold, the request is completed and the shop's other systems are told.
+   hold, the request is completed and the shop's other systems are told. The
+   entry point commits this with its own bookkeeping (the job's completion, the
+   turn's state), then calls ``fold_erased_pages``.
 
 Kept: the audit trail and the request (pseudonymous refs only, as proof), the
 suppression hashes, pseudonymised purchases (order id, date, total, currency).
@@ -24,6 +27,7 @@ suppression hashes, pseudonymised purchases (order id, date, total, currency).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -39,12 +43,16 @@ from core.storage import UnitOfWork
 
 __all__ = [
     "ERASURE",
+    "ConfirmErasure",
+    "EraseCustomer",
     "ErasureStep",
     "ErasureTarget",
     "FinishErasure",
     "RequestErasure",
+    "erase_customer",
     "erasure_target",
     "finish_erasure",
+    "fold_erased_pages",
     "request_erasure",
     "shred_customer",
 ]
@@ -72,7 +80,6 @@ async def request_erasure(cmd: RequestErasure, uow: UnitOfWork) -> tuple[DataReq
         ),
         uow,
     )
-    await uow.commit()
     return request, True
 
 
@@ -88,6 +95,7 @@ class ErasureTarget:
     request: DataRequest
     step: ErasureStep
     chat_id: int | None = None  # in memory only, for the last message
+    language: str = "en"  # of the last message
 
 
 async def erasure_target(request_ref: str, uow: UnitOfWork) -> ErasureTarget:
@@ -103,11 +111,45 @@ async def erasure_target(request_ref: str, uow: UnitOfWork) -> ErasureTarget:
     except (NotFound, DataShredded):
         return ErasureTarget(request, ErasureStep.FINISH)
     chat = next((i.value for i in customer.identities if i.kind is IdentityKind.TELEGRAM), None)
-    return ErasureTarget(request, ErasureStep.SHRED, int(chat) if chat else None)
+    chat_id = int(chat) if chat else None
+    return ErasureTarget(request, ErasureStep.SHRED, chat_id, customer.language)
+
+
+# Sends the customer's last message (chat id, language); it must not raise for a
+# message that could not be delivered: the erasure goes on regardless.
+ConfirmErasure = Callable[[int, str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class EraseCustomer:
+    request_ref: str
+    downstream: tuple[str, ...] = ()
+    confirm: ConfirmErasure | None = None  # None: the caller answers in the chat itself
+
+
+async def erase_customer(cmd: EraseCustomer, uow: UnitOfWork) -> ErasureStep:
+    """Carry the erasure out as far as it may go now; the step it found.
+
+    WAIT and STOP change nothing. Otherwise the key is shredded and committed here
+    (the one commit of this use case: the deletion must never come first), then
+    the rows are deleted in the caller's transaction, which the entry point
+    commits before calling :func:`fold_erased_pages`.
+    """
+    target = await erasure_target(cmd.request_ref, uow)
+    if target.step in (ErasureStep.WAIT, ErasureStep.STOP):
+        return target.step
+    if target.step is ErasureStep.SHRED:
+        if cmd.confirm is not None and target.chat_id is not None:
+            await uow.commit()  # ends the reading transaction: none stays open during a send
+            await cmd.confirm(target.chat_id, target.language)
+        await shred_customer(cmd.request_ref, uow)
+        await uow.commit()
+    await finish_erasure(FinishErasure(cmd.request_ref, cmd.downstream), uow)
+    return target.step
 
 
 async def shred_customer(request_ref: str, uow: UnitOfWork) -> bool:
-    """Suppress every contact, then destroy the data key (commits); False if done before."""
+    """Suppress every contact, then destroy the data key; False if done before."""
     request = await uow.requests.get(request_ref, lock=True)
     ref = request.customer_ref
     if not await uow.rights.key_exists(ref):
@@ -125,7 +167,6 @@ async def shred_customer(request_ref: str, uow: UnitOfWork) -> bool:
         subject_ref=ref,
         details={"request": request.ref, "suppressed": len(blinds)},
     )
-    await uow.commit()
     return True
 
 
@@ -156,7 +197,10 @@ class FinishErasure:
 
 
 async def finish_erasure(cmd: FinishErasure, uow: UnitOfWork) -> DataRequest:
-    """Delete what the shredded key protected, keep the legal minimum (commits)."""
+    """Delete what the shredded key protected, keep the legal minimum.
+
+    After the entry point commits, :func:`fold_erased_pages` removes the copies the
+    database's own log still holds."""
     request = await uow.requests.get(cmd.request_ref, lock=True)
     if request.state.closed:
         return request
@@ -174,6 +218,10 @@ async def finish_erasure(cmd: FinishErasure, uow: UnitOfWork) -> DataRequest:
     # confirmation went out before the key was shredded.
     done = await complete_request(request, uow, note="erased", notify=False)
     await notify_downstream(done, "erasure", cmd.downstream, uow)
-    await uow.commit()
-    await uow.rights.compact()
     return done
+
+
+async def fold_erased_pages(uow: UnitOfWork) -> None:
+    """After a committed erasure: fold SQLite's write-ahead log, which still holds
+    pages written before it (best effort; outside any transaction of the caller's)."""
+    await uow.rights.compact()

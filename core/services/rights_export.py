@@ -66,7 +66,7 @@ class RequestExport:
 
 
 async def request_export(cmd: RequestExport, uow: UnitOfWork) -> tuple[DataRequest, bool]:
-    """The new request and whether a background job builds the copy (commits)."""
+    """The new request and whether a background job builds the copy."""
     customer = await uow.customers.get(cmd.customer_ref, lock=True)
     since = uow.now() - timedelta(hours=1)
     # A copy whose delivery was uncertain does not count: the customer was told to ask again.
@@ -93,7 +93,6 @@ async def request_export(cmd: RequestExport, uow: UnitOfWork) -> tuple[DataReque
             ),
             uow,
         )
-    await uow.commit()
     return request, background
 
 
@@ -130,7 +129,7 @@ def export_purchases(customer_ref: str, uow: UnitOfWork) -> AsyncIterator[Purcha
 
 
 async def complete_export(request_ref: str, size: int, uow: UnitOfWork) -> DataRequest:
-    """The copy was delivered: close the request (commits)."""
+    """The copy was delivered: close the request."""
     request = await uow.requests.get(request_ref, lock=True)
     if request.state.closed:
         return request
@@ -142,7 +141,6 @@ async def complete_export(request_ref: str, size: int, uow: UnitOfWork) -> DataR
         details={"request": request.ref, "bytes": size},
     )
     done = await complete_request(request, uow, note="delivered in chat", notify=False)
-    await uow.commit()
     return done
 
 
@@ -156,23 +154,21 @@ class DeliveryStart(StrEnum):
 
 
 async def start_export_delivery(request_ref: str, uow: UnitOfWork) -> DeliveryStart:
-    """Mark the delivery as being attempted before the document leaves (commits)."""
+    """Mark the delivery as being attempted before the document leaves."""
     request = await uow.requests.get(request_ref, lock=True)
     if request.state.closed:
         return DeliveryStart.CLOSED
     if await uow.requests.delivery(request.ref) == Delivery.SENDING:
         return DeliveryStart.INTERRUPTED
     await uow.requests.set_delivery(request.ref, Delivery.SENDING)
-    await uow.commit()
     return DeliveryStart.SEND
 
 
 async def export_not_delivered(request_ref: str, uow: UnitOfWork) -> None:
-    """Telegram certainly did not take the document: a later attempt may send (commits)."""
+    """Telegram certainly did not take the document: a later attempt may send."""
     request = await uow.requests.get(request_ref, lock=True)
     if not request.state.closed and await uow.requests.delivery(request.ref) == Delivery.SENDING:
         await uow.requests.set_delivery(request.ref, None)
-        await uow.commit()
 
 
 @dataclass(frozen=True)
@@ -185,7 +181,7 @@ class ExportUncertain:
 
 async def export_uncertain(cmd: ExportUncertain, uow: UnitOfWork) -> DataRequest:
     """The copy may have arrived: close the request without sending it again, audit the
-    uncertainty and tell the customer they may ask again (commits)."""
+    uncertainty and tell the customer they may ask again."""
     request = await uow.requests.get(cmd.request_ref, lock=True)
     if request.state.closed:
         return request
@@ -207,5 +203,4 @@ async def export_uncertain(cmd: ExportUncertain, uow: UnitOfWork) -> DataRequest
         ),
         uow,
     )
-    await uow.commit()
     return done

@@ -76,14 +76,12 @@ async def correct_field(cmd: CorrectField, uow: UnitOfWork) -> tuple[DataRequest
             ),
             uow,
         )
-        await uow.commit()
         return request, False
     await _apply(customer, cmd.field, value, uow)
     request = await complete_request(request, uow, notify=False)
     await notify_downstream(
         request, "rectification", cmd.downstream, uow, facts={"fields": [cmd.field]}
     )
-    await uow.commit()
     return request, True
 
 
@@ -119,13 +117,12 @@ async def _apply(customer: Customer, field: str, value: str, uow: UnitOfWork) ->
 async def apply_correction(
     request_ref: str, downstream: tuple[str, ...], uow: UnitOfWork
 ) -> bool | None:
-    """Apply an approved correction (commits): True applied, False dropped, None waiting."""
+    """Apply an approved correction: True applied, False dropped, None waiting."""
     request = await uow.requests.get(request_ref, lock=True)
     if request.state in (RequestState.RECEIVED, RequestState.VERIFYING):
         return None
     pending = await uow.rights.take_pending(request.ref)
     if request.state is not RequestState.IN_PROGRESS or pending is None:
-        await uow.commit()  # rejected (or done): the waiting value is dropped
         return False
     field, value = pending
     customer = await uow.customers.get(request.customer_ref, lock=True)
@@ -138,5 +135,4 @@ async def apply_correction(
     )
     done = await complete_request(request, uow)
     await notify_downstream(done, "rectification", downstream, uow, facts={"fields": [field]})
-    await uow.commit()
     return True

@@ -76,7 +76,6 @@ async def claim_phone(cmd: ClaimPhone, uow: UnitOfWork) -> ClaimResult:
             "channel": cmd.channel,
         },
     )
-    await uow.commit()
     return ClaimResult(True, source.ref if source else None, purchases)
 
 

@@ -43,7 +43,6 @@ async def add_staff(cmd: AddStaff, uow: UnitOfWork) -> Staff:
     await uow.staff.put(staff)
     subject = staff_actor(cmd.telegram_id, uow).ref
     await uow.record(cmd.by, "staff.added", subject_ref=subject, details={"role": role.value})
-    await uow.commit()
     return staff
 
 
@@ -58,7 +57,6 @@ async def remove_staff(cmd: RemoveStaff, uow: UnitOfWork) -> None:
     if not await uow.staff.remove(cmd.telegram_id):
         raise NotFound("no such staff member", code="no_staff")
     await uow.record(cmd.by, "staff.removed", subject_ref=subject)
-    await uow.commit()
 
 
 async def list_staff(uow: UnitOfWork) -> list[Staff]:

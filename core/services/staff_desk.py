@@ -187,7 +187,6 @@ async def approve_request(cmd: DecideRequest, uow: UnitOfWork) -> DataRequest:
     if request.kind in _HOOKS:
         await _HOOKS[request.kind](request, uow)
     await _tell(request, "staff.notice.approved", "approved", uow)
-    await uow.commit()
     return request
 
 
@@ -199,7 +198,6 @@ async def reject_request(cmd: DecideRequest, uow: UnitOfWork) -> DataRequest:
         MoveRequest(cmd.request_ref, RequestState.REJECTED, actor, reason), uow
     )
     await _tell(request, "staff.notice.rejected", "rejected", uow, reason=reason)
-    await uow.commit()
     return request
 
 
@@ -209,7 +207,6 @@ async def extend_with_notice(cmd: DecideRequest, uow: UnitOfWork) -> DataRequest
     reason = await _required_reason(cmd, actor, "request.extended", uow)
     request = await extend_request(ExtendRequest(cmd.request_ref, actor, reason), uow)
     await _tell(request, "staff.notice.extended", "extended", uow, reason=reason)
-    await uow.commit()
     return request
 
 
@@ -243,7 +240,6 @@ async def save_desk_state(telegram_id: int, state: dict[str, Any], uow: UnitOfWo
         await uow.desk.save_state(telegram_id, state, uow.now())
     else:
         await uow.desk.clear_state(telegram_id)
-    await uow.commit()
 
 
 async def desk_verify_audit(by: int | None, uow: UnitOfWork) -> VerifyResult:
@@ -283,5 +279,4 @@ async def daily_digest(uow: UnitOfWork) -> Digest:
         overdue = sum(1 for i in items if i.urgency is Urgency.OVERDUE)
         details = {"requests": len(items), "overdue": overdue, "recipients": len(recipients)}
         await uow.record(SYSTEM, "desk.digest", subject_ref=None, details=details)
-        await uow.commit()
     return Digest(recipients, items, {i.request.ref: local_due_date(i.request, uow) for i in items})

@@ -50,7 +50,6 @@ async def lookup_customer(cmd: Lookup, uow: UnitOfWork) -> LookupResult:
     may_reveal = cmd.by is None or uow.policy.allows(
         (await _role(cmd.by, uow)), Permission.LOOKUP_REVEAL.value
     )
-    await uow.commit()
     if customer is None:
         return LookupResult(None, reason=reason)
     return LookupResult(ref, _view(customer, masked=True), may_reveal, reason)
@@ -70,7 +69,6 @@ async def reveal_customer(cmd: Reveal, uow: UnitOfWork) -> LookupResult:
     shown = [name for name in FIELDS if getattr(customer, name)]
     details = {"reason": reason, "fields": shown}
     await uow.record(actor, "staff.reveal", subject_ref=customer.ref, details=details)
-    await uow.commit()
     return LookupResult(customer.ref, _view(customer, masked=False), False, reason)
 
 

@@ -39,7 +39,6 @@ async def record_answer(cmd: RecordAnswer, uow: UnitOfWork) -> Answer:
         subject_ref=customer.ref,
         details={"survey": cmd.survey.id, "question": question.id},
     )
-    await uow.commit()
     return answer
 
 
@@ -59,7 +58,6 @@ async def remove_answers(cmd: RemoveAnswers, uow: UnitOfWork) -> int:
         subject_ref=customer.ref,
         details={"survey": cmd.survey_id, "question": cmd.question_id, "count": removed},
     )
-    await uow.commit()
     return removed
 
 

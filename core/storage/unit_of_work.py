@@ -1,16 +1,28 @@
-"""The unit of work: one transaction, rolled back unless explicitly committed."""
+"""The unit of work: one transaction, rolled back unless explicitly committed.
+
+The entry point (a turn, a job step, a CLI command, an HTTP call) opens it and
+commits it once; use cases take it and never commit. Two exceptions, both named
+where they happen: a job step commits an at-most-once "sending" marker before
+its network send, and a refusal's audit entry survives the rollback of the work
+it refused (:meth:`UnitOfWork.deny`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
 from core.crypto import BlindIndexer, Keyring
 from core.domain.policy import Policy
+from core.errors import PrivacyError
 from core.storage.database import Database
 from core.storage.repositories import (
     Actor,
@@ -31,6 +43,15 @@ from core.storage.repositories.rights import RightsRepository
 from core.storage.repositories.staffdesk import StaffDeskRepository
 
 __all__ = ["UnitOfWork"]
+
+
+@dataclass(frozen=True)
+class _Denial:
+    actor: Actor
+    action: str
+    subject_ref: str | None
+    purpose: str | None
+    reason: str
 
 
 class UnitOfWork:
@@ -68,6 +89,14 @@ class UnitOfWork:
         self.rights = RightsRepository(self.session, self.keys, self.indexer)
         self.followups = FollowupRepository(self.session)
         self.retention = RetentionRepository(self.session)
+        # Denials not yet committed, and how many of them this transaction has written.
+        self._denials: list[_Denial] = []
+        self._written = 0
+        # What repositories kept of this transaction ends with it (commit or rollback,
+        # of the transaction or of a savepoint).
+        sync = self.session.sync_session
+        event.listen(sync, "after_commit", self._forget)
+        event.listen(sync, "after_soft_rollback", self._forget)
         return self
 
     async def __aexit__(
@@ -77,18 +106,76 @@ class UnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         try:
-            await self.session.rollback()
+            await self.rollback()
+            if self._denials:
+                # A refusal must be provable although the work it refused is dropped.
+                await self._write_denials()
+                await self.session.commit()
         finally:
             await self.session.close()
 
     def now(self) -> datetime:
         return self.clock.now()
 
+    def _forget(self, *_: object) -> None:
+        self.customers.forget()
+        self.conversations.forget()
+        self.consents.forget()
+
     async def commit(self) -> None:
+        await self._write_denials()
         await self.session.commit()
+        self._denials.clear()
+        self._written = 0
+
+    def deny(
+        self,
+        actor: Actor,
+        action: str,
+        error: PrivacyError,
+        *,
+        subject_ref: str | None,
+        purpose: str | None = None,
+    ) -> None:
+        """Note a refusal: its audit entry is written after whatever rolls back the
+        refused work (an :meth:`attempt`, or the whole unit of work), and lands even if
+        the entry point never commits."""
+        self._denials.append(_Denial(actor, action, subject_ref, purpose, error.code))
+
+    @asynccontextmanager
+    async def attempt(self) -> AsyncIterator[None]:
+        """A part of the transaction that a refusal undoes alone (a savepoint).
+
+        A turn that answers a refusal politely goes on and commits the rest of the
+        turn (its conversation state, the refusal's audit entry), but none of what
+        the refused action had begun.
+        """
+        written = self._written
+        try:
+            async with self.session.begin_nested():
+                yield
+        except PrivacyError:
+            self._written = min(self._written, written)
+            await self._write_denials()
+            raise
 
     async def rollback(self) -> None:
         await self.session.rollback()
+        self._written = 0  # the denials it held are to be written again
+
+    async def _write_denials(self) -> None:
+        """Write the denials this transaction does not hold yet; they stay noted
+        until a commit lands them, so a later rollback or failed commit keeps them."""
+        unwritten, self._written = self._denials[self._written :], len(self._denials)
+        for denial in unwritten:
+            await self.record(
+                denial.actor,
+                denial.action,
+                subject_ref=denial.subject_ref,
+                outcome="denied",
+                purpose=denial.purpose,
+                details={"reason": denial.reason},
+            )
 
     async def record(
         self,

@@ -12,10 +12,20 @@ __all__ = ["ConsentRepository"]
 
 
 class ConsentRepository:
+    """Current consent read in this transaction is kept, and kept up to date by
+    :meth:`append`, so a tap reads it once."""
+
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._current: dict[str, dict[str, ConsentEntry]] = {}
+
+    def forget(self) -> None:
+        self._current.clear()
 
     async def append(self, entry: ConsentEntry) -> None:
+        known = self._current.get(entry.customer_ref)
+        if known is not None:
+            known[entry.purpose] = entry  # the ledger's order is total: this is the newest
         self._session.add(
             ConsentRow(
                 ref=entry.ref,
@@ -38,6 +48,9 @@ class ConsentRepository:
         return [_entry(r) for r in rows]
 
     async def latest(self, customer_ref: str) -> ConsentEntry | None:
+        known = self._current.get(customer_ref)
+        if known is not None:  # the newest entry is the newest of its purpose
+            return max(known.values(), key=lambda e: e.decided_at, default=None)
         row = await self._session.scalar(
             select(ConsentRow)
             .where(ConsentRow.customer_ref == customer_ref)
@@ -48,6 +61,11 @@ class ConsentRepository:
 
     async def current(self, customer_ref: str) -> dict[str, ConsentEntry]:
         """The latest decision per purpose, without reading the whole ledger."""
+        if customer_ref not in self._current:
+            self._current[customer_ref] = await self._read_current(customer_ref)
+        return dict(self._current[customer_ref])
+
+    async def _read_current(self, customer_ref: str) -> dict[str, ConsentEntry]:
         newest = (
             select(ConsentRow.purpose, func.max(ConsentRow.decided_at).label("at"))
             .where(ConsentRow.customer_ref == customer_ref)

@@ -16,12 +16,18 @@ __all__ = ["ConversationRepository"]
 
 
 class ConversationRepository:
+    """A row loaded in this transaction is kept for its save (no second read)."""
+
     def __init__(self, session: AsyncSession, keys: KeyStore) -> None:
         self._session = session
         self._keys = keys
+        self._rows: dict[str, ConversationRow | None] = {}
+
+    def forget(self) -> None:
+        self._rows.clear()
 
     async def load(self, customer_ref: str) -> dict[str, Any]:
-        row = await self._session.get(ConversationRow, customer_ref)
+        row = await self._row(customer_ref)
         if row is None:
             return {}
         cipher = await self._keys.cipher(customer_ref)
@@ -32,16 +38,22 @@ class ConversationRepository:
         cipher = await self._keys.cipher(customer_ref)
         blob = cipher.encrypt("conversation", json.dumps(state, ensure_ascii=False))
         assert blob is not None
-        row = await self._session.get(ConversationRow, customer_ref)
+        row = await self._row(customer_ref)
         if row is None:
-            self._session.add(
-                ConversationRow(customer_ref=customer_ref, state_enc=blob, updated_at=at)
-            )
+            row = ConversationRow(customer_ref=customer_ref, state_enc=blob, updated_at=at)
+            self._session.add(row)
+            self._rows[customer_ref] = row
         else:
             row.state_enc, row.updated_at = blob, at
         await self._session.flush()
 
     async def clear(self, customer_ref: str) -> None:
+        self._rows[customer_ref] = None
         await self._session.execute(
             delete(ConversationRow).where(ConversationRow.customer_ref == customer_ref)
         )
+
+    async def _row(self, customer_ref: str) -> ConversationRow | None:
+        if customer_ref not in self._rows:
+            self._rows[customer_ref] = await self._session.get(ConversationRow, customer_ref)
+        return self._rows[customer_ref]

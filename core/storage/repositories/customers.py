@@ -17,10 +17,26 @@ _PERSONAL_FIELDS = ("name", "phone", "email", "address", "member_no")
 
 
 class CustomerRepository:
+    """Rows read in this transaction are kept until it ends (:meth:`forget`), so a turn
+    that reads its customer, decides and saves reads the row once. (The session's own
+    identity map holds rows weakly: the domain object keeps none alive.)"""
+
     def __init__(self, session: AsyncSession, keys: KeyStore, indexer: BlindIndexer) -> None:
         self._session = session
         self._keys = keys
         self._indexer = indexer
+        bind = session.bind
+        # SQLite transactions hold the database's write lock from BEGIN: every read locks.
+        self._reads_lock = bind is not None and bind.dialect.name == "sqlite"
+        self._rows: dict[str, CustomerRow] = {}
+        self._locked: set[str] = set()
+        self._identities_of: dict[str, list[Identity]] = {}
+
+    def forget(self) -> None:
+        """The transaction ended: what it read may be stale and its locks are gone."""
+        self._rows.clear()
+        self._locked.clear()
+        self._identities_of.clear()
 
     def blind(self, kind: IdentityKind, value: str) -> str:
         return self._indexer.index(kind.value, value)
@@ -31,6 +47,7 @@ class CustomerRepository:
         self._write(row, customer, cipher)
         self._session.add(row)
         await self._session.flush()
+        self._keep(row, lock=True)  # created by this transaction: no one else sees it
         for identity in customer.identities:
             await self.add_identity(customer.ref, identity)
 
@@ -41,6 +58,7 @@ class CustomerRepository:
             raise Conflict("this identity belongs to another customer", code="identity_taken")
         if owner == customer_ref:
             return
+        self._identities_of.pop(customer_ref, None)
         cipher = await self._keys.cipher(customer_ref)
         self._session.add(
             IdentityRow(
@@ -54,6 +72,7 @@ class CustomerRepository:
         await self._session.flush()
 
     async def remove_identities(self, customer_ref: str, kind: IdentityKind) -> None:
+        self._identities_of.pop(customer_ref, None)
         await self._session.execute(
             delete(IdentityRow).where(
                 IdentityRow.customer_ref == customer_ref, IdentityRow.kind == kind.value
@@ -67,33 +86,65 @@ class CustomerRepository:
             )
         )
 
-    async def find(self, kind: IdentityKind, normalised_value: str) -> Customer | None:
-        ref = await self.ref_by_blind(kind, self.blind(kind, normalised_value))
-        return None if ref is None else await self.get(ref)
+    async def find(
+        self, kind: IdentityKind, normalised_value: str, *, lock: bool = False
+    ) -> Customer | None:
+        """The customer with this identity, read with it in one statement."""
+        statement = (
+            select(CustomerRow)
+            .join(IdentityRow, IdentityRow.customer_ref == CustomerRow.ref)
+            .where(
+                IdentityRow.kind == kind.value,
+                IdentityRow.blind == self.blind(kind, normalised_value),
+            )
+        )
+        if lock:
+            statement = statement.with_for_update(of=CustomerRow)
+        row = await self._session.scalar(statement)
+        if row is None:
+            return None
+        self._keep(row, lock=lock)
+        return await self._customer(row)
 
     async def get(self, ref: str, *, lock: bool = False) -> Customer:
         """The customer; ``lock`` holds their row until commit (serialises their updates)."""
-        row = await self._session.get(CustomerRow, ref, with_for_update=lock)
-        if row is None:
-            raise NotFound("no such customer", code="no_customer")
-        cipher = await self._keys.cipher(ref)
-        identities = await self._identities(ref, cipher)
-        return self._read(row, cipher, identities)
+        return await self._customer(await self._row(ref, lock=lock))
 
     async def exists(self, ref: str) -> bool:
-        return await self._session.get(CustomerRow, ref) is not None
+        return ref in self._rows or await self._session.get(CustomerRow, ref) is not None
 
     async def save(self, customer: Customer) -> None:
-        row = await self._session.get(CustomerRow, customer.ref)
-        if row is None:
-            raise NotFound("no such customer", code="no_customer")
+        row = await self._row(customer.ref, lock=False)
         self._write(row, customer, await self._keys.cipher(customer.ref))
         await self._session.flush()
 
     async def delete(self, ref: str) -> None:
+        self._rows.pop(ref, None)
+        self._identities_of.pop(ref, None)
         await self._session.execute(delete(CustomerRow).where(CustomerRow.ref == ref))
 
+    async def _row(self, ref: str, *, lock: bool) -> CustomerRow:
+        row = self._rows.get(ref)
+        if row is None or (lock and ref not in self._locked):
+            row = await self._session.get(CustomerRow, ref, with_for_update=lock)
+            if row is None:
+                raise NotFound("no such customer", code="no_customer")
+            self._keep(row, lock=lock)
+        return row
+
+    def _keep(self, row: CustomerRow, *, lock: bool) -> None:
+        self._rows[row.ref] = row
+        if lock or self._reads_lock:
+            self._locked.add(row.ref)
+
+    async def _customer(self, row: CustomerRow) -> Customer:
+        cipher = await self._keys.cipher(row.ref)
+        return self._read(row, cipher, await self._identities(row.ref, cipher))
+
     async def _identities(self, ref: str, cipher: FieldCipher) -> list[Identity]:
+        known = self._identities_of.get(ref)
+        if known is not None:
+            return list(known)
         rows = await self._session.scalars(
             select(IdentityRow).where(IdentityRow.customer_ref == ref).order_by(IdentityRow.id)
         )
@@ -102,7 +153,8 @@ class CustomerRepository:
             kind = IdentityKind(row.kind)
             value = cipher.decrypt(f"identity.{kind}", row.value_enc) or ""
             result.append(Identity(kind, value, row.verified))
-        return result
+        self._identities_of[ref] = result
+        return list(result)
 
     @staticmethod
     def _write(row: CustomerRow, c: Customer, cipher: FieldCipher) -> None:

@@ -1,0 +1,118 @@
+"""A customer's turn is one transaction, opened and committed by the flow engine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import event
+
+from bot.flows.engine import FlowEngine
+from bot.flows.events import EventKind, Incoming, Outcome
+from bot.i18n import Translator
+from core.app import PrivacyCore
+from core.domain.customer import IdentityKind
+from core.services import current_consents, find_customer
+
+ALICE = 9301
+en = Translator("en")
+
+
+@dataclass
+class Counted:
+    transactions: int = 0
+    commits: int = 0
+    statements: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def counting(core: PrivacyCore) -> Iterator[Counted]:
+    counted = Counted()
+    sync = core.db.engine.sync_engine
+
+    def on_begin(_conn: Any) -> None:
+        counted.transactions += 1
+
+    def on_commit(_conn: Any) -> None:
+        counted.commits += 1
+
+    def on_statement(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.startswith(("BEGIN", "SAVEPOINT", "RELEASE")):
+            counted.statements.append(statement.split()[0].upper())
+
+    event.listen(sync, "begin", on_begin)
+    event.listen(sync, "commit", on_commit)
+    event.listen(sync, "before_cursor_execute", on_statement)
+    try:
+        yield counted
+    finally:
+        event.remove(sync, "begin", on_begin)
+        event.remove(sync, "commit", on_commit)
+        event.remove(sync, "before_cursor_execute", on_statement)
+
+
+def _event(kind: EventKind, **fields: Any) -> Incoming:
+    return Incoming(user_id=ALICE, chat_id=ALICE, kind=kind, channel="console", **fields)
+
+
+def _marketing_toggle(outcome: Outcome) -> str:
+    for reply in reversed(outcome.replies):
+        for (button,) in reply.buttons:
+            if en("purpose.marketing.title") in button.text:
+                return button.data
+    raise AssertionError("no marketing button in the reply")
+
+
+async def _started(engine: FlowEngine) -> str:
+    return _marketing_toggle(await engine.handle(_event(EventKind.COMMAND, text="start")))
+
+
+async def test_a_consent_press_is_one_transaction(core: PrivacyCore) -> None:
+    engine = FlowEngine(core)
+    toggle = await _started(engine)
+    with counting(core) as counted:
+        outcome = await engine.handle(_event(EventKind.BUTTON, data=toggle, message_id=1))
+    assert outcome.notice == en("consent.decision.given")
+    assert (counted.transactions, counted.commits) == (1, 1)
+
+
+async def test_a_consent_press_reads_the_customer_once(core: PrivacyCore) -> None:
+    engine = FlowEngine(core)
+    toggle = await _started(engine)
+    with counting(core) as counted:
+        await engine.handle(_event(EventKind.BUTTON, data=toggle, message_id=1))
+    # customer, data key, identities, conversation, consents; ledger, audit; saves
+    assert len(counted.statements) <= 11, counted.statements
+
+
+async def test_a_read_only_privacy_is_one_transaction(core: PrivacyCore) -> None:
+    engine = FlowEngine(core)
+    await _started(engine)
+    with counting(core) as counted:
+        outcome = await engine.handle(_event(EventKind.COMMAND, text="privacy"))
+    assert outcome.replies[0].text.startswith(en("privacy.title"))
+    assert (counted.transactions, counted.commits) == (1, 1)
+
+
+async def test_a_refused_action_is_undone_but_its_denial_and_the_turn_are_kept(
+    core: PrivacyCore,
+) -> None:
+    engine = FlowEngine(core)
+    toggle = await _started(engine)
+    async with core.uow() as uow:  # Alice objected to direct marketing meanwhile
+        alice = await find_customer(IdentityKind.TELEGRAM, str(ALICE), uow)
+        assert alice is not None
+        alice.flags = replace(alice.flags, objected_marketing=True)
+        await uow.customers.save(alice)
+        await uow.commit()
+    with counting(core) as counted:
+        outcome = await engine.handle(_event(EventKind.BUTTON, data=toggle, message_id=1))
+    assert outcome.replies[-1].text == en("error.objected")
+    assert counted.commits == 1
+    async with core.uow() as uow:
+        assert "marketing" not in await current_consents(alice.ref, uow)
+        entries = await uow.audit.about(alice.ref)
+    denied = [e for e in entries if e.outcome == "denied"]
+    assert [(e.action, e.details) for e in denied] == [("consent.given", {"reason": "objected"})]
