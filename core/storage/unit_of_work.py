@@ -76,11 +76,13 @@ class UnitOfWork:
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._db.session()
         self.keys = KeyStore(self.session, self.keyring)
-        self.customers = CustomerRepository(self.session, self.keys, self.indexer)
+        self.conversations = ConversationRepository(self.session, self.keys)
+        self.customers = CustomerRepository(
+            self.session, self.keys, self.indexer, self.conversations
+        )
         self.consents = ConsentRepository(self.session)
         self.surveys = SurveyRepository(self.session, self.keys)
         self.purchases = PurchaseRepository(self.session, self.keys)
-        self.conversations = ConversationRepository(self.session, self.keys)
         self.staff = StaffRepository(self.session)
         self.audit = AuditRepository(self.session, self.indexer.derive("audit-chain"))
         self.jobs = JobRepository(self.session)

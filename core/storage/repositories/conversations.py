@@ -26,6 +26,10 @@ class ConversationRepository:
     def forget(self) -> None:
         self._rows.clear()
 
+    def adopt(self, customer_ref: str, row: ConversationRow | None) -> None:
+        """The row (or its absence) as read with the customer, unless already known."""
+        self._rows.setdefault(customer_ref, row)
+
     async def load(self, customer_ref: str) -> dict[str, Any]:
         row = await self._row(customer_ref)
         if row is None:

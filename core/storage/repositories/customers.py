@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from core.crypto import BlindIndexer, FieldCipher
 from core.domain.customer import Customer, Identity, IdentityKind, ProcessingFlags
 from core.errors import Conflict, NotFound
+from core.storage.repositories.conversations import ConversationRepository
 from core.storage.repositories.keys import KeyStore
-from core.storage.tables import CustomerRow, IdentityRow
+from core.storage.tables import ConversationRow, CustomerRow, DataKeyRow, IdentityRow
 
 __all__ = ["CustomerRepository"]
 
@@ -21,10 +25,17 @@ class CustomerRepository:
     that reads its customer, decides and saves reads the row once. (The session's own
     identity map holds rows weakly: the domain object keeps none alive.)"""
 
-    def __init__(self, session: AsyncSession, keys: KeyStore, indexer: BlindIndexer) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        keys: KeyStore,
+        indexer: BlindIndexer,
+        conversations: ConversationRepository,
+    ) -> None:
         self._session = session
         self._keys = keys
         self._indexer = indexer
+        self._conversations = conversations  # read with the customer (one statement)
         bind = session.bind
         # SQLite transactions hold the database's write lock from BEGIN: every read locks.
         self._reads_lock = bind is not None and bind.dialect.name == "sqlite"
@@ -89,22 +100,13 @@ class CustomerRepository:
     async def find(
         self, kind: IdentityKind, normalised_value: str, *, lock: bool = False
     ) -> Customer | None:
-        """The customer with this identity, read with it in one statement."""
-        statement = (
-            select(CustomerRow)
-            .join(IdentityRow, IdentityRow.customer_ref == CustomerRow.ref)
-            .where(
-                IdentityRow.kind == kind.value,
-                IdentityRow.blind == self.blind(kind, normalised_value),
-            )
-        )
-        if lock:
-            statement = statement.with_for_update(of=CustomerRow)
-        row = await self._session.scalar(statement)
-        if row is None:
-            return None
-        self._keep(row, lock=lock)
-        return await self._customer(row)
+        """The customer with this identity, read with their key and identities at once."""
+        mine = aliased(IdentityRow)
+        found = mine.customer_ref == CustomerRow.ref
+        blind = self.blind(kind, normalised_value)
+        by = (mine.kind == kind.value) & (mine.blind == blind)
+        row = await self._load(by, lock=lock, join=(mine, found))
+        return None if row is None else await self._customer(row)
 
     async def get(self, ref: str, *, lock: bool = False) -> Customer:
         """The customer; ``lock`` holds their row until commit (serialises their updates)."""
@@ -126,10 +128,54 @@ class CustomerRepository:
     async def _row(self, ref: str, *, lock: bool) -> CustomerRow:
         row = self._rows.get(ref)
         if row is None or (lock and ref not in self._locked):
-            row = await self._session.get(CustomerRow, ref, with_for_update=lock)
+            row = await self._load(CustomerRow.ref == ref, lock=lock)
             if row is None:
                 raise NotFound("no such customer", code="no_customer")
-            self._keep(row, lock=lock)
+        return row
+
+    async def _load(
+        self,
+        where: ColumnElement[bool],
+        *,
+        lock: bool,
+        join: tuple[Any, ColumnElement[bool]] | None = None,
+    ) -> CustomerRow | None:
+        """One statement: the customer's row, wrapped data key, conversation and
+        identities (a row per identity), all kept for this transaction."""
+        statement = select(
+            CustomerRow,
+            DataKeyRow.wrapped,
+            ConversationRow,
+            IdentityRow.kind,
+            IdentityRow.value_enc,
+            IdentityRow.verified,
+        )
+        if join is not None:
+            statement = statement.join(*join)
+        statement = (
+            statement.outerjoin(DataKeyRow, DataKeyRow.customer_ref == CustomerRow.ref)
+            .outerjoin(ConversationRow, ConversationRow.customer_ref == CustomerRow.ref)
+            .outerjoin(IdentityRow, IdentityRow.customer_ref == CustomerRow.ref)
+            .where(where)
+            .order_by(IdentityRow.id)
+            .execution_options(populate_existing=True)
+        )
+        if lock:
+            statement = statement.with_for_update(of=CustomerRow)
+        rows = (await self._session.execute(statement)).all()
+        if not rows:
+            return None
+        row, wrapped, conversation = rows[0][0], rows[0][1], rows[0][2]
+        self._keep(row, lock=lock)
+        self._conversations.adopt(row.ref, conversation)
+        if wrapped is None:
+            return row  # shredded: reading a field says so (DataShredded)
+        cipher = self._keys.adopt(row.ref, wrapped)
+        self._identities_of[row.ref] = [
+            Identity(IdentityKind(k), cipher.decrypt(f"identity.{k}", enc) or "", verified)
+            for *_rows, k, enc, verified in rows
+            if k is not None
+        ]
         return row
 
     def _keep(self, row: CustomerRow, *, lock: bool) -> None:

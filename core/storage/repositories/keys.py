@@ -30,14 +30,21 @@ class KeyStore:
         self._ciphers[customer_ref] = FieldCipher(key)
         return self._ciphers[customer_ref]
 
-    async def cipher(self, customer_ref: str) -> FieldCipher:
+    def adopt(self, customer_ref: str, wrapped: bytes) -> FieldCipher:
+        """The cipher of a key read with another row (unwrapped once per unit of work)."""
         if customer_ref not in self._ciphers:
-            row = await self._session.get(DataKeyRow, customer_ref)
-            if row is None:
-                raise DataShredded("this customer's data key no longer exists")
-            secret = self._keyring.unwrap(row.wrapped)
+            secret = self._keyring.unwrap(wrapped)
             self._ciphers[customer_ref] = FieldCipher(DataKey(customer_ref, secret))
         return self._ciphers[customer_ref]
+
+    async def cipher(self, customer_ref: str) -> FieldCipher:
+        known = self._ciphers.get(customer_ref)
+        if known is not None:
+            return known
+        row = await self._session.get(DataKeyRow, customer_ref)
+        if row is None:
+            raise DataShredded("this customer's data key no longer exists")
+        return self.adopt(customer_ref, row.wrapped)
 
     async def shred(self, customer_ref: str) -> bool:
         """Destroy the key; every ciphertext of this customer becomes noise."""
