@@ -18,7 +18,7 @@ class BareAiogram:
         from aiogram.client.session.aiohttp import AiohttpSession
         from aiogram.client.telegram import TelegramAPIServer
 
-        from bot.adapters.aiogram_bot import pin_response_models
+        from bot.channels.aiogram_bot import pin_response_models
 
         # The same aiogram/pydantic work-around as ours, so the ratio is the core's cost.
         pin_response_models()

@@ -15,7 +15,7 @@ class BarePtb:
     def __init__(self, fake: TimedFake) -> None:
         from telegram.ext import ApplicationBuilder, CallbackQueryHandler, CommandHandler
 
-        from bot.adapters.ptb_bot import CONCURRENT_UPDATES, CONNECTION_POOL
+        from bot.channels.ptb_bot import CONCURRENT_UPDATES, CONNECTION_POOL
 
         self.app = (
             ApplicationBuilder()

@@ -116,9 +116,9 @@ async def _jobs_done(core: PrivacyCore) -> int:
 
 async def _send_all(core: PrivacyCore, fake: FakeTelegram, count: int) -> tuple[float, float]:
     """Run the worker until every follow-up arrived; (worker start, deadline hit?)."""
-    from bot.outbound import Outbound, OutboundConfig
-    from bot.outreach import send_followup
-    from bot.worker import Worker
+    from bot.background.outbound import Outbound, OutboundConfig
+    from bot.background.outreach import send_followup
+    from bot.background.worker import Worker
     from core.services.followups import FOLLOWUP
     from tests.outbound_support import real_sender
 

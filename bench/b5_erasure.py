@@ -103,7 +103,7 @@ async def _request_approved(core: PrivacyCore, ref: str) -> None:
 
 
 async def _erase(core: PrivacyCore, ref: str) -> tuple[float, float, float, bool]:
-    import bot.rights_jobs as rj
+    import bot.background.rights_jobs as rj
     import core.services.rights_erasure as erasure
 
     await _request_approved(core, ref)

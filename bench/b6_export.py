@@ -1,4 +1,4 @@
-"""B6 export: the customer's ZIP (``bot.export.build_export``) for N purchases.
+"""B6 export: the customer's ZIP (``bot.render.export.build_export``) for N purchases.
 
 Two customers in one database, set up like B5 (services, then purchases
 bulk-inserted with their own cipher): a small one and a big one (5x the
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from bench.b5_erasure import add_purchases_bulk
 from bench.common import Context, Row, core_settings, fmt_seconds
-from bot.export import build_export
+from bot.render.export import build_export
 from core.app import PrivacyCore, open_core
 from tests.rights_helpers import telegram_customer
 

@@ -20,7 +20,7 @@ from sqlalchemy import event
 
 from bench.common import core_settings
 from bench.pg import scratch_database
-from bot.flows import EventKind, FlowEngine, Incoming, Outcome
+from bot.conversation import EventKind, FlowEngine, Incoming, Outcome
 from core.app import open_core
 
 __all__ = ["main"]

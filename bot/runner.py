@@ -11,15 +11,15 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-import bot.rights_jobs  # noqa: F401  (registers the data-rights job handlers)
-from bot.adapters.telegram import Sender, webhook_token
-from bot.flows import FlowEngine
+import bot.background.rights_jobs  # noqa: F401  (registers the data-rights job handlers)
+from bot.background.outreach import Background, start_background
+from bot.background.staff_tasks import run_desk_duties
+from bot.channels.telegram import Sender, webhook_token
+from bot.conversation import FlowEngine
 from bot.http.app import WEBHOOK_PATH, build_app
 from bot.http.metrics import Metrics
 from bot.http.purchase import PurchaseHook
-from bot.outreach import Background, start_background
 from bot.settings import BotSettings
-from bot.staff_tasks import run_desk_duties
 from core.app import PrivacyCore
 from core.errors import ConfigurationError
 
@@ -44,11 +44,11 @@ class Adapter(Protocol):
 def make_adapter(framework: str, engine: FlowEngine, token: str, api_base: str) -> Adapter:
     """The framework is imported here only: aiogram alone takes seconds to load."""
     if framework == "aiogram":
-        from bot.adapters.aiogram_bot import AiogramAdapter
+        from bot.channels.aiogram_bot import AiogramAdapter
 
         return AiogramAdapter(engine, token, api_base)
     if framework == "ptb":
-        from bot.adapters.ptb_bot import PtbAdapter
+        from bot.channels.ptb_bot import PtbAdapter
 
         return PtbAdapter(engine, token, api_base)
     raise ConfigurationError(f"unknown framework {framework!r} (aiogram or ptb)")
@@ -108,7 +108,7 @@ async def run_bot(
     background: Background | None = None
     try:
         await adapter.register_commands()
-        # Follow-ups, notices and the daily retention sweep (bot/outreach.py).
+        # Follow-ups, notices and the daily retention sweep (bot/background/outreach.py).
         background = start_background(core, adapter.sender, metrics)
         hook.on_scheduled = background.worker.wake
         desk = asyncio.create_task(run_desk_duties(core, adapter, adapter.sender, stop))

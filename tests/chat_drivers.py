@@ -14,8 +14,8 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bot.adapters.console import ConsoleChat
-from bot.flows import EventKind, FlowEngine, Incoming
+from bot.channels.console import ConsoleChat
+from bot.conversation import EventKind, FlowEngine, Incoming
 from bot.runner import run_bot
 from bot.settings import BotSettings
 from core.app import PrivacyCore
@@ -138,7 +138,7 @@ class Processed:
 def hook_deliver(monkeypatch: Any, framework: str) -> Processed:
     """Wrap the adapter's ``deliver`` so tests know when an update is done."""
     module = importlib.import_module(
-        "bot.adapters.aiogram_bot" if framework == "aiogram" else "bot.adapters.ptb_bot"
+        "bot.channels.aiogram_bot" if framework == "aiogram" else "bot.channels.ptb_bot"
     )
     processed = Processed()
     original = module.deliver

@@ -13,12 +13,12 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import event, func, select, update
 
-from bot.flows.events import Reply
+from bot.background.outbound import Outbound, OutboundSender
+from bot.background.worker import JobContext, JobHandler, run_step
+from bot.conversation.events import Reply
 from bot.http.app import build_app
 from bot.http.metrics import Metrics
 from bot.http.purchase import PurchaseHook, sign
-from bot.outbound import Outbound, OutboundSender
-from bot.worker import JobContext, JobHandler, run_step
 from core.app import PrivacyCore
 from core.clock import FixedClock
 from core.domain.customer import IdentityKind

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from bot.outbound import OutboundSender
+from bot.background.outbound import OutboundSender
 from tests.fake_telegram import FakeTelegram
 
 
@@ -15,7 +15,7 @@ async def real_sender(framework: str, fake: FakeTelegram) -> AsyncIterator[Outbo
     """The framework's own sender (send_out), as ``privacy-bot run`` would use it."""
     engine: Any = None  # the senders never touch the flow engine
     if framework == "ptb":
-        from bot.adapters.ptb_bot import PtbAdapter
+        from bot.channels.ptb_bot import PtbAdapter
 
         ptb = PtbAdapter(engine, fake.token, fake.api_base)
         await ptb._ensure_started()
@@ -24,7 +24,7 @@ async def real_sender(framework: str, fake: FakeTelegram) -> AsyncIterator[Outbo
         finally:
             await ptb.close()
     else:
-        from bot.adapters.aiogram_bot import AiogramAdapter
+        from bot.channels.aiogram_bot import AiogramAdapter
 
         aiogram = AiogramAdapter(engine, fake.token, fake.api_base)
         try:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import core.errors
-from bot.i18n import LOCALES, LOCALES_DIR, Translator, catalog, locale_for, placeholders
+from bot.render.i18n import LOCALES, LOCALES_DIR, Translator, catalog, locale_for, placeholders
 from core.domain.policy import load_policy
 from core.domain.survey import QuestionKind, load_survey
 
@@ -65,7 +65,7 @@ def code_keys() -> frozenset[str]:
 @cache
 def dynamic_keys() -> frozenset[str]:
     """Keys built at run time from the policy, the survey, the command menu and error codes."""
-    from bot.flows.routes import COMMAND_MENU  # lazily: the flows import the whole core
+    from bot.conversation.routes import COMMAND_MENU  # lazily: the flows import the whole core
 
     keys: set[str] = set()
     for purpose in load_policy().purposes:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bot.desk_cli import requests_command
-from bot.retention_cli import retention_command
+from bot.cli.requests import requests_command
+from bot.cli.retention import retention_command
 from core.app import PrivacyCore
 from core.clock import FixedClock
 from core.domain.customer import IdentityKind
@@ -45,7 +45,7 @@ def run(data_dir: Path, *args: str, stdin: str | None = None) -> subprocess.Comp
 
 def test_help_lists_the_commands_without_importing_a_chat_framework() -> None:
     code = (
-        "import sys; from bot.cli import build_parser; build_parser().format_help(); "
+        "import sys; from bot.cli.commands import build_parser; build_parser().format_help(); "
         "import bot.cli; bot.cli.main.__call__; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('aiogram', 'telegram')))"
     )
@@ -61,7 +61,7 @@ def test_help_lists_the_commands_without_importing_a_chat_framework() -> None:
 
 def test_the_console_chat_does_not_load_a_chat_framework() -> None:
     code = (
-        "import sys, bot.adapters.console, bot.flows, bot.cli; "
+        "import sys, bot.channels.console, bot.conversation, bot.cli; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('aiogram', 'telegram')))"
     )
     result = subprocess.run(

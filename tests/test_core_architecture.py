@@ -62,9 +62,9 @@ def test_core_has_python_files_to_check() -> None:
         ("import aiogram", "core.a", {"aiogram"}),
         ("import telegram.ext as t", "core.a", {"telegram.ext"}),
         ("from aiohttp import web", "core.a", {"aiohttp"}),
-        ("from bot.flows import run", "core.a", {"bot.flows"}),
+        ("from bot.conversation import run", "core.a", {"bot.conversation"}),
         ("from ..bot import flows", "core.a", {"bot"}),
-        ("from ...bot.flows import run", "core.x.y", {"bot.flows"}),
+        ("from ...bot.conversation import run", "core.x.y", {"bot.conversation"}),
         ("from .. import bot", "core.a", {"bot"}),
     ],
 )

@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-import bot.outreach  # (registers the notice handler)
-import bot.rights_jobs  # noqa: F401  (registers the export handler)
-from bot.flows import EventKind, FlowEngine, Incoming
-from bot.i18n import Translator
-from bot.outbound import Outbound, OutboundConfig
-from bot.rights_jobs import RightsJobs
-from bot.worker import Worker
+import bot.background.outreach  # (registers the notice handler)
+import bot.background.rights_jobs  # noqa: F401  (registers the export handler)
+from bot.background.outbound import Outbound, OutboundConfig
+from bot.background.rights_jobs import RightsJobs
+from bot.background.worker import Worker
+from bot.conversation import EventKind, FlowEngine, Incoming
+from bot.render.i18n import Translator
 from core.app import PrivacyCore, open_core
 from core.domain.customer import IdentityKind
 from core.domain.requests import RequestState

@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from decimal import Decimal
 
-from bot.flows import EventKind, FlowEngine, Incoming
-from bot.outbound import Outbound, OutboundConfig
-from bot.outreach import send_followup, send_notice
-from bot.worker import Worker
+from bot.background.outbound import Outbound, OutboundConfig
+from bot.background.outreach import send_followup, send_notice
+from bot.background.worker import Worker
+from bot.conversation import EventKind, FlowEngine, Incoming
 from core.app import PrivacyCore, open_core
 from core.clock import FixedClock
 from core.domain.customer import IdentityKind

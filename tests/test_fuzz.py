@@ -25,11 +25,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bot.adapters.telegram import incoming_from_update
-from bot.flows import EventKind, FlowEngine, Incoming, Outcome
-from bot.flows.routes import build_route_map
-from bot.flows.turn import parse_press
-from bot.i18n import Translator, locale_for
+from bot.channels.telegram import incoming_from_update
+from bot.conversation import EventKind, FlowEngine, Incoming, Outcome
+from bot.conversation.routes import build_route_map
+from bot.conversation.turn import parse_press
+from bot.render.i18n import Translator, locale_for
 from core.app import PrivacyCore, open_core
 from core.settings import Settings
 from core.storage.tables import AuditEntryRow, ConsentRow

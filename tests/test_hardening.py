@@ -30,7 +30,7 @@ from sqlalchemy import func, select, update
 from bot.http.app import build_app
 from bot.http.metrics import Metrics
 from bot.http.purchase import PurchaseHook, sign
-from bot.i18n import Translator
+from bot.render.i18n import Translator
 from core.app import PrivacyCore, open_core
 from core.domain.customer import IdentityKind
 from core.domain.requests import RequestState

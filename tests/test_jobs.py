@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import update
 
-from bot.outbound import Outbound
-from bot.outreach import run_daily_retention
-from bot.worker import JobContext, Worker
+from bot.background.outbound import Outbound
+from bot.background.outreach import run_daily_retention
+from bot.background.worker import JobContext, Worker
 from core.app import PrivacyCore
 from core.services import (
     SYSTEM,
@@ -151,7 +151,7 @@ async def test_a_worker_whose_job_was_taken_over_says_so(
     await _enqueue(core, "retention", "retention:1")
     lease = timedelta(seconds=0.3)
     w = Worker(core, Outbound(_NoSender()), handlers={"retention": sweep}, poll=0.05, lease=lease)
-    with caplog.at_level(logging.WARNING, logger="bot.worker"):
+    with caplog.at_level(logging.WARNING, logger="bot.background.worker"):
         w.start()
         await asyncio.wait_for(started.wait(), 10)
         async with core.uow() as uow:  # as if another worker claimed it after a stall

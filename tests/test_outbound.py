@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.flows.events import Reply
-from bot.outbound import Outbound, OutboundConfig
+from bot.background.outbound import Outbound, OutboundConfig
+from bot.conversation.events import Reply
 from core.services.followups import Delivery
 from tests.fake_telegram import FakeTelegram
 from tests.outbound_support import real_sender

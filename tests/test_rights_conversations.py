@@ -12,8 +12,8 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy.engine import make_url
 
-from bot.flows.events import Reply
-from bot.rights_jobs import RightsJobs
+from bot.background.rights_jobs import RightsJobs
+from bot.conversation.events import Reply
 from core.app import PrivacyCore
 from core.domain.customer import IdentityKind
 from core.domain.requests import RequestState

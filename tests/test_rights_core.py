@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from bot.flows.events import Reply
-from bot.rights_jobs import RightsJobs
+from bot.background.rights_jobs import RightsJobs
+from bot.conversation.events import Reply
 from core.app import PrivacyCore, open_core
 from core.clock import FixedClock
 from core.domain.customer import IdentityKind
@@ -206,7 +206,7 @@ async def test_erased_contacts_are_suppressed(core: PrivacyCore) -> None:
 _KILL_SCRIPT = """
 import asyncio, os, signal, sys
 from pathlib import Path
-import bot.rights_jobs as rj
+import bot.background.rights_jobs as rj
 import core.services.rights_erasure as erasure
 from core.app import open_core
 from core.settings import Settings

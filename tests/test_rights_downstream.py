@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 from aiohttp import web
 
-from bot.rights_jobs import RightsJobs
+from bot.background.rights_jobs import RightsJobs
 from core.app import PrivacyCore, open_core
 from core.services.rights import Flag, SetFlag, set_processing_flag
 from core.settings import Settings

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from bot.flows.engine import FlowEngine
-from bot.flows.routes import ROUTES, RouteClash, build_route_map
-from bot.i18n import Translator
+from bot.conversation.engine import FlowEngine
+from bot.conversation.routes import ROUTES, RouteClash, build_route_map
+from bot.render.i18n import Translator
 from core.app import PrivacyCore
 from core.domain.customer import IdentityKind
 from core.services import SYSTEM, AddStaff, add_staff, find_customer, survey_answers

@@ -9,10 +9,10 @@ import struct
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from bot.flows.events import EventKind, Reply
-from bot.flows.routes import build_route_map
-from bot.i18n import Translator
-from bot.staff_tasks import send_digest
+from bot.background.staff_tasks import send_digest
+from bot.conversation.events import EventKind, Reply
+from bot.conversation.routes import build_route_map
+from bot.render.i18n import Translator
 from core.app import PrivacyCore
 from core.audit import AuditEntry
 from core.domain.customer import IdentityKind

@@ -13,10 +13,10 @@ from datetime import timedelta
 
 import pytest
 
-from bot.flows import FlowEngine
-from bot.i18n import Translator
+from bot.background.staff_tasks import send_digest
+from bot.conversation import FlowEngine
+from bot.render.i18n import Translator
 from bot.runner import make_adapter
-from bot.staff_tasks import send_digest
 from core.app import PrivacyCore
 from core.domain.requests import RequestState
 from tests.chat_drivers import TelegramDriver, hook_deliver

@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.adapters.telegram import deliver, webhook_token
-from bot.flows import EventKind, FlowEngine, Incoming, Outcome, Reply
+from bot.channels.telegram import deliver, webhook_token
+from bot.conversation import EventKind, FlowEngine, Incoming, Outcome, Reply
 from bot.http.app import WEBHOOK_PATH
-from bot.i18n import Translator
 from bot.logs import QUIET_LOGGERS, quiet_libraries
+from bot.render.i18n import Translator
 from bot.runner import make_adapter
 from core.app import PrivacyCore
 from tests.chat_drivers import TelegramDriver, hook_deliver
@@ -183,7 +183,7 @@ def test_aiogram_response_models_are_built_once_however_often_memory_is_collecte
     from aiogram.methods import EditMessageText
     from aiogram.methods.base import Response
 
-    from bot.adapters.aiogram_bot import pin_response_models
+    from bot.channels.aiogram_bot import pin_response_models
 
     pin_response_models()
     built = []
@@ -204,8 +204,8 @@ async def test_a_failure_to_mark_a_blocked_user_is_logged_without_its_text(
     async def failing(cmd: object, uow: object) -> None:
         raise RuntimeError("UPDATE customers ... parameters: ('7001',)")
 
-    monkeypatch.setattr("bot.flows.engine.report_blocked", failing)
-    with caplog.at_level(logging.ERROR, logger="bot.flows"):
+    monkeypatch.setattr("bot.conversation.engine.report_blocked", failing)
+    with caplog.at_level(logging.ERROR, logger="bot.conversation"):
         await FlowEngine(core).blocked(Incoming(USER, USER, EventKind.TEXT, "hi"))
     assert "marking blocked failed error=RuntimeError" in caplog.text
     assert str(USER) not in caplog.text

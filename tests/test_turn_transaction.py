@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import event
 
-from bot.flows.engine import FlowEngine
-from bot.flows.events import EventKind, Incoming, Outcome
-from bot.i18n import Translator
+from bot.conversation.engine import FlowEngine
+from bot.conversation.events import EventKind, Incoming, Outcome
+from bot.render.i18n import Translator
 from core.app import PrivacyCore
 from core.domain.customer import IdentityKind
 from core.services import current_consents, find_customer

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.adapters.telegram import secret_matches
+from bot.channels.telegram import secret_matches
 from bot.http.metrics import Metrics
 from bot.http.purchase import PurchaseHook
 

@@ -144,7 +144,7 @@ class StartFollowup:
     job: Job
     worker: str
     # Adds the message's button token to the customer's conversation state, so
-    # presses on a proactive message validate like any other (bot/flows/turn.py).
+    # presses on a proactive message validate like any other (bot/conversation/turn.py).
     mark_state: Callable[[dict[str, Any]], None]
 
 

@@ -1,0 +1,129 @@
+"""Job handlers for what the bot does on its own: follow-ups, notices, the daily sweep.
+
+Registered with the worker at import (bot/background/worker.py ``register_handler``);
+``start_background`` starts the worker and the daily retention trigger for
+``privacy-bot run``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import cast
+
+from bot.background.outbound import Outbound, OutboundConfig, OutboundSender
+from bot.background.worker import JobContext, Worker, register_handler
+from bot.channels.telegram import Sender
+from bot.conversation import followup
+from bot.conversation.events import Reply
+from bot.http.metrics import Metrics
+from bot.render.i18n import Translator
+from core.app import PrivacyCore
+from core.services.followups import (
+    FOLLOWUP,
+    FinishFollowup,
+    FinishNotice,
+    StartFollowup,
+    finish_followup,
+    finish_notice,
+    start_followup,
+    start_notice,
+)
+from core.services.jobs import complete_job
+from core.services.notices import NOTIFY
+from core.services.retention import RETENTION, run_retention, schedule_retention
+from core.storage.repositories import Job
+
+__all__ = ["Background", "run_daily_retention", "send_followup", "send_notice", "start_background"]
+
+log = logging.getLogger("bot.background.outreach")
+
+
+async def send_followup(job: Job, ctx: JobContext) -> None:
+    order_id = str(job.payload["order"])
+    token = secrets.token_urlsafe(6)
+    cmd = StartFollowup(
+        order_id, job, ctx.worker, lambda state: followup.mark_state(state, token, order_id)
+    )
+    start = await start_followup(cmd, ctx.uow)
+    if not start.send:
+        return  # closed or put back in the step's transaction, committed by the worker
+    assert start.customer is not None
+    assert start.chat_id is not None
+    reply = followup.compose(ctx.core, start.customer, start.chat_id, token, start.purchased_at)
+    # At most once: the "sending" marker is committed before the message leaves, and
+    # a follow-up whose delivery is unknown is not sent again.
+    await ctx.uow.commit()
+    delivery = await ctx.outbound.send(start.chat_id, reply, on_unknown="give_up")
+    log.info("followup customer=%s delivery=%s", start.customer.ref, delivery)
+    await finish_followup(FinishFollowup(order_id, job, ctx.worker, delivery), ctx.uow)
+
+
+async def send_notice(job: Job, ctx: JobContext) -> None:
+    start = await start_notice(job, ctx.worker, ctx.uow)
+    if not start.send:
+        return
+    assert start.chat_id is not None
+    text = Translator(start.language)(start.message_key, **(start.params or {}))
+    # Only read so far; ended so that no transaction stays open during the send.
+    await ctx.uow.commit()
+    # At least once: a notice about the customer's rights must arrive.
+    delivery = await ctx.outbound.send(start.chat_id, Reply(text=text), on_unknown="retry")
+    await finish_notice(FinishNotice(job, ctx.worker, delivery), ctx.uow)
+
+
+register_handler(FOLLOWUP, send_followup)
+register_handler(NOTIFY, send_notice)
+
+
+async def run_daily_retention(job: Job, ctx: JobContext) -> None:
+    # The sweep is a batch driver: it commits each batch itself (core/services/retention.py),
+    # and its last batch lands with the job's completion. Re-running it removes nothing twice.
+    plan = await run_retention(ctx.uow)
+    log.info("retention removed %s", plan.totals())
+    await complete_job(job, ctx.worker, ctx.uow)
+
+
+register_handler(RETENTION, run_daily_retention)
+
+
+@dataclass
+class Background:
+    """The worker plus the daily retention trigger, started and stopped with the bot."""
+
+    worker: Worker
+    _daily: asyncio.Task[None] | None = None
+
+    async def stop(self) -> None:
+        if self._daily is not None:
+            self._daily.cancel()
+            await asyncio.gather(self._daily, return_exceptions=True)
+        await self.worker.stop()
+
+
+def start_background(
+    core: PrivacyCore, sender: Sender, metrics: Metrics, *, daily: bool = True
+) -> Background:
+    # Both adapters' senders also implement send_out (bot/background/outbound.py OutboundSender).
+    outbound = Outbound(cast(OutboundSender, sender), OutboundConfig.from_env(), metrics)
+    worker = Worker(core, outbound, metrics=metrics)
+    worker.start()
+    background = Background(worker)
+    if daily:
+        background._daily = asyncio.create_task(_enqueue_daily(core, worker))
+    return background
+
+
+async def _enqueue_daily(core: PrivacyCore, worker: Worker) -> None:
+    while True:
+        try:
+            async with core.uow() as uow:
+                added = await schedule_retention(uow)
+                await uow.commit()
+            if added:
+                worker.wake()
+        except Exception as error:
+            log.error("could not schedule retention: %s", type(error).__name__)
+        await asyncio.sleep(3600)  # hourly look; the job key makes it once a day

@@ -1,0 +1,320 @@
+"""Background work of the data rights: exports, erasures, corrections, downstream notices.
+
+Each handler runs one step of one claimed job in the step's unit of work
+(``ctx.uow``, bot/background/worker.py): its effect and the job's completion, or its
+"later", are committed together by whoever runs the step. The job queue's lease
+makes a crashed run resume in another process (or after a restart).
+``RightsJobs.handlers()`` maps job kinds to handlers for the worker's registry;
+``run_due`` drains them on its own (tests, one-off runs).
+
+Kinds waiting for staff approval are polled: the job comes back every few
+minutes until staff move the request on, so no hook into the staff desk is needed.
+
+An erasure is carried out by ``core.services.rights_erasure.erase_customer``;
+this module only sends its confirmation.
+
+An export is delivered at most once (core/services/rights_export.py): a "sending"
+marker is committed before the document leaves. A later attempt that finds it (the
+process died mid-send), or a send whose answer never came, does not send again: the
+request is completed as uncertain and the customer is told to ask again if nothing
+arrived. Telegram's definite refusals (400, 403, 429, 5xx) clear the marker and the
+job is retried as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, cast
+
+from bot.background.outbound import Outbound
+from bot.background.worker import JobContext, JobHandler, register_handler, run_step
+from bot.channels.telegram import Blocked, DeliveryUnknown, Sender, SendError
+from bot.conversation.events import Reply
+from bot.http.metrics import Metrics
+from bot.render.export import build_export
+from bot.render.i18n import Translator
+from bot.settings import BotSettings
+from core.app import PrivacyCore
+from core.domain.requests import Delivery
+from core.errors import DataShredded, NotFound
+from core.services.customers import mark_unreachable
+from core.services.jobs import ClaimJobs, claim_jobs, complete_job, retry_job
+from core.services.rights_downstream import (
+    DOWNSTREAM,
+    ConfirmDelivery,
+    body_of,
+    confirm_delivery,
+    sign,
+)
+from core.services.rights_erasure import (
+    ERASURE,
+    EraseCustomer,
+    ErasureStep,
+    erase_customer,
+    fold_erased_pages,
+)
+from core.services.rights_export import (
+    EXPORT,
+    DeliveryStart,
+    ExportUncertain,
+    complete_export,
+    export_not_delivered,
+    export_uncertain,
+    start_export_delivery,
+)
+from core.services.rights_rectification import RECTIFY, apply_correction
+from core.storage import UnitOfWork
+from core.storage.repositories import Job
+
+__all__ = ["KINDS", "RightsJobs"]
+
+log = logging.getLogger("bot.rights")
+
+if TYPE_CHECKING:
+    from aiohttp import ClientSession
+
+
+class _Unreachable(Exception):
+    """A downstream system did not answer (the message names the error type)."""
+
+
+KINDS = (ERASURE, EXPORT, RECTIFY, DOWNSTREAM)
+# How often a request waiting for staff approval is looked at again.
+APPROVAL_POLL = timedelta(minutes=2)
+
+
+@dataclass
+class RightsJobs:
+    core: PrivacyCore
+    sender: Sender | None
+    webhook_secret: str | None
+    worker: str = "rights"
+    timeout: float = 10.0
+    _http: ClientSession | None = field(default=None, repr=False)
+
+    def handlers(self) -> dict[str, JobHandler]:
+        return {
+            ERASURE: self.erasure,
+            EXPORT: self.export,
+            RECTIFY: self.rectify,
+            DOWNSTREAM: self.downstream,
+        }
+
+    async def run_due(self, kinds: tuple[str, ...] = KINDS, limit: int = 20) -> int:
+        """Claim and run what is due now, each step as the worker runs it; how many ran.
+
+        A step that raises was put back for later; the error is not raised here."""
+        async with self.core.uow() as uow:
+            jobs = await claim_jobs(ClaimJobs(self.worker, kinds, limit=limit), uow)
+            await uow.commit()
+        table = self.handlers()
+        for job in jobs:
+            try:
+                await run_step(self.core, job, self._context, table[job.kind])
+            except Exception as error:
+                log.warning("job %s (%s) failed: %s", job.id, job.kind, type(error).__name__)
+        return len(jobs)
+
+    def _context(self, uow: UnitOfWork) -> JobContext:
+        # These handlers send through self.sender: the outbound is never used.
+        return JobContext(self.core, self.worker, Outbound(_NoOutbound()), Metrics(), uow)
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    def _systems(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.core.settings.downstream)
+
+    # --- erasure --------------------------------------------------------------------
+
+    async def erasure(self, job: Job, ctx: JobContext) -> None:
+        cmd = EraseCustomer(str(job.payload["request"]), self._systems(), self._last_message)
+        step = await erase_customer(cmd, ctx.uow)
+        if step is ErasureStep.WAIT:
+            await _later(job, ctx, "awaiting approval", APPROVAL_POLL)
+            return
+        await complete_job(job, ctx.worker, ctx.uow)
+        # Also after STOP: an erasure carried out in the chat leaves folding to this job.
+        ctx.after_commit(lambda: fold_erased_pages(ctx.uow))
+
+    async def _last_message(self, chat_id: int, language: str) -> None:
+        """Sent before the key goes: afterwards the chat id cannot be read any more."""
+        if self.sender is None:
+            return
+        try:
+            await self.sender.send_text(
+                chat_id, Reply(text=Translator(language)("rights.erase.done"))
+            )
+        except Exception as exc:  # blocked bot, network: the erasure must go on
+            log.warning("erasure confirmation not sent error=%s", type(exc).__name__)
+
+    # --- export ---------------------------------------------------------------------
+
+    async def export(self, job: Job, ctx: JobContext) -> None:
+        uow, ref = ctx.uow, str(job.payload["request"])
+        request = await uow.requests.get(ref)
+        delivery = await uow.requests.delivery(ref)
+        if request.state.closed:
+            await complete_job(job, ctx.worker, uow)
+        elif delivery == Delivery.SENDING:  # an earlier attempt died mid-send
+            await _export_uncertain(job, ctx, ref, "interrupted")
+        elif request.state.value in ("received", "verifying"):
+            await _later(job, ctx, "awaiting approval", APPROVAL_POLL)
+        else:
+            await self._deliver(job, ctx, request.customer_ref)
+
+    async def _deliver(self, job: Job, ctx: JobContext, customer_ref: str) -> None:
+        uow, ref = ctx.uow, str(job.payload["request"])
+        try:
+            # Read only so far: building a large file holds no write transaction open.
+            built = await build_export(self.core, customer_ref, uow)
+            customer = await uow.customers.get(customer_ref)
+        except (NotFound, DataShredded):
+            await complete_job(job, ctx.worker, uow)  # erased meanwhile: nothing to send
+            return
+        chat = next((i.value for i in customer.identities if i.kind.value == "telegram"), None)
+        if chat is None or self.sender is None:
+            await _later(job, ctx, "no way to deliver")
+            return
+        caption = Translator(customer.language)("rights.export.caption", request=ref)
+        start = await start_export_delivery(ref, uow)
+        if start is DeliveryStart.CLOSED:
+            await complete_job(job, ctx.worker, uow)
+            return
+        if start is DeliveryStart.INTERRUPTED:
+            await _export_uncertain(job, ctx, ref, "interrupted")
+            return
+        await uow.commit()  # the "sending" marker, before the document leaves
+        try:
+            await self.sender.send_document(int(chat), built.name, built.content, caption)
+        except DeliveryUnknown as error:
+            log.warning("export delivery unknown, not resending error=%s", type(error).__name__)
+            await _export_uncertain(job, ctx, ref, "delivery_unknown")
+            return
+        except SendError as error:
+            await _not_delivered(job, ctx, customer_ref, error)
+            return
+        await complete_export(ref, len(built.content), uow)
+        await complete_job(job, ctx.worker, uow)
+
+    # --- rectification after approval ---------------------------------------------
+
+    async def rectify(self, job: Job, ctx: JobContext) -> None:
+        applied = await apply_correction(str(job.payload["request"]), self._systems(), ctx.uow)
+        if applied is None:
+            await _later(job, ctx, "awaiting approval", APPROVAL_POLL)
+            return
+        await complete_job(job, ctx.worker, ctx.uow)
+
+    # --- downstream notices ----------------------------------------------------------
+
+    async def downstream(self, job: Job, ctx: JobContext) -> None:
+        system = str(job.payload["system"])
+        url = dict(self.core.settings.downstream).get(system)
+        if url is None or not self.webhook_secret:
+            await _later(job, ctx, "system not configured")
+            return
+        # Nothing read or written yet: no transaction is open while the shop's system answers.
+        body = body_of(job.payload["event"])
+        try:
+            status = await self._post(url, body)
+        except _Unreachable as exc:
+            await _later(job, ctx, f"{system}: {exc}")
+            return
+        if not 200 <= status < 300:
+            await _later(job, ctx, f"{system}: HTTP {status}")
+            return
+        await confirm_delivery(ConfirmDelivery(str(job.payload["request"]), system), ctx.uow)
+        await complete_job(job, ctx.worker, ctx.uow)
+
+    async def _post(self, url: str, body: bytes) -> int:
+        # aiohttp loads slowly (it builds SSL contexts on import): only shops with
+        # downstream systems pay for it, and not at start.
+        import aiohttp
+
+        assert self.webhook_secret is not None
+        if self._http is None:
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        headers = {
+            "Content-Type": "application/json",
+            "X-Privacy-Signature": sign(self.webhook_secret, body, int(time.time())),
+        }
+        try:
+            async with self._http.post(url, data=body, headers=headers) as response:
+                return response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _Unreachable(type(exc).__name__) from exc
+
+
+# --- outcomes, in the step's transaction ----------------------------------------------
+
+
+async def _later(job: Job, ctx: JobContext, error: str, delay: timedelta | None = None) -> None:
+    await retry_job(job, ctx.worker, error, ctx.uow, delay=delay)
+
+
+async def _export_uncertain(job: Job, ctx: JobContext, ref: str, reason: str) -> None:
+    await export_uncertain(ExportUncertain(ref, reason), ctx.uow)
+    await complete_job(job, ctx.worker, ctx.uow)
+
+
+async def _not_delivered(job: Job, ctx: JobContext, customer_ref: str, error: SendError) -> None:
+    """Certainly not delivered: clear the marker so a later attempt may send."""
+    if isinstance(error, Blocked):
+        # They blocked the bot: nothing unprompted goes to them any more, and the
+        # copy goes out if they unblock (write again) before the retries run out.
+        await mark_unreachable(customer_ref, ctx.uow)
+    await export_not_delivered(str(job.payload["request"]), ctx.uow)
+    await _later(job, ctx, type(error).__name__)
+
+
+class _NoOutbound:
+    async def send_out(self, chat_id: int, reply: Reply) -> int:
+        raise AssertionError("the rights handlers send through their own Sender")
+
+
+# --- registration with the worker (bot/background/worker.py) -------------------------------------
+
+
+@dataclass
+class _ViaOutbound:
+    """The worker's rate-limited outbound as the Sender the rights handlers use."""
+
+    outbound: Outbound
+
+    async def send_text(self, chat_id: int, reply: Reply) -> None:
+        await self.outbound.send(chat_id, reply, on_unknown="retry")
+
+    async def edit_text(self, chat_id: int, message_id: int, reply: Reply) -> bool:
+        return False
+
+    async def send_document(self, chat_id: int, name: str, content: bytes, caption: str) -> None:
+        async with self.outbound.limiter.slot(chat_id):
+            await cast(Sender, self.outbound.sender).send_document(chat_id, name, content, caption)
+
+    async def send_photo(self, chat_id: int, content: bytes, caption: str) -> None:
+        return None
+
+    async def answer_callback(self, callback_id: str, text: str | None, alert: bool) -> None:
+        return None
+
+
+def _registered(kind: str) -> JobHandler:
+    async def handle(job: Job, ctx: JobContext) -> None:
+        secret = BotSettings.from_env().webhook_secret
+        jobs = RightsJobs(ctx.core, _ViaOutbound(ctx.outbound), secret, worker=ctx.worker)
+        try:
+            await jobs.handlers()[kind](job, ctx)
+        finally:
+            await jobs.close()
+
+    return handle
+
+
+for _kind in KINDS:
+    register_handler(_kind, _registered(_kind))

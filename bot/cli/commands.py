@@ -1,0 +1,217 @@
+"""The one entry point, ``privacy-bot``: the bot, the terminal chat and staff tools.
+
+Chat frameworks are imported only by ``run``, so ``--help`` and the rest start fast.
+Each command that changes data is one unit of work, committed once at its end
+(``keys rotate`` and ``retention run`` are batch drivers: one transaction per batch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
+
+from bot.logs import configure_logging
+from core.errors import PrivacyError
+from core.settings import Settings
+
+if TYPE_CHECKING:
+    # Imported when a command runs: `--help` stays fast without SQLAlchemy/Alembic.
+    from core.app import PrivacyCore
+
+__all__ = ["main"]
+
+Command = Callable[[argparse.Namespace, "PrivacyCore"], Awaitable[int]]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="privacy-bot",
+        description="A customer privacy assistant for retailers: consent, surveys, data rights.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    chat = sub.add_parser("chat", help="talk to the bot in this terminal (no token needed)")
+    chat.add_argument("--user", type=int, default=1, help="the customer id to chat as")
+    chat.add_argument("--language", default=None, help="e.g. en, zh-hans, zh-hk")
+
+    run = sub.add_parser("run", help="run the Telegram bot and the HTTP endpoints")
+    run.add_argument("--framework", choices=["aiogram", "ptb"], default="aiogram")
+
+    db = sub.add_parser("db", help="database maintenance")
+    db.add_argument("action", choices=["upgrade"])
+
+    audit = sub.add_parser("audit", help="verify or show the audit log")
+    audit.add_argument("action", choices=["verify", "tail"])
+    audit.add_argument("-n", type=int, default=20, help="entries to show with tail")
+
+    keys = sub.add_parser("keys", help="master key maintenance")
+    keys.add_argument("action", choices=["rotate"])
+
+    staff = sub.add_parser("staff", help="manage staff members")
+    staff.add_argument("action", choices=["add", "remove", "list"])
+    staff.add_argument("telegram_id", nargs="?", type=int)
+    staff.add_argument("--role", choices=["admin", "agent", "auditor"])
+
+    requests = sub.add_parser("requests", help="the data request desk (list, decide)")
+    requests.add_argument("action", choices=["list", "show", "approve", "reject", "extend"])
+    requests.add_argument("request_id", nargs="?", help="a request id (q...), as in list")
+    requests.add_argument("reason", nargs="*", help="required for reject and extend")
+
+    stats = sub.add_parser("stats", help="consent and request statistics")
+    stats.add_argument("--png", metavar="FILE", help="also write the chart as a PNG file")
+
+    retention = sub.add_parser("retention", help="delete or pseudonymise data past its time")
+    retention.add_argument("action", choices=["run"])
+    retention.add_argument("--dry-run", action="store_true", help="show, change nothing")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _load_dotenv()
+    configure_logging(logging.INFO if args.command == "run" else logging.WARNING)
+    try:
+        return asyncio.run(_run(args))
+    except PrivacyError as error:
+        print(f"privacy-bot: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from core.app import open_core
+
+    core = await open_core(Settings.from_env())
+    try:
+        return await _COMMANDS[args.command](args, core)
+    finally:
+        await core.close()
+
+
+def _load_dotenv() -> None:
+    if os.path.exists(".env"):
+        from dotenv import load_dotenv
+
+        load_dotenv(".env", override=False)
+
+
+async def _chat(args: argparse.Namespace, core: PrivacyCore) -> int:
+    from bot.channels.console import run_console
+    from bot.conversation import FlowEngine
+
+    language = args.language or os.environ.get("LANG", "").split(".")[0] or None
+    await run_console(FlowEngine(core), user_id=args.user, language_code=language)
+    return 0
+
+
+async def _run_bot(args: argparse.Namespace, core: PrivacyCore) -> int:
+    from bot.runner import run_bot
+    from bot.settings import BotSettings
+
+    await run_bot(core, BotSettings.from_env(), framework=args.framework, settle=True)
+    return 0
+
+
+async def _db(args: argparse.Namespace, core: PrivacyCore) -> int:
+    # open_core has applied every migration already.
+    print("database is up to date")
+    return 0
+
+
+async def _audit(args: argparse.Namespace, core: PrivacyCore) -> int:
+    from core.services import audit_tail, verify_audit
+
+    async with core.uow() as uow:
+        if args.action == "verify":
+            result = await verify_audit(uow)
+            print(result.describe())
+            return 0 if result.ok else 1
+        for entry in await audit_tail(args.n, uow):
+            actor = f"{entry.actor_kind}:{entry.actor_ref}"
+            print(
+                f"{entry.seq:>7} {entry.at:%Y-%m-%d %H:%M:%S}Z {actor} {entry.action} "
+                f"{entry.subject_ref or '-'} {entry.purpose or '-'} {entry.outcome} {entry.details}"
+            )
+    return 0
+
+
+async def _keys(args: argparse.Namespace, core: PrivacyCore) -> int:
+    from core.services.keys import rotate_master_key
+
+    def progress(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        bar = "#" * filled + "-" * (width - filled)
+        print(f"\rrewrapping [{bar}] {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    report = await rotate_master_key(core, progress)
+    print(file=sys.stderr)
+    print(f"master key {report.new_kid} in force; {report.rewrapped} data keys rewrapped")
+    return 0
+
+
+async def _staff(args: argparse.Namespace, core: PrivacyCore) -> int:
+    from core.services import SYSTEM, AddStaff, RemoveStaff, add_staff, list_staff, remove_staff
+    from core.storage.repositories import Actor
+
+    by = Actor("cli", SYSTEM.ref)
+    async with core.uow() as uow:
+        if args.action == "list":
+            for member in await list_staff(uow):
+                print(f"{member.telegram_id}\t{member.role}\t{member.added_at:%Y-%m-%d}")
+            return 0
+        if args.telegram_id is None:
+            print("privacy-bot: error: a telegram user id is required", file=sys.stderr)
+            return 2
+        if args.action == "add":
+            if args.role is None:
+                print("privacy-bot: error: --role is required for add", file=sys.stderr)
+                return 2
+            member = await add_staff(AddStaff(args.telegram_id, args.role, by), uow)
+            await uow.commit()
+            print(f"{member.telegram_id} is now {member.role}")
+        else:
+            await remove_staff(RemoveStaff(args.telegram_id, by), uow)
+            await uow.commit()
+            print(f"{args.telegram_id} removed")
+    return 0
+
+
+async def _requests(args: argparse.Namespace, core: PrivacyCore) -> int:
+    from bot.cli.requests import requests_command
+
+    return await requests_command(args.action, args.request_id, " ".join(args.reason), core)
+
+
+async def _stats(args: argparse.Namespace, core: PrivacyCore) -> int:
+    from bot.cli.requests import stats_command
+
+    return await stats_command(args.png, core)
+
+
+async def _retention(args: argparse.Namespace, core: PrivacyCore) -> int:
+    from bot.cli.retention import retention_command
+
+    return await retention_command(core, dry_run=args.dry_run)
+
+
+_COMMANDS: dict[str, Command] = {
+    "retention": _retention,
+    "requests": _requests,
+    "stats": _stats,
+    "chat": _chat,
+    "run": _run_bot,
+    "db": _db,
+    "audit": _audit,
+    "keys": _keys,
+    "staff": _staff,
+}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

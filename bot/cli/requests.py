@@ -1,0 +1,113 @@
+"""``privacy-bot requests list|show|approve|reject|extend`` and ``privacy-bot stats``.
+
+The headless twin of the chat desk: the same use cases, with the CLI as the actor
+(audited as ``cli``), and plain English for the server's operator like the rest
+of the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from core.app import PrivacyCore
+from core.domain.requests import DataRequest
+from core.services.staff_desk import (
+    DecideRequest,
+    ViewQueue,
+    ViewRequest,
+    approve_request,
+    extend_with_notice,
+    local_due_date,
+    reject_request,
+    urgency,
+    view_queue,
+    view_request,
+)
+from core.services.staff_stats import ViewStats, desk_stats, shown
+
+__all__ = ["requests_command", "stats_command"]
+
+_DECIDE = {"approve": approve_request, "reject": reject_request, "extend": extend_with_notice}
+
+
+async def requests_command(action: str, ref: str | None, reason: str, core: PrivacyCore) -> int:
+    if action == "list":
+        return await _list(core)
+    if not ref:
+        return _fail(f"a request id is required for {action}")
+    if action == "show":
+        return await _show(ref, core)
+    if action in ("reject", "extend") and not reason.strip():
+        return _fail(f"a reason is required for {action}: requests {action} <id> <reason...>")
+    async with core.uow() as uow:
+        request = await _DECIDE[action](DecideRequest(None, ref, reason), uow)
+        await uow.commit()
+        due = local_due_date(request, uow)
+    print(f"{request.ref}: {request.state} (due {due}); the customer will be told")
+    return 0
+
+
+async def _list(core: PrivacyCore) -> int:
+    async with core.uow() as uow:
+        page = await view_queue(ViewQueue(None, size=1000), uow)
+        rows = [(item, local_due_date(item.request, uow)) for item in page.items]
+    if not rows:
+        print("no open requests")
+    for item, due in rows:
+        r = item.request
+        print(f"{r.ref}\t{r.kind}\t{r.state}\t{r.jurisdiction}\tdue {due}\t{item.urgency}")
+    return 0
+
+
+async def _show(ref: str, core: PrivacyCore) -> int:
+    async with core.uow() as uow:
+        request = await view_request(ViewRequest(None, ref), uow)
+        due = local_due_date(request, uow)
+        now = uow.now()
+    print(_describe(request, due, urgency(request, now).value))
+    return 0
+
+
+def _describe(r: DataRequest, due: str, mark: str) -> str:
+    lines = [
+        f"request   {r.ref}",
+        f"kind      {r.kind}",
+        f"state     {r.state}{' (extended)' if r.extended else ''}",
+        f"regime    {r.jurisdiction}",
+        f"received  {r.received_at:%Y-%m-%d %H:%M}Z",
+        f"due       {due} ({mark})",
+        "history",
+    ]
+    lines += [
+        f"  {at:%Y-%m-%d %H:%M}Z {state} {note or ''}".rstrip() for at, state, note in r.history
+    ]
+    return "\n".join(lines)
+
+
+async def stats_command(png: str | None, core: PrivacyCore) -> int:
+    async with core.uow() as uow:
+        figures = await desk_stats(ViewStats(None), uow)
+    for purpose, points in figures.consent.items():
+        p = points[-1]
+        rate = "withheld" if p.rate is None else f"{p.rate:.0%}"
+        print(f"consent {purpose}: {rate} ({shown(p.given)}/{shown(p.customers)})")
+    for state, n in figures.by_state.items():
+        print(f"requests {state}: {shown(n)}")
+    on_time = figures.on_time_rate
+    print(
+        f"on time: {'withheld' if on_time is None else f'{on_time:.0%}'} of {shown(figures.closed)}"
+    )
+    if png:
+        from bot.render.charts import stats_png
+
+        purposes = {p.key: p.title_key for p in core.policy.consent_purposes()}
+        await asyncio.to_thread(Path(png).write_bytes, stats_png(figures, purposes))
+        print(f"chart written to {png}")
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"privacy-bot: error: {message}", file=sys.stderr)
+    return 2

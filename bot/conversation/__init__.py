@@ -1,0 +1,8 @@
+"""Framework-free conversations: events in, replies out."""
+
+from __future__ import annotations
+
+from bot.conversation.engine import COMMAND_MENU, FlowEngine
+from bot.conversation.events import Button, EventKind, Incoming, Outcome, Reply
+
+__all__ = ["COMMAND_MENU", "Button", "EventKind", "FlowEngine", "Incoming", "Outcome", "Reply"]

@@ -1,0 +1,182 @@
+"""The flow engine: one conversation logic for every channel.
+
+It finds (or registers) the customer, serialises their events, loads their
+conversation state from the database, routes the event to a flow, saves the
+state and returns the replies. Adapters do the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+import weakref
+from typing import Any
+
+from bot.conversation import consent, help, rights, staff, survey
+from bot.conversation.events import EventKind, Incoming, Outcome, Reply
+from bot.conversation.intents import route_for
+from bot.conversation.routes import COMMAND_MENU, RouteMap, build_route_map
+from bot.conversation.turn import Turn, parse_press
+from bot.render.i18n import Translator, locale_for
+from core.app import PrivacyCore
+from core.domain.customer import Customer, IdentityKind
+from core.domain.survey import Survey, load_survey
+from core.errors import PrivacyError
+from core.services import (
+    RegisterCustomer,
+    SaveConversation,
+    load_conversation,
+    register_customer,
+    save_conversation,
+)
+from core.services.customers import ReportBlocked, mark_reachable, report_blocked
+from core.storage import UnitOfWork
+
+__all__ = ["COMMAND_MENU", "FlowEngine"]
+
+log = logging.getLogger("bot.conversation")
+
+# At most this many turns at once: aiogram runs updates concurrently, and a burst
+# of them must queue here rather than exhaust the database connection pool.
+MAX_CONCURRENT_TURNS = 8
+
+
+class FlowEngine:
+    def __init__(
+        self, core: PrivacyCore, survey_def: Survey | None = None, routes: RouteMap | None = None
+    ) -> None:
+        self.core = core
+        self.routes = routes or build_route_map()  # a clash stops the start here
+        self.survey = survey_def or load_survey(core.settings.survey_file)
+        self._locks: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._turns = asyncio.Semaphore(MAX_CONCURRENT_TURNS)
+
+    async def handle(self, event: Incoming) -> Outcome:
+        """Replies to one event; never raises for anything a user can send."""
+        if event.from_bot or event.kind is EventKind.EDITED:
+            log.info("ignored event kind=%s", event.kind)
+            return Outcome()
+        if not event.private:
+            return self._group_reply(event)
+        async with self._lock(event.user_id), self._turns:
+            try:
+                return await self._handle(event)
+            except Exception as exc:
+                # Logged without the exception's message, which could quote input.
+                log.error(
+                    "flow failed kind=%s error=%s\n%s",
+                    event.kind,
+                    type(exc).__name__,
+                    "".join(traceback.format_tb(exc.__traceback__)),
+                )
+                t = Translator(locale_for(event.language_code))
+                return Outcome(replies=[Reply(text=t("error.internal"))])
+
+    async def blocked(self, event: Incoming) -> None:
+        """Telegram refused a reply: this person blocked the bot. Nothing unprompted
+        goes to them until they write again (which lifts it)."""
+        # Under their lock, so it does not interleave with one of their turns. (A turn
+        # already queued may still lift it: they wrote, so they may have unblocked.)
+        try:
+            async with self._lock(event.user_id), self.core.uow() as uow:
+                await report_blocked(ReportBlocked(str(event.user_id)), uow)
+                await uow.commit()
+        except Exception as exc:
+            # Not left to the framework, whose log line would quote the error's text
+            # (SQL errors carry their parameters: the Telegram id).
+            log.error("marking blocked failed error=%s", type(exc).__name__)
+
+    def _lock(self, user_id: int) -> asyncio.Lock:
+        lock = self._locks.get(user_id)
+        if lock is None:
+            lock = self._locks[user_id] = asyncio.Lock()
+        return lock
+
+    async def _handle(self, event: Incoming) -> Outcome:
+        """One turn, one transaction: opened here, committed once at its end."""
+        async with self.core.uow() as uow:
+            # The desk first; None: the event is the customers' business.
+            outcome = await staff.dispatch(self.routes, self.core, event, uow)
+            if outcome is None:
+                outcome = await self._customer_turn(event, uow)
+            await uow.commit()
+        return outcome
+
+    async def _customer_turn(self, event: Incoming, uow: UnitOfWork) -> Outcome:
+        customer, state = await self._customer(event, uow)
+        turn = Turn(self.core, event, customer, state, self.survey, uow)
+        log.info("event kind=%s customer=%s", event.kind, customer.ref)
+        try:
+            await self._route(turn)
+        except PrivacyError as error:
+            log.info("refused code=%s customer=%s", error.code, customer.ref)
+            # Drop what the refused action began (its denial is written at commit),
+            # then redo the turn's own bookkeeping. Refusals are rare: the common
+            # path pays for no savepoint.
+            await uow.rollback()
+            turn.customer, _ = await self._customer(event, uow)
+            turn.say(
+                turn.t(f"error.{error.code}") if _known(turn, error) else turn.t("error.generic")
+            )
+        await save_conversation(SaveConversation(turn.customer.ref, turn.state), uow)
+        return turn.outcome
+
+    async def _customer(self, event: Incoming, uow: UnitOfWork) -> tuple[Customer, dict[str, Any]]:
+        """The customer (registered at first contact) and their saved conversation state."""
+        cmd = RegisterCustomer(
+            IdentityKind.TELEGRAM,
+            str(event.user_id),
+            language=locale_for(event.language_code),
+            channel=event.channel,
+        )
+        customer, _created = await register_customer(cmd, uow)
+        customer = await mark_reachable(customer, uow)
+        return customer, await load_conversation(customer.ref, uow)
+
+    async def _route(self, turn: Turn) -> None:
+        event, seen = turn.event, turn.customer.notice_version_seen
+        if seen != self.core.policy.notice_version and not _is_press(event):
+            # Informed consent first: a new customer, or a changed notice.
+            await (consent.start(turn) if seen is None else consent.renotice(turn))
+            return
+        if event.kind is EventKind.COMMAND:
+            await self.routes.commands.get(event.text, help.not_understood)(turn)
+        elif event.kind is EventKind.BUTTON:
+            await self._press(turn)
+        elif event.kind is EventKind.TEXT:
+            await self._text(turn)
+        elif event.kind is EventKind.CONTACT:
+            await rights.on_contact(turn)
+        else:
+            turn.say(turn.t("unsupported.text"))
+
+    async def _press(self, turn: Turn) -> None:
+        press = parse_press(turn.event.data)
+        handler = self.routes.buttons.get(press.action) if press else None
+        if press is None or handler is None or not turn.knows(press):
+            log.info("refused button customer=%s", turn.customer.ref)
+            turn.notify(turn.t("button.expired"), alert=True)
+            return
+        await handler(turn, press)
+
+    async def _text(self, turn: Turn) -> None:
+        if await survey.on_survey_text(turn) or await rights.on_rights_text(turn):
+            return
+        command = route_for(turn.event.text)
+        await self.routes.commands.get(command or "", help.not_understood)(turn)
+
+    def _group_reply(self, event: Incoming) -> Outcome:
+        if event.kind is not EventKind.COMMAND:
+            return Outcome()  # chatter in a group is not for us
+        t = Translator(locale_for(event.language_code))
+        return Outcome(replies=[Reply(text=t("group.private_only"))])
+
+
+def _is_press(event: Incoming) -> bool:
+    return event.kind is EventKind.BUTTON
+
+
+def _known(turn: Turn, error: PrivacyError) -> bool:
+    key = f"error.{error.code}"
+    return turn.t(key) != key

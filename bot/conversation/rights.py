@@ -1,0 +1,427 @@
+"""/mydata, /export, /delete, /correct, /requests, /rights: the customer's data rights.
+
+/mydata   -> per category: why, from where, since when, how long kept, how many
+             records (never the values); buttons to every right below
+/export   -> a ZIP (data.json + index.html) as a file here; a "preparing" note and
+             the file later for long histories; at most N per hour
+/delete   -> what goes, what the law keeps, [Yes, erase] [No]; a request, checked
+             by staff when the policy says so; confirmed here before the key is gone
+/correct  -> [Name] [Email] [Address] [Phone]; type the new value, or for a phone
+             share your own contact with the button (typed numbers are refused)
+/rights   -> restrict processing, object to marketing, do not sell/share (tap to
+             set or lift); which law applies; claim in-store purchases by number
+/requests -> each request: kind, state, received, due (your time zone), who was told
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from bot.conversation.events import Button, Reply
+from bot.conversation.formatting import local_time, tick
+from bot.conversation.turn import Press, Turn
+from bot.render.export import build_export, duration_text
+from core.domain.requests import DataRequest, RequestKind, RequestState
+from core.domain.rights import may_ask_to_share_again
+from core.errors import RateLimited
+from core.services import customer_requests
+from core.services.rights import (
+    ChooseJurisdiction,
+    Flag,
+    SetFlag,
+    choose_jurisdiction,
+    holdings,
+    set_processing_flag,
+)
+from core.services.rights_erasure import (
+    EraseCustomer,
+    RequestErasure,
+    erase_customer,
+    request_erasure,
+)
+from core.services.rights_export import RequestExport, complete_export, request_export
+from core.services.rights_rectification import CorrectField, correct_field
+from core.services.rights_verification import ClaimPhone, claim_phone
+
+__all__ = [
+    "ACTIONS",
+    "COMMANDS",
+    "correct",
+    "delete",
+    "export",
+    "my_data",
+    "on_contact",
+    "on_rights_text",
+    "requests",
+    "rights_menu",
+]
+
+# Identity and contact go with the customer (retention counts from last activity);
+# the other categories age record by record (core/services/retention.py).
+_WHILE_ACTIVE = frozenset({"identity", "contact"})
+_KEPT = {True: "rights.kept.after_activity", False: "rights.kept.from_record"}
+
+_TYPED = ("name", "email", "address")
+_FIELDS = (*_TYPED, "phone")
+
+
+def _downstream(turn: Turn) -> tuple[str, ...]:
+    return tuple(name for name, _ in turn.core.settings.downstream)
+
+
+def _due(turn: Turn, request: DataRequest) -> str:
+    return local_time(turn, request.due_at)
+
+
+# --- /mydata ------------------------------------------------------------------------
+
+
+async def my_data(turn: Turn) -> None:
+    t = turn.t
+    found = await holdings(turn.customer.ref, turn.uow)
+    lines = [t("rights.mydata.title")]
+    for h in found:
+        purposes = ", ".join(t(turn.core.policy.purpose(p).title_key) for p in h.purposes)
+        counts = ", ".join(t(f"rights.count.{k}", n=n) for k, n in h.counts.items() if n)
+        lines.append(
+            t(
+                "rights.mydata.category",
+                title=t(f"rights.category.{h.category}"),
+                purposes=purposes or "—",
+                source=t(f"rights.source.{h.source}"),
+                since=local_time(turn, h.since) if h.since else "—",
+                retention=t(_KEPT[h.category in _WHILE_ACTIVE], d=duration_text(t, h.retention)),
+                counts=counts or t("rights.count.none"),
+            )
+        )
+        if h.legal_hold is not None:
+            lines.append(t("rights.mydata.legal_hold", duration=duration_text(t, h.legal_hold)))
+    lines.append(t("rights.mydata.footer"))
+    turn.say("\n\n".join(lines), *_menu_rows(turn))
+
+
+def _menu_rows(turn: Turn) -> list[tuple[Button, ...]]:
+    t = turn.t
+    return [
+        (
+            turn.button(t("rights.button.export"), "rm", "export"),
+            turn.button(t("rights.button.correct"), "rm", "correct"),
+        ),
+        (
+            turn.button(t("rights.button.rights"), "rm", "rights"),
+            turn.button(t("rights.button.requests"), "rm", "requests"),
+        ),
+        (
+            turn.button(t("rights.button.claim"), "rm", "claim"),
+            turn.button(t("rights.button.delete"), "rm", "delete"),
+        ),
+    ]
+
+
+async def on_menu_press(turn: Turn, press: Press) -> None:
+    target = {
+        "export": export,
+        "correct": correct,
+        "rights": rights_menu,
+        "requests": requests,
+        "claim": _ask_claim,
+        "delete": delete,
+        "law": _choose_law,
+    }.get(press.arg)
+    if target is None:
+        turn.notify(turn.t("button.expired"))
+        return
+    await target(turn)
+
+
+# --- /export ------------------------------------------------------------------------
+
+
+async def export(turn: Turn) -> None:
+    t = turn.t
+    try:
+        async with turn.uow.attempt():  # a refusal is answered here, and the turn goes on
+            request, background = await request_export(
+                RequestExport(turn.customer.ref, turn.event.channel), turn.uow
+            )
+    except RateLimited:
+        turn.say(t("rights.export.rate_limited", limit=turn.core.policy.export_rate_limit))
+        return
+    if background:
+        turn.say(t("rights.export.preparing", request=request.ref, due=_due(turn, request)))
+        return
+    # Small histories only (larger ones go to the job): quick enough for the turn.
+    built = await build_export(turn.core, turn.customer.ref, turn.uow)
+    await complete_export(request.ref, len(built.content), turn.uow)
+    caption = t("rights.export.caption", request=request.ref)
+    turn.reply(Reply(text=caption, document=(built.name, built.content)))
+
+
+# --- /delete ------------------------------------------------------------------------
+
+
+async def delete(turn: Turn) -> None:
+    t = turn.t
+    running = await _open_erasure(turn)
+    if running is not None:
+        turn.say(t("rights.erase.already", request=running.ref, due=_due(turn, running)))
+        return
+    hold = turn.core.policy.category("transaction").legal_hold
+    kept = (
+        t("rights.erase.kept", duration=duration_text(t, hold))
+        if hold is not None
+        else t("rights.erase.kept_nothing")
+    )
+    lines = [t("rights.erase.explain"), kept, t("rights.erase.suppression")]
+    if turn.core.policy.needs_approval(RequestKind.ERASURE.value):
+        lines.append(t("rights.erase.checked_by_staff"))
+    turn.say(
+        "\n\n".join(lines),
+        (turn.button(t("rights.erase.confirm"), "rd", "yes"),),
+        (turn.button(t("rights.erase.cancel"), "rd", "no"),),
+    )
+
+
+async def _open_erasure(turn: Turn) -> DataRequest | None:
+    mine = await customer_requests(turn.customer.ref, turn.uow)
+    return next((r for r in mine if r.kind is RequestKind.ERASURE and not r.state.closed), None)
+
+
+async def on_delete_press(turn: Turn, press: Press) -> None:
+    t = turn.t
+    if press.arg == "no":
+        turn.say(t("rights.erase.cancelled"), edit=True)
+        return
+    if press.arg != "yes":
+        turn.notify(t("button.expired"))
+        return
+    request, new = await request_erasure(
+        RequestErasure(turn.customer.ref, turn.event.channel), turn.uow
+    )
+    if not new:
+        turn.notify(t("rights.erase.already_short"))
+        turn.say(t("rights.erase.already", request=request.ref, due=_due(turn, request)))
+        return
+    if request.state is not RequestState.IN_PROGRESS:
+        turn.say(
+            t("rights.erase.received", request=request.ref, due=_due(turn, request)), edit=True
+        )
+        return
+    await _erase_now(turn, request)
+
+
+async def _erase_now(turn: Turn, request: DataRequest) -> None:
+    """No approval needed: carry it out while the customer waits (the job finds it done).
+
+    This turn's answer is the confirmation: the chat is known from the event, so
+    nothing needs the shredded key to reach them. The erasure job that follows
+    folds the database's log (core/services/rights_erasure.py)."""
+    await erase_customer(EraseCustomer(request.ref, _downstream(turn)), turn.uow)
+    turn.state.clear()  # nothing of theirs may be written back
+    turn.say(turn.t("rights.erase.done"), edit=True)
+
+
+# --- /correct -----------------------------------------------------------------------
+
+
+async def correct(turn: Turn) -> None:
+    t = turn.t
+    rows = [(turn.button(t(f"rights.field.{f}"), "rc", f),) for f in _FIELDS]
+    rows.append((turn.button(t("rights.button.cancel"), "rc", "cancel"),))
+    turn.say(t("rights.correct.choose"), *rows)
+
+
+async def on_correct_press(turn: Turn, press: Press) -> None:
+    t = turn.t
+    if press.arg == "cancel":
+        turn.state.pop("rights", None)
+        turn.say(t("rights.correct.cancelled"), edit=True)
+        return
+    if press.arg not in _FIELDS:
+        turn.notify(t("button.expired"))
+        return
+    turn.state["rights"] = {"await": press.arg}
+    if press.arg == "phone":
+        turn.reply(
+            Reply(text=t("rights.correct.phone"), ask_contact=t("rights.button.share_contact"))
+        )
+        return
+    turn.say(t("rights.correct.type", field=t(f"rights.field.{press.arg}")))
+
+
+async def on_rights_text(turn: Turn) -> bool:
+    """Typed text answering an open correction; False when none is open."""
+    waiting = (turn.state.get("rights") or {}).get("await")
+    if waiting not in (*_FIELDS, "claim"):
+        return False
+    if waiting in ("phone", "claim"):
+        turn.reply(
+            Reply(
+                text=turn.t("rights.correct.use_button"),
+                ask_contact=turn.t("rights.button.share_contact"),
+            )
+        )
+        return True
+    turn.state.pop("rights", None)
+    await _correct(turn, waiting, turn.event.text)
+    return True
+
+
+async def _correct(turn: Turn, field_name: str, value: str, contact: int | None = None) -> None:
+    t = turn.t
+    cmd = CorrectField(
+        turn.customer.ref,
+        field_name,
+        value,
+        channel=turn.event.channel,
+        downstream=_downstream(turn),
+        sender_id=turn.event.user_id,
+        contact_user_id=contact,
+    )
+    request, applied = await correct_field(cmd, turn.uow)
+    label = t(f"rights.field.{field_name}")
+    if applied:
+        turn.say(t("rights.correct.applied", field=label, request=request.ref))
+    else:
+        turn.say(
+            t("rights.correct.pending", field=label, request=request.ref, due=_due(turn, request))
+        )
+
+
+async def on_contact(turn: Turn) -> None:
+    """A shared contact: a new phone number (after /correct) or a claim (any other time)."""
+    waiting = (turn.state.get("rights") or {}).get("await")
+    turn.state.pop("rights", None)
+    phone, owner = turn.event.contact_phone or "", turn.event.contact_user_id
+    if waiting == "phone":
+        await _correct(turn, "phone", phone, owner)
+        return
+    cmd = ClaimPhone(turn.customer.ref, phone, turn.event.user_id, owner, turn.event.channel)
+    result = await claim_phone(cmd, turn.uow)
+    if not result.linked:
+        turn.say(turn.t("rights.claim.already"))
+        return
+    turn.say(turn.t("rights.claim.linked", purchases=result.purchases))
+
+
+async def _ask_claim(turn: Turn) -> None:
+    turn.state["rights"] = {"await": "claim"}
+    turn.reply(
+        Reply(text=turn.t("rights.claim.ask"), ask_contact=turn.t("rights.button.share_contact"))
+    )
+
+
+# --- /rights ------------------------------------------------------------------------
+
+
+async def rights_menu(turn: Turn, *, edit: bool = False) -> None:
+    t, flags = turn.t, turn.customer.flags
+    state = {
+        Flag.RESTRICT: flags.restricted,
+        Flag.OBJECT_MARKETING: flags.objected_marketing,
+        Flag.OPT_OUT_SHARING: flags.opted_out_sharing,
+    }
+    lines = [t("rights.menu.title")]
+    rows: list[tuple[Button, ...]] = []
+    for flag, on in state.items():
+        lines.append(f"{tick(on)} {t(f'rights.flag.{flag.value}')}")
+        rows.append(
+            (
+                turn.button(
+                    f"{tick(on)} {t(f'rights.flag.{flag.value}.short')}",
+                    "rf",
+                    f"{flag.value}:{int(not on)}",
+                ),
+            )
+        )
+    opted = flags.opted_out_sharing_at
+    if opted is not None and not may_ask_to_share_again(
+        turn.core.policy, turn.customer, turn.core.clock.now()
+    ):
+        # CCPA: the shop does not ask again within the period; the customer may still lift it.
+        lines.append(t("rights.flag.optout_kept", date=local_time(turn, opted)))
+    law = turn.core.policy.jurisdiction(turn.customer.jurisdiction)
+    lines.append(t("rights.law.current", law=law.name))
+    lines.append(t("rights.menu.hint"))
+    rows.append((turn.button(t("rights.button.law"), "rm", "law"),))
+    turn.say("\n".join(lines), *rows, edit=edit)
+
+
+async def on_flag_press(turn: Turn, press: Press) -> None:
+    name, _, want = press.arg.partition(":")
+    try:
+        flag = Flag(name)
+    except ValueError:
+        flag = None
+    if flag is None or want not in ("0", "1"):
+        turn.notify(turn.t("button.expired"))
+        return
+    on = want == "1"
+    cmd = SetFlag(turn.customer.ref, flag, on, turn.event.channel, _downstream(turn))
+    turn.customer, request = await set_processing_flag(cmd, turn.uow)
+    await rights_menu(turn, edit=True)
+    key = "rights.flag.set" if on else "rights.flag.lifted"
+    turn.say(turn.t(key, flag=turn.t(f"rights.flag.{flag.value}.short"), request=request.ref))
+    turn.notify(turn.t(key + ".short"))
+
+
+async def _choose_law(turn: Turn) -> None:
+    rows = [(turn.button(j.name, "rj", j.key),) for j in turn.core.policy.jurisdictions]
+    turn.say(turn.t("rights.law.choose"), *rows)
+
+
+async def on_law_press(turn: Turn, press: Press) -> None:
+    if press.arg not in {j.key for j in turn.core.policy.jurisdictions}:
+        turn.notify(turn.t("button.expired"))
+        return
+    turn.customer = await choose_jurisdiction(
+        ChooseJurisdiction(turn.customer.ref, press.arg), turn.uow
+    )
+    law = turn.core.policy.jurisdiction(press.arg).name
+    turn.say(turn.t("rights.law.changed", law=law), edit=True)
+
+
+# --- /requests ----------------------------------------------------------------------
+
+
+async def requests(turn: Turn) -> None:
+    t = turn.t
+    mine = await customer_requests(turn.customer.ref, turn.uow)
+    told = {r.ref: await turn.uow.requests.confirmations(r.ref) for r in mine}
+    if not mine:
+        turn.say(t("rights.requests.none"))
+        return
+    zone = ZoneInfo(turn.customer.timezone or turn.core.policy.default_timezone)
+    lines = [t("rights.requests.title", zone=str(zone))]
+    for r in reversed(mine[-20:]):
+        lines.append(
+            t(
+                "rights.requests.line",
+                kind=t(f"rights.kind.{r.kind.value}"),
+                state=t(f"rights.state.{r.state.value}"),
+                request=r.ref,
+                received=local_time(turn, r.received_at),
+                due=local_time(turn, r.due_at),
+            )
+            + (t("rights.requests.extended") if r.extended else "")
+        )
+        if told[r.ref]:
+            lines.append(t("rights.requests.confirmed", systems=", ".join(sorted(told[r.ref]))))
+    turn.say("\n".join(lines))
+
+
+ACTIONS = {
+    "rm": on_menu_press,
+    "rd": on_delete_press,
+    "rc": on_correct_press,
+    "rf": on_flag_press,
+    "rj": on_law_press,
+}
+COMMANDS = {
+    "mydata": my_data,
+    "export": export,
+    "delete": delete,
+    "correct": correct,
+    "requests": requests,
+    "rights": rights_menu,
+}

@@ -1,0 +1,101 @@
+"""One turn of a conversation: the customer, their saved state, and reply helpers.
+
+Button payloads carry a token naming the keyboard they came from. Tokens live in
+the customer's own conversation state, so a forged payload, a payload copied
+from someone else's chat, or one from a long-gone keyboard finds no token and is
+refused without touching anything.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.conversation.events import Button, Incoming, Outcome, Reply
+from bot.render.i18n import Translator
+from core.app import PrivacyCore
+from core.domain.customer import Customer
+from core.domain.survey import Survey
+from core.storage import UnitOfWork
+
+__all__ = ["MAX_KEYBOARDS", "Dialog", "Press", "Turn", "parse_press"]
+
+MAX_KEYBOARDS = 8
+_PAYLOAD = re.compile(r"^([A-Za-z0-9_-]{8})\|([a-z]{1,4})\|([A-Za-z0-9_:.*-]{0,48})$")
+
+
+@dataclass(frozen=True)
+class Press:
+    token: str
+    action: str
+    arg: str
+
+
+def parse_press(data: str) -> Press | None:
+    """A well-formed payload, or None; Telegram allows at most 64 bytes."""
+    if len(data.encode()) > 64:
+        return None
+    match = _PAYLOAD.match(data)
+    return Press(*match.groups()) if match else None
+
+
+class Dialog:
+    """Keyboard tokens and reply helpers, shared by customer and staff turns.
+
+    The subclass (a dataclass) holds ``state`` (saved between turns), ``outcome``
+    and ``_token``.
+    """
+
+    state: dict[str, Any]
+    outcome: Outcome
+    _token: str | None
+
+    def button(self, label: str, action: str, arg: str = "") -> Button:
+        """A button whose payload only this person's current keyboards accept."""
+        if self._token is None:
+            self._token = secrets.token_urlsafe(6)
+            tokens: list[str] = self.state.setdefault("kb", [])
+            tokens.append(self._token)
+            del tokens[:-MAX_KEYBOARDS]
+        data = f"{self._token}|{action}|{arg}"
+        assert parse_press(data) is not None, data
+        return Button(label, data)
+
+    def knows(self, press: Press) -> bool:
+        return press.token in self.state.get("kb", [])
+
+    def say(self, text: str, *rows: tuple[Button, ...], edit: bool = False) -> None:
+        self.outcome.replies.append(Reply(text=text, buttons=tuple(rows), edit=edit))
+
+    def reply(self, reply: Reply) -> None:
+        self.outcome.replies.append(reply)
+
+    def notify(self, text: str, *, alert: bool = False) -> None:
+        self.outcome.notice, self.outcome.alert = text, alert
+
+
+@dataclass
+class Turn(Dialog):
+    """A customer's turn. ``work`` is the turn's one unit of work, opened and committed
+    by the flow engine; a turn built only to render a message (``compose``) has none."""
+
+    core: PrivacyCore
+    event: Incoming
+    customer: Customer
+    state: dict[str, Any]
+    survey: Survey
+    work: UnitOfWork | None = None
+    outcome: Outcome = field(default_factory=Outcome)
+    _token: str | None = None
+
+    @property
+    def uow(self) -> UnitOfWork:
+        if self.work is None:
+            raise RuntimeError("this turn only renders: it has no unit of work")
+        return self.work
+
+    @property
+    def t(self) -> Translator:
+        return Translator(self.customer.language)

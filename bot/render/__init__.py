@@ -1,0 +1,1 @@
+"""What customers and staff read: the catalogs, the export and the charts."""

@@ -1,0 +1,54 @@
+"""One gettext catalog per language, read from ``locales/*.po`` with Babel at start.
+
+Reading the ``.po`` files directly means a fresh clone needs no compile step; the
+same catalog serves every channel (aiogram's own i18n would need ``.mo`` files,
+python-telegram-bot has none).
+"""
+
+from __future__ import annotations
+
+import string
+from functools import cache
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+
+__all__ = ["DEFAULT_LOCALE", "LOCALES", "LOCALES_DIR", "Translator", "catalog", "locale_for"]
+
+LOCALES = ("en", "zh_Hans", "zh_Hant")
+DEFAULT_LOCALE = "en"
+LOCALES_DIR = Path(__file__).resolve().parent.parent.parent / "locales"
+
+
+@cache
+def catalog(locale: str) -> dict[str, str]:
+    """msgid -> translation for one locale (untranslated entries left out)."""
+    path = LOCALES_DIR / locale / "LC_MESSAGES" / "messages.po"
+    with path.open("rb") as fh:
+        po = read_po(fh, locale=locale)
+    return {str(m.id): str(m.string) for m in po if m.id and isinstance(m.string, str) and m.string}
+
+
+def locale_for(language_code: str | None) -> str:
+    """Telegram's ``language_code`` (IETF tag) to one of our locales."""
+    code = (language_code or "").lower().replace("_", "-")
+    if code.startswith("zh"):
+        if any(tag in code for tag in ("hant", "-hk", "-tw", "-mo")):
+            return "zh_Hant"
+        return "zh_Hans"
+    return DEFAULT_LOCALE
+
+
+class Translator:
+    """``t("key", name=...)``: the message for this locale, English as the fallback."""
+
+    def __init__(self, locale: str) -> None:
+        self.locale = locale if locale in LOCALES else DEFAULT_LOCALE
+
+    def __call__(self, key: str, **values: object) -> str:
+        text = catalog(self.locale).get(key) or catalog(DEFAULT_LOCALE).get(key) or key
+        return text.format(**values) if values else text
+
+
+def placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
