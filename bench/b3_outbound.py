@@ -38,7 +38,7 @@ from core.services import (
     mark_notice_seen,
     register_customer,
 )
-from core.services.purchases import PurchaseStatus, RecordPurchase, record_purchase
+from core.services.outreach.purchases import PurchaseStatus, RecordPurchase, record_purchase
 from tests.fake_telegram import FakeTelegram
 from tests.followup_support import NOON_HK, freeze
 
@@ -119,7 +119,7 @@ async def _send_all(core: PrivacyCore, fake: FakeTelegram, count: int) -> tuple[
     from bot.background.outbound import Outbound, OutboundConfig
     from bot.background.outreach import send_followup
     from bot.background.worker import Worker
-    from core.services.followups import FOLLOWUP
+    from core.services.outreach.followups import FOLLOWUP
     from tests.outbound_support import real_sender
 
     async with real_sender("aiogram", fake) as sender:

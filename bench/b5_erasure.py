@@ -89,7 +89,7 @@ class Erased:
 
 async def _request_approved(core: PrivacyCore, ref: str) -> None:
     """The customer asks, staff approve, and the erasure job is due at once."""
-    from core.services.rights_erasure import RequestErasure, request_erasure
+    from core.services.rights.erasure import RequestErasure, request_erasure
 
     async with core.uow() as uow:
         request, _ = await request_erasure(RequestErasure(ref), uow)
@@ -104,7 +104,7 @@ async def _request_approved(core: PrivacyCore, ref: str) -> None:
 
 async def _erase(core: PrivacyCore, ref: str) -> tuple[float, float, float, bool]:
     import bot.background.rights_jobs as rj
-    import core.services.rights_erasure as erasure
+    import core.services.rights.erasure as erasure
 
     await _request_approved(core, ref)
     marks: dict[str, float] = {}

@@ -22,6 +22,7 @@ from bot.http.purchase import PurchaseHook, sign
 from core.app import PrivacyCore
 from core.clock import FixedClock
 from core.domain.customer import IdentityKind
+from core.domain.job import Job
 from core.services import (
     DecideConsent,
     MarkNoticeSeen,
@@ -32,7 +33,6 @@ from core.services import (
 )
 from core.services.jobs import ClaimJobs, claim_jobs
 from core.storage import UnitOfWork
-from core.storage.repositories import Job
 from core.storage.tables import JobRow
 
 SECRET = "test-webhook-secret"

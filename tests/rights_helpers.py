@@ -8,11 +8,11 @@ from decimal import Decimal
 from sqlalchemy import update
 
 from core.app import PrivacyCore
+from core.domain.actor import Actor
 from core.domain.customer import IdentityKind
 from core.domain.purchase import Purchase, PurchaseItem
 from core.domain.requests import RequestState
 from core.services import MoveRequest, RegisterCustomer, move_request, register_customer
-from core.storage.repositories import Actor
 from core.storage.tables import JobRow
 
 STAFF = Actor("staff", "s-test")

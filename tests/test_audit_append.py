@@ -15,10 +15,10 @@ import itertools
 from sqlalchemy import select
 
 from core.app import PrivacyCore, open_core
+from core.domain.actor import Actor
 from core.services import verify_audit
 from core.settings import Settings
 from core.storage import UnitOfWork
-from core.storage.repositories import Actor
 from core.storage.tables import AuditEntryRow
 
 ACTOR = Actor("system", "test")

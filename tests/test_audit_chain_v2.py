@@ -33,6 +33,7 @@ from core.audit import (
 )
 from core.audit.chain import _Mac
 from core.crypto import generate_master_key
+from core.domain.actor import Actor
 from core.domain.customer import IdentityKind
 from core.services import (
     DecideConsent,
@@ -43,7 +44,7 @@ from core.services import (
 )
 from core.settings import Settings
 from core.storage.database import _alembic_config
-from core.storage.repositories import Actor, AuditRepository
+from core.storage.repositories import AuditRepository
 from core.storage.tables import AuditEntryRow, AuditHeadRow
 from core.storage.types import UTCDateTime
 

@@ -21,7 +21,7 @@ from core.domain.customer import IdentityKind
 from core.domain.requests import RequestKind, RequestState
 from core.errors import InvalidTransition
 from core.services.customers import RegisterCustomer, register_customer
-from core.services.purchases import RememberSignature, remember_signature
+from core.services.outreach.purchases import RememberSignature, remember_signature
 from core.services.requests import OpenRequest, open_request
 from core.storage.tables import NonceRow
 

@@ -28,7 +28,7 @@ from core.app import PrivacyCore, open_core
 from core.domain.customer import IdentityKind
 from core.domain.requests import RequestState
 from core.services import verify_audit
-from core.services.rights_export import (
+from core.services.rights.export import (
     DeliveryStart,
     RequestExport,
     request_export,

@@ -23,11 +23,11 @@ from core.services import (
     survey_answers,
     verify_audit,
 )
-from core.services.followups import FOLLOWUP
-from core.services.notices import NOTIFY, NotifyCustomer, notify_customer
-from core.services.purchases import RecordPurchase, record_purchase
+from core.services.outreach.followups import FOLLOWUP
+from core.services.outreach.notices import NOTIFY, NotifyCustomer, notify_customer
+from core.services.outreach.purchases import RecordPurchase, record_purchase
 from core.settings import Settings
-from core.storage.tables_followups import FollowupRow
+from core.storage.tables import FollowupRow
 from tests.fake_telegram import FakeTelegram
 from tests.followup_support import (
     NOON_HK,

@@ -35,11 +35,10 @@ from core.app import PrivacyCore, open_core
 from core.domain.customer import IdentityKind
 from core.domain.requests import RequestState
 from core.services import verify_audit
-from core.services.rights_erasure import RequestErasure, request_erasure
-from core.services.rights_export import RequestExport, request_export
+from core.services.rights.erasure import RequestErasure, request_erasure
+from core.services.rights.export import RequestExport, request_export
 from core.settings import Settings
-from core.storage.tables import DataKeyRow, JobRow, PurchaseRow
-from core.storage.tables_followups import FollowupRow
+from core.storage.tables import DataKeyRow, FollowupRow, JobRow, PurchaseRow
 from tests.chat_drivers import TelegramDriver, free_port, hook_deliver
 from tests.conftest import POSTGRES_URL
 from tests.fake_telegram import FakeTelegram

@@ -13,6 +13,7 @@ from bot.background.outbound import Outbound
 from bot.background.outreach import run_daily_retention
 from bot.background.worker import JobContext, Worker
 from core.app import PrivacyCore
+from core.domain.job import Job
 from core.services import (
     SYSTEM,
     ClaimJobs,
@@ -24,7 +25,6 @@ from core.services import (
 )
 from core.services.jobs import RenewLeases, renew_leases
 from core.services.retention import RETENTION
-from core.storage.repositories import Job
 from core.storage.tables import JobRow
 from tests.followup_support import commit_fails_once, freeze, jobs, run_steps
 

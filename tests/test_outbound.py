@@ -6,7 +6,7 @@ import asyncio
 
 from bot.background.outbound import Outbound, OutboundConfig
 from bot.conversation.events import Reply
-from core.services.followups import Delivery
+from core.services.outreach.followups import Delivery
 from tests.fake_telegram import FakeTelegram
 from tests.outbound_support import real_sender
 

@@ -21,7 +21,7 @@ from core.services import (
     save_conversation,
     verify_audit,
 )
-from core.services.purchases import RecordPurchase, record_purchase
+from core.services.outreach.purchases import RecordPurchase, record_purchase
 from core.services.retention import run_retention
 from core.storage import UnitOfWork
 from core.storage.tables import CustomerRow, DataKeyRow, NonceRow, PurchaseRow, SurveyAnswerRow

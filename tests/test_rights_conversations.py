@@ -18,7 +18,7 @@ from core.app import PrivacyCore
 from core.domain.customer import IdentityKind
 from core.domain.requests import RequestState
 from core.services import find_customer, verify_audit
-from core.services.rights import is_suppressed
+from core.services.rights.erasure import is_suppressed
 from core.storage.tables import DataKeyRow
 from tests.chat_drivers import TelegramDriver, find_button
 from tests.chat_fixtures import MakeChat

@@ -22,20 +22,18 @@ from core.domain.rights import may_ask_to_share_again
 from core.domain.rules import check_consent_change, check_may_contact
 from core.errors import Conflict, PolicyDenied, RateLimited, RestrictedProcessing
 from core.services import verify_audit
-from core.services.rights import (
+from core.services.rights.erasure import RequestErasure, is_suppressed, request_erasure
+from core.services.rights.export import RequestExport, request_export
+from core.services.rights.processing import (
     ChooseJurisdiction,
     Flag,
-    OpenRight,
     SetFlag,
     choose_jurisdiction,
-    is_suppressed,
-    open_right,
     set_processing_flag,
 )
-from core.services.rights_erasure import RequestErasure, request_erasure
-from core.services.rights_export import RequestExport, request_export
-from core.services.rights_rectification import CorrectField, correct_field
-from core.services.rights_verification import ClaimPhone, claim_phone
+from core.services.rights.rectification import CorrectField, correct_field
+from core.services.rights.requests import OpenRight, open_right
+from core.services.rights.verification import ClaimPhone, claim_phone
 from core.settings import Settings
 from core.storage.tables import DataKeyRow, PurchaseRow
 from tests.followup_support import commit_fails_once, run_steps
@@ -207,7 +205,7 @@ _KILL_SCRIPT = """
 import asyncio, os, signal, sys
 from pathlib import Path
 import bot.background.rights_jobs as rj
-import core.services.rights_erasure as erasure
+import core.services.rights.erasure as erasure
 from core.app import open_core
 from core.settings import Settings
 

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from bot.background.rights_jobs import RightsJobs
 from core.app import PrivacyCore, open_core
-from core.services.rights import Flag, SetFlag, set_processing_flag
+from core.services.rights.processing import Flag, SetFlag, set_processing_flag
 from core.settings import Settings
 from tests.chat_drivers import free_port
 from tests.followup_support import commit_fails_once, run_steps

@@ -32,7 +32,7 @@ from core.storage import UnitOfWork
 SERVICES = Path(__file__).resolve().parent.parent / "core" / "services"
 # Batch drivers: each batch is its own transaction, so a long run is safe to interrupt.
 # Erasure commits the shredded key before any row is deleted (crypto-shredding first).
-BATCH_DRIVERS = frozenset({"keys.py", "retention.py", "rights_erasure.py"})
+BATCH_DRIVERS = frozenset({"keys.py", "retention.py", "rights/erasure.py"})
 
 
 class Boom(Exception):

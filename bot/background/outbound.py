@@ -40,7 +40,7 @@ from bot.channels.telegram import (
 from bot.conversation.events import Reply
 from bot.http.metrics import Metrics
 from core.errors import ConfigurationError
-from core.services.followups import Delivery
+from core.services.outreach.followups import Delivery
 
 __all__ = ["Outbound", "OutboundConfig", "OutboundLimiter", "OutboundSender"]
 

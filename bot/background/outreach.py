@@ -21,20 +21,17 @@ from bot.conversation.events import Reply
 from bot.http.metrics import Metrics
 from bot.render.i18n import Translator
 from core.app import PrivacyCore
-from core.services.followups import (
+from core.domain.job import Job
+from core.services.jobs import complete_job
+from core.services.outreach.followups import (
     FOLLOWUP,
     FinishFollowup,
-    FinishNotice,
     StartFollowup,
     finish_followup,
-    finish_notice,
     start_followup,
-    start_notice,
 )
-from core.services.jobs import complete_job
-from core.services.notices import NOTIFY
+from core.services.outreach.notices import NOTIFY, FinishNotice, finish_notice, start_notice
 from core.services.retention import RETENTION, run_retention, schedule_retention
-from core.storage.repositories import Job
 
 __all__ = ["Background", "run_daily_retention", "send_followup", "send_notice", "start_background"]
 

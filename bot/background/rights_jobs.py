@@ -10,10 +10,10 @@ makes a crashed run resume in another process (or after a restart).
 Kinds waiting for staff approval are polled: the job comes back every few
 minutes until staff move the request on, so no hook into the staff desk is needed.
 
-An erasure is carried out by ``core.services.rights_erasure.erase_customer``;
+An erasure is carried out by ``core.services.rights.erasure.erase_customer``;
 this module only sends its confirmation.
 
-An export is delivered at most once (core/services/rights_export.py): a "sending"
+An export is delivered at most once (core/services/rights/export.py): a "sending"
 marker is committed before the document leaves. A later attempt that finds it (the
 process died mid-send), or a send whose answer never came, does not send again: the
 request is completed as uncertain and the customer is told to ask again if nothing
@@ -38,25 +38,26 @@ from bot.render.export import build_export
 from bot.render.i18n import Translator
 from bot.settings import BotSettings
 from core.app import PrivacyCore
+from core.domain.job import Job
 from core.domain.requests import Delivery
 from core.errors import DataShredded, NotFound
 from core.services.customers import mark_unreachable
 from core.services.jobs import ClaimJobs, claim_jobs, complete_job, retry_job
-from core.services.rights_downstream import (
+from core.services.rights.downstream import (
     DOWNSTREAM,
     ConfirmDelivery,
     body_of,
     confirm_delivery,
     sign,
 )
-from core.services.rights_erasure import (
+from core.services.rights.erasure import (
     ERASURE,
     EraseCustomer,
     ErasureStep,
     erase_customer,
     fold_erased_pages,
 )
-from core.services.rights_export import (
+from core.services.rights.export import (
     EXPORT,
     DeliveryStart,
     ExportUncertain,
@@ -65,9 +66,8 @@ from core.services.rights_export import (
     export_uncertain,
     start_export_delivery,
 )
-from core.services.rights_rectification import RECTIFY, apply_correction
+from core.services.rights.rectification import RECTIFY, apply_correction
 from core.storage import UnitOfWork
-from core.storage.repositories import Job
 
 __all__ = ["KINDS", "RightsJobs"]
 

@@ -23,10 +23,10 @@ from bot.conversation.routes import menu_for
 from bot.render.i18n import Translator
 from core.app import PrivacyCore
 from core.domain.customer import IdentityKind
+from core.domain.job import Job
 from core.services import find_customer, list_staff
+from core.services.desk.queue import Digest, daily_digest
 from core.services.jobs import ClaimJobs, EnqueueJob, claim_jobs, complete_job, enqueue_job
-from core.services.staff_desk import Digest, daily_digest
-from core.storage.repositories import Job
 
 __all__ = [
     "DIGEST",

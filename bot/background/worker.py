@@ -41,10 +41,10 @@ from datetime import timedelta
 from bot.background.outbound import Outbound
 from bot.http.metrics import Metrics
 from core.app import PrivacyCore
+from core.domain.job import Job
 from core.services.jobs import ClaimJobs, RenewLeases, claim_jobs, renew_leases, retry_job
-from core.services.purchases import purge_signatures
+from core.services.outreach.purchases import purge_signatures
 from core.storage import UnitOfWork
-from core.storage.repositories import Job
 
 __all__ = [
     "HANDLERS",

@@ -157,8 +157,8 @@ async def _keys(args: argparse.Namespace, core: PrivacyCore) -> int:
 
 
 async def _staff(args: argparse.Namespace, core: PrivacyCore) -> int:
+    from core.domain.actor import Actor
     from core.services import SYSTEM, AddStaff, RemoveStaff, add_staff, list_staff, remove_staff
-    from core.storage.repositories import Actor
 
     by = Actor("cli", SYSTEM.ref)
     async with core.uow() as uow:

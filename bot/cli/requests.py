@@ -13,7 +13,7 @@ from pathlib import Path
 
 from core.app import PrivacyCore
 from core.domain.requests import DataRequest
-from core.services.staff_desk import (
+from core.services.desk.queue import (
     DecideRequest,
     ViewQueue,
     ViewRequest,
@@ -25,7 +25,7 @@ from core.services.staff_desk import (
     view_queue,
     view_request,
 )
-from core.services.staff_stats import ViewStats, desk_stats, shown
+from core.services.desk.stats import ViewStats, desk_stats, shown
 
 __all__ = ["requests_command", "stats_command"]
 

@@ -6,9 +6,9 @@ import sys
 from typing import TextIO
 
 from core.app import PrivacyCore
+from core.domain.actor import Actor
 from core.services import SYSTEM
 from core.services.retention import RetentionPlan, run_retention
-from core.storage.repositories import Actor
 
 __all__ = ["retention_command"]
 

@@ -29,7 +29,7 @@ from core.services import (
     decide_consent,
     record_answer,
 )
-from core.services.followups import followup_survey
+from core.services.outreach.followups import followup_survey
 
 __all__ = ["ACTIONS", "compose", "mark_state"]
 

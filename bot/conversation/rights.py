@@ -25,23 +25,22 @@ from core.domain.requests import DataRequest, RequestKind, RequestState
 from core.domain.rights import may_ask_to_share_again
 from core.errors import RateLimited
 from core.services import customer_requests
-from core.services.rights import (
-    ChooseJurisdiction,
-    Flag,
-    SetFlag,
-    choose_jurisdiction,
-    holdings,
-    set_processing_flag,
-)
-from core.services.rights_erasure import (
+from core.services.rights.erasure import (
     EraseCustomer,
     RequestErasure,
     erase_customer,
     request_erasure,
 )
-from core.services.rights_export import RequestExport, complete_export, request_export
-from core.services.rights_rectification import CorrectField, correct_field
-from core.services.rights_verification import ClaimPhone, claim_phone
+from core.services.rights.export import RequestExport, complete_export, holdings, request_export
+from core.services.rights.processing import (
+    ChooseJurisdiction,
+    Flag,
+    SetFlag,
+    choose_jurisdiction,
+    set_processing_flag,
+)
+from core.services.rights.rectification import CorrectField, correct_field
+from core.services.rights.verification import ClaimPhone, claim_phone
 
 __all__ = [
     "ACTIONS",
@@ -215,7 +214,7 @@ async def _erase_now(turn: Turn, request: DataRequest) -> None:
 
     This turn's answer is the confirmation: the chat is known from the event, so
     nothing needs the shredded key to reach them. The erasure job that follows
-    folds the database's log (core/services/rights_erasure.py)."""
+    folds the database's log (core/services/rights/erasure.py)."""
     await erase_customer(EraseCustomer(request.ref, _downstream(turn)), turn.uow)
     turn.state.clear()  # nothing of theirs may be written back
     turn.say(turn.t("rights.erase.done"), edit=True)

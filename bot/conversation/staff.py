@@ -23,7 +23,7 @@ from bot.conversation.turn import Press, parse_press
 from core.app import PrivacyCore
 from core.errors import PermissionDenied, PrivacyError
 from core.services import authorise
-from core.services.staff_desk import load_desk_state, save_desk_state
+from core.services.desk.queue import load_desk_state, save_desk_state
 from core.storage import UnitOfWork
 
 __all__ = ["dispatch"]

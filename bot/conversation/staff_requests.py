@@ -16,7 +16,7 @@ from bot.conversation.staff_turn import Desk, short_time
 from bot.conversation.turn import Press
 from core.domain.policy import Permission
 from core.domain.requests import DataRequest, RequestState
-from core.services.staff_desk import (
+from core.services.desk.queue import (
     DecideRequest,
     QueueItem,
     Urgency,

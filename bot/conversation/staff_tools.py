@@ -16,10 +16,10 @@ import re
 from bot.conversation.events import Reply
 from bot.conversation.staff_turn import Desk, short_time
 from bot.conversation.turn import Press
-from core.services.staff_desk import desk_audit_tail, desk_retention, desk_verify_audit
-from core.services.staff_lookup import Lookup, LookupResult, Reveal, lookup_customer
-from core.services.staff_lookup import reveal_customer as reveal
-from core.services.staff_stats import DeskStats, ViewStats, desk_stats, shown
+from core.services.desk.lookup import Lookup, LookupResult, Reveal, lookup_customer
+from core.services.desk.lookup import reveal_customer as reveal
+from core.services.desk.queue import desk_audit_tail, desk_retention, desk_verify_audit
+from core.services.desk.stats import DeskStats, ViewStats, desk_stats, shown
 
 __all__ = ["ACTIONS", "audit", "lookup", "retention", "stats"]
 

@@ -37,7 +37,7 @@ from core.domain.customer import IdentityKind
 from core.domain.purchase import PurchaseItem
 from core.errors import InvalidInput
 from core.services.customers import normalise_identity
-from core.services.purchases import (
+from core.services.outreach.purchases import (
     PurchaseStatus,
     RecordPurchase,
     RememberSignature,

@@ -13,7 +13,7 @@ import io
 from typing import TYPE_CHECKING
 
 from bot.render.i18n import Translator
-from core.services.staff_stats import SMALL, DeskStats, shown
+from core.services.desk.stats import SMALL, DeskStats, shown
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

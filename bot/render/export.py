@@ -44,7 +44,7 @@ from bot.render.i18n import Translator
 from core.app import PrivacyCore
 from core.domain.deadlines import Duration
 from core.domain.purchase import Purchase
-from core.services.rights_export import ExportSnapshot, export_purchases, export_snapshot
+from core.services.rights.export import ExportSnapshot, export_purchases, export_snapshot
 from core.storage import UnitOfWork
 
 __all__ = ["FORMAT", "ExportFile", "build_export", "duration_text"]

@@ -22,7 +22,7 @@ class RequestKind(StrEnum):
 
 class Delivery(StrEnum):
     """Where sending a request's answer in the background stands (None: not tried,
-    or certainly not delivered). Never sent twice: see core/services/rights_export.py."""
+    or certainly not delivered). Never sent twice: see core/services/rights/export.py."""
 
     SENDING = "sending"  # committed before the document leaves
     UNCERTAIN = "uncertain"  # may have arrived, never confirmed

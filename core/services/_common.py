@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import NoReturn
 
+from core.domain.actor import Actor
 from core.errors import PrivacyError
 from core.storage import UnitOfWork
-from core.storage.repositories import Actor
 
 __all__ = ["SYSTEM", "customer_actor", "refuse"]
 

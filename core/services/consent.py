@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from core.domain.actor import Actor
 from core.domain.consent import ConsentDecision, ConsentEntry
 from core.domain.customer import Customer
 from core.domain.rules import check_consent_change
@@ -12,7 +13,6 @@ from core.errors import PrivacyError
 from core.ids import new_ref
 from core.services._common import customer_actor, refuse
 from core.storage import UnitOfWork
-from core.storage.repositories import Actor
 
 __all__ = [
     "DecideConsent",

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from core.domain.job import Job
 from core.storage import UnitOfWork
-from core.storage.repositories import Job
 
 __all__ = [
     "ClaimJobs",

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.domain.actor import Actor
 from core.domain.requests import DataRequest, RequestKind, RequestState
 from core.errors import InvalidInput, PrivacyError
 from core.ids import new_ref
 from core.services._common import customer_actor, refuse
 from core.storage import UnitOfWork
-from core.storage.repositories import Actor
 
 __all__ = [
     "ExtendRequest",

@@ -32,12 +32,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from core.domain.actor import Actor
 from core.domain.deadlines import Duration, TimeUnit
 from core.services._common import SYSTEM
 from core.services.jobs import EnqueueJob, enqueue_job
-from core.services.purchases import SIGNATURE_TTL
+from core.services.outreach.purchases import SIGNATURE_TTL
 from core.storage import UnitOfWork
-from core.storage.repositories import Actor
 from core.storage.repositories.retention import PurchaseCutoffs
 
 __all__ = [

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.domain.actor import Actor
 from core.domain.staff import Role, Staff
 from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.services._common import refuse
 from core.storage import UnitOfWork
-from core.storage.repositories import Actor
 
 __all__ = [
     "AddStaff",

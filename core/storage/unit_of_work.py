@@ -21,26 +21,28 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
 from core.crypto import BlindIndexer, Keyring
+from core.domain.actor import Actor
 from core.domain.policy import Policy
 from core.errors import PrivacyError
 from core.storage.database import Database
 from core.storage.repositories import (
-    Actor,
     AuditRepository,
     ConsentRepository,
     ConversationRepository,
     CustomerRepository,
+    FollowupRepository,
     JobRepository,
     KeyStore,
+    PageStore,
     PurchaseRepository,
     RequestRepository,
+    RetentionRepository,
+    SignatureRepository,
     StaffRepository,
+    SubjectRepository,
+    SuppressionRepository,
     SurveyRepository,
 )
-from core.storage.repositories.followups import FollowupRepository
-from core.storage.repositories.retention import RetentionRepository
-from core.storage.repositories.rights import RightsRepository
-from core.storage.repositories.staffdesk import StaffDeskRepository
 
 __all__ = ["UnitOfWork"]
 
@@ -86,9 +88,11 @@ class UnitOfWork:
         self.staff = StaffRepository(self.session)
         self.audit = AuditRepository(self.session, self.indexer.derive("audit-chain"))
         self.jobs = JobRepository(self.session)
-        self.requests = RequestRepository(self.session)
-        self.desk = StaffDeskRepository(self.session)
-        self.rights = RightsRepository(self.session, self.keys, self.indexer)
+        self.requests = RequestRepository(self.session, self.keys)
+        self.subjects = SubjectRepository(self.session)
+        self.suppressions = SuppressionRepository(self.session, self.indexer)
+        self.signatures = SignatureRepository(self.session)
+        self.pages = PageStore(self.session)
         self.followups = FollowupRepository(self.session)
         self.retention = RetentionRepository(self.session)
         # Denials not yet committed, and how many of them this transaction has written.

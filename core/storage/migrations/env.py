@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from core.storage.schema import Base
+from core.storage.tables import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -37,9 +37,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
 from core.audit import CHAIN_VERSION, AuditEntry, StoredEntry, details_text, entry_hash
+from core.domain.actor import Actor
 from core.storage.tables import AuditEntryRow, AuditHeadRow
 
-__all__ = ["Actor", "AuditRepository", "Declined"]
+__all__ = ["AuditRepository", "Declined"]
 
 # One run of entries laid out by the database for ChainVerifier.check_run: each
 # entry's version 2 message, ``json_array(prev_hash, version, at, ..., details)``,
@@ -77,14 +78,6 @@ FROM (
     FROM audit_entries WHERE seq > :after ORDER BY seq LIMIT :size
 ) AS run
 """
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who did it, pseudonymously: a customer ref, a staff pseudonym, or the system."""
-
-    kind: str
-    ref: str
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from datetime import datetime
+
+from sqlalchemy import BindParameter, Select, Table, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.domain.consent import ConsentDecision, ConsentEntry, current_consents
@@ -26,18 +28,19 @@ class ConsentRepository:
         known = self._current.get(entry.customer_ref)
         if known is not None:
             known[entry.purpose] = entry  # the ledger's order is total: this is the newest
-        self._session.add(
-            ConsentRow(
-                ref=entry.ref,
-                customer_ref=entry.customer_ref,
-                purpose=entry.purpose,
-                decision=entry.decision.value,
-                notice_version=entry.notice_version,
-                channel=entry.channel,
-                decided_at=entry.decided_at,
-            )
+        # Core, not the ORM: a ledger entry is never read back as an object here.
+        await self._session.execute(
+            _INSERT,
+            {
+                "ref": entry.ref,
+                "customer_ref": entry.customer_ref,
+                "purpose": entry.purpose,
+                "decision": entry.decision.value,
+                "notice_version": entry.notice_version,
+                "channel": entry.channel,
+                "decided_at": entry.decided_at,
+            },
         )
-        await self._session.flush()
 
     async def history(self, customer_ref: str) -> list[ConsentEntry]:
         rows = await self._session.scalars(
@@ -66,21 +69,37 @@ class ConsentRepository:
         return dict(self._current[customer_ref])
 
     async def _read_current(self, customer_ref: str) -> dict[str, ConsentEntry]:
-        newest = (
-            select(ConsentRow.purpose, func.max(ConsentRow.decided_at).label("at"))
-            .where(ConsentRow.customer_ref == customer_ref)
-            .group_by(ConsentRow.purpose)
-            .subquery()
+        rows = await self._session.execute(_CURRENT, {"customer": customer_ref})
+        return current_consents(
+            ConsentEntry(ref, customer, purpose, ConsentDecision(decision), notice, channel, at)
+            for ref, customer, purpose, decision, notice, channel, at in rows
         )
-        rows = await self._session.scalars(
-            select(ConsentRow)
-            .join(
-                newest,
-                (ConsentRow.purpose == newest.c.purpose) & (ConsentRow.decided_at == newest.c.at),
-            )
-            .where(ConsentRow.customer_ref == customer_ref)
+
+
+def _current_statement() -> Select[str, str, str, str, str, str, datetime]:
+    """The newest entry per purpose, as plain columns (no ORM rows on the hot path).
+    Built once: building a statement costs more than running it."""
+    customer: BindParameter[str] = bindparam("customer")
+    newest = (
+        select(ConsentRow.purpose, func.max(ConsentRow.decided_at).label("at"))
+        .where(ConsentRow.customer_ref == customer)
+        .group_by(ConsentRow.purpose)
+        .subquery()
+    )
+    c = _TABLE.c
+    return (
+        select(
+            c.ref,
+            c.customer_ref,
+            c.purpose,
+            c.decision,
+            c.notice_version,
+            c.channel,
+            c.decided_at,
         )
-        return current_consents(_entry(r) for r in rows)
+        .join(newest, (c.purpose == newest.c.purpose) & (c.decided_at == newest.c.at))
+        .where(c.customer_ref == customer)
+    )
 
 
 def _entry(r: ConsentRow) -> ConsentEntry:
@@ -93,3 +112,14 @@ def _entry(r: ConsentRow) -> ConsentEntry:
         channel=r.channel,
         decided_at=r.decided_at,
     )
+
+
+def _table() -> Table:
+    table = ConsentRow.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+_TABLE = _table()
+_CURRENT = _current_statement()
+_INSERT = insert(_TABLE)

@@ -6,8 +6,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import Table, Update, bindparam, delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from core.storage.repositories.keys import KeyStore
 from core.storage.tables import ConversationRow
@@ -47,9 +48,13 @@ class ConversationRepository:
             row = ConversationRow(customer_ref=customer_ref, state_enc=blob, updated_at=at)
             self._session.add(row)
             self._rows[customer_ref] = row
-        else:
-            row.state_enc, row.updated_at = blob, at
-        await self._session.flush()
+            await self._session.flush()
+            return
+        # One Core UPDATE (the ORM's flush costs more than the statement); the kept row
+        # takes the values as if loaded, so it stays what the database holds.
+        await self._session.execute(_UPDATE, {"ref": customer_ref, "state": blob, "at": at})
+        set_committed_value(row, "state_enc", blob)
+        set_committed_value(row, "updated_at", at)
 
     async def clear(self, customer_ref: str) -> None:
         self._rows[customer_ref] = None
@@ -61,3 +66,16 @@ class ConversationRepository:
         if customer_ref not in self._rows:
             self._rows[customer_ref] = await self._session.get(ConversationRow, customer_ref)
         return self._rows[customer_ref]
+
+
+def _update() -> Update:
+    table = ConversationRow.__table__
+    assert isinstance(table, Table)
+    return (
+        update(table)
+        .where(table.c.customer_ref == bindparam("ref"))
+        .values(state_enc=bindparam("state"), updated_at=bindparam("at"))
+    )
+
+
+_UPDATE = _update()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import ColumnElement, Select, Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from core.crypto import BlindIndexer, FieldCipher
 from core.domain.customer import Customer, Identity, IdentityKind, ProcessingFlags
@@ -42,12 +43,14 @@ class CustomerRepository:
         self._rows: dict[str, CustomerRow] = {}
         self._locked: set[str] = set()
         self._identities_of: dict[str, list[Identity]] = {}
+        self._plain: dict[str, dict[str, str | None]] = {}  # personal fields as last read
 
     def forget(self) -> None:
         """The transaction ended: what it read may be stale and its locks are gone."""
         self._rows.clear()
         self._locked.clear()
         self._identities_of.clear()
+        self._plain.clear()
 
     def blind(self, kind: IdentityKind, value: str) -> str:
         return self._indexer.index(kind.value, value)
@@ -101,11 +104,8 @@ class CustomerRepository:
         self, kind: IdentityKind, normalised_value: str, *, lock: bool = False
     ) -> Customer | None:
         """The customer with this identity, read with their key and identities at once."""
-        mine = aliased(IdentityRow)
-        found = mine.customer_ref == CustomerRow.ref
-        blind = self.blind(kind, normalised_value)
-        by = (mine.kind == kind.value) & (mine.blind == blind)
-        row = await self._load(by, lock=lock, join=(mine, found))
+        params = {"kind": kind.value, "blind": self.blind(kind, normalised_value)}
+        row = await self._load(_BY_IDENTITY[lock], params, lock=lock)
         return None if row is None else await self._customer(row)
 
     async def get(self, ref: str, *, lock: bool = False) -> Customer:
@@ -116,53 +116,40 @@ class CustomerRepository:
         return ref in self._rows or await self._session.get(CustomerRow, ref) is not None
 
     async def save(self, customer: Customer) -> None:
+        """One Core UPDATE of the columns that changed (a personal field is encrypted
+        again only if its value changed); the kept row takes the new values."""
         row = await self._row(customer.ref, lock=False)
-        self._write(row, customer, await self._keys.cipher(customer.ref))
-        await self._session.flush()
+        changes = self._changes(row, customer, await self._keys.cipher(customer.ref))
+        if not changes:
+            return
+        table = _table()
+        await self._session.execute(
+            update(table).where(table.c.ref == customer.ref).values(**changes)
+        )
+        for column, value in changes.items():
+            set_committed_value(row, column, value)
+        self._plain[customer.ref] = _personal(customer)
 
     async def delete(self, ref: str) -> None:
         self._rows.pop(ref, None)
+        self._plain.pop(ref, None)
         self._identities_of.pop(ref, None)
         await self._session.execute(delete(CustomerRow).where(CustomerRow.ref == ref))
 
     async def _row(self, ref: str, *, lock: bool) -> CustomerRow:
         row = self._rows.get(ref)
         if row is None or (lock and ref not in self._locked):
-            row = await self._load(CustomerRow.ref == ref, lock=lock)
+            row = await self._load(_BY_REF[lock], {"ref": ref}, lock=lock)
             if row is None:
                 raise NotFound("no such customer", code="no_customer")
         return row
 
     async def _load(
-        self,
-        where: ColumnElement[bool],
-        *,
-        lock: bool,
-        join: tuple[Any, ColumnElement[bool]] | None = None,
+        self, statement: _Statement, params: dict[str, str], *, lock: bool
     ) -> CustomerRow | None:
-        """One statement: the customer's row, wrapped data key, conversation and
-        identities (a row per identity), all kept for this transaction."""
-        statement = select(
-            CustomerRow,
-            DataKeyRow.wrapped,
-            ConversationRow,
-            IdentityRow.kind,
-            IdentityRow.value_enc,
-            IdentityRow.verified,
-        )
-        if join is not None:
-            statement = statement.join(*join)
-        statement = (
-            statement.outerjoin(DataKeyRow, DataKeyRow.customer_ref == CustomerRow.ref)
-            .outerjoin(ConversationRow, ConversationRow.customer_ref == CustomerRow.ref)
-            .outerjoin(IdentityRow, IdentityRow.customer_ref == CustomerRow.ref)
-            .where(where)
-            .order_by(IdentityRow.id)
-            .execution_options(populate_existing=True)
-        )
-        if lock:
-            statement = statement.with_for_update(of=CustomerRow)
-        rows = (await self._session.execute(statement)).all()
+        """One statement (:func:`_customer_statement`); what it read is kept for this
+        transaction: the row, the data key, the conversation and the identities."""
+        rows = (await self._session.execute(statement, params)).all()
         if not rows:
             return None
         row, wrapped, conversation = rows[0][0], rows[0][1], rows[0][2]
@@ -185,7 +172,9 @@ class CustomerRepository:
 
     async def _customer(self, row: CustomerRow) -> Customer:
         cipher = await self._keys.cipher(row.ref)
-        return self._read(row, cipher, await self._identities(row.ref, cipher))
+        customer = self._read(row, cipher, await self._identities(row.ref, cipher))
+        self._plain[row.ref] = _personal(customer)
+        return customer
 
     async def _identities(self, ref: str, cipher: FieldCipher) -> list[Identity]:
         known = self._identities_of.get(ref)
@@ -201,6 +190,25 @@ class CustomerRepository:
             result.append(Identity(kind, value, row.verified))
         self._identities_of[ref] = result
         return list(result)
+
+    def _changes(self, row: CustomerRow, c: Customer, cipher: FieldCipher) -> dict[str, Any]:
+        wanted: dict[str, Any] = {
+            "last_active_at": c.last_active_at,
+            "language": c.language,
+            "jurisdiction": c.jurisdiction,
+            "timezone": c.timezone,
+            "notice_version_seen": c.notice_version_seen,
+            "restricted": c.flags.restricted,
+            "objected_marketing": c.flags.objected_marketing,
+            "opted_out_sharing_at": c.flags.opted_out_sharing_at,
+            "unreachable": c.flags.unreachable,
+        }
+        changes = {k: v for k, v in wanted.items() if getattr(row, k) != v}
+        known = self._plain.get(c.ref)
+        for name, value in _personal(c).items():
+            if known is None or known.get(name) != value:
+                changes[f"{name}_enc"] = cipher.encrypt(name, value)
+        return changes
 
     @staticmethod
     def _write(row: CustomerRow, c: Customer, cipher: FieldCipher) -> None:
@@ -237,3 +245,51 @@ class CustomerRepository:
             identities=identities,
             **personal,
         )
+
+
+def _table() -> Table:
+    table = CustomerRow.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def _personal(c: Customer) -> dict[str, str | None]:
+    return {name: getattr(c, name) for name in _PERSONAL_FIELDS}
+
+
+_Statement = Select[CustomerRow, bytes, ConversationRow, str, bytes, bool]
+
+
+def _customer_statement(where: ColumnElement[bool], *, lock: bool, by_identity: bool) -> _Statement:
+    """The customer's row, wrapped data key, conversation and identities (a row per
+    identity). Built once: building a statement costs more than running it here."""
+    statement = select(
+        CustomerRow,
+        DataKeyRow.wrapped,
+        ConversationRow,
+        IdentityRow.kind,
+        IdentityRow.value_enc,
+        IdentityRow.verified,
+    )
+    if by_identity:
+        statement = statement.join(_MINE, _MINE.customer_ref == CustomerRow.ref)
+    statement = (
+        statement.outerjoin(DataKeyRow, DataKeyRow.customer_ref == CustomerRow.ref)
+        .outerjoin(ConversationRow, ConversationRow.customer_ref == CustomerRow.ref)
+        .outerjoin(IdentityRow, IdentityRow.customer_ref == CustomerRow.ref)
+        .where(where)
+        .order_by(IdentityRow.id)
+        .execution_options(populate_existing=True)
+    )
+    return statement.with_for_update(of=CustomerRow) if lock else statement
+
+
+_MINE = aliased(IdentityRow)  # the identity searched by, beside all of theirs
+_IDENTITY = (_MINE.kind == bindparam("kind")) & (_MINE.blind == bindparam("blind"))
+_BY_IDENTITY = {
+    lock: _customer_statement(_IDENTITY, lock=lock, by_identity=True) for lock in (False, True)
+}
+_BY_REF = {
+    lock: _customer_statement(CustomerRow.ref == bindparam("ref"), lock=lock, by_identity=False)
+    for lock in (False, True)
+}

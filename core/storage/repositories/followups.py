@@ -1,4 +1,4 @@
-"""Storage for purchases' follow-ups: their rows, suppressed contacts, seen signatures.
+"""Storage for purchases' follow-ups: one row per order, moving through its states.
 
 Nothing here commits; the unit of work's transaction does.
 """
@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.storage.tables import IdentityRow, JobRow, NonceRow, PurchaseRow, SuppressionRow
-from core.storage.tables_followups import FollowupRow
+from core.storage.tables import FollowupRow
 
 __all__ = ["ACTIVE_STATES", "FollowupRepository"]
 
@@ -53,39 +52,3 @@ class FollowupRepository:
             .order_by(FollowupRow.scheduled_for.desc())
             .limit(1)
         )
-
-    async def contact_suppressed(self, customer_ref: str, extra_blinds: list[str]) -> bool:
-        """Is any of the customer's identities (or the given ones) on the suppression list?"""
-        blinds = list(
-            await self._session.scalars(
-                select(IdentityRow.blind).where(IdentityRow.customer_ref == customer_ref)
-            )
-        )
-        blinds.extend(extra_blinds)
-        found = await self._session.scalar(
-            select(SuppressionRow.blind).where(SuppressionRow.blind.in_(blinds)).limit(1)
-        )
-        return found is not None
-
-    async def purchased_at(self, order_id: str) -> datetime | None:
-        return await self._session.scalar(
-            select(PurchaseRow.purchased_at).where(PurchaseRow.order_id == order_id)
-        )
-
-    async def job_held(self, job_id: int, worker: str) -> bool:
-        """Does ``worker`` still hold this job's lease (so acting on it is safe)?"""
-        found = await self._session.scalar(
-            select(JobRow.id)
-            .where(JobRow.id == job_id, JobRow.leased_by == worker, JobRow.state == "running")
-            .with_for_update()
-        )
-        return found is not None
-
-    async def remember_signature(self, digest: str, now: datetime) -> None:
-        """Insert the digest; a duplicate raises IntegrityError at flush (a replay)."""
-        self._session.add(NonceRow(digest=digest, seen_at=now))
-        await self._session.flush()
-
-    async def purge_signatures(self, before: datetime) -> int:
-        result = await self._session.execute(delete(NonceRow).where(NonceRow.seen_at < before))
-        return int(getattr(result, "rowcount", 0))

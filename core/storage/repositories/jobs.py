@@ -6,28 +6,16 @@ database never claim the same job; on SQLite write transactions are serialised.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.domain.job import Job
 from core.storage.tables import JobRow
 
-__all__ = ["Job", "JobRepository"]
-
-
-@dataclass(frozen=True)
-class Job:
-    id: int
-    kind: str
-    key: str
-    payload: dict[str, Any]
-    attempts: int
-    max_attempts: int
-    run_after: datetime
-    state: str
+__all__ = ["JobRepository"]
 
 
 def _job(row: JobRow) -> Job:
@@ -140,3 +128,12 @@ class JobRepository:
             select(JobRow.id).where(JobRow.kind == kind, JobRow.state == state)
         )
         return len(list(rows))
+
+    async def held(self, job_id: int, worker: str) -> bool:
+        """Does ``worker`` still hold this job's lease (so acting on it is safe)?"""
+        found = await self._session.scalar(
+            select(JobRow.id)
+            .where(JobRow.id == job_id, JobRow.leased_by == worker, JobRow.state == "running")
+            .with_for_update()
+        )
+        return found is not None

@@ -9,7 +9,7 @@ from core.crypto import DataKey, FieldCipher, Keyring, new_data_key
 from core.errors import DataShredded
 from core.storage.tables import DataKeyRow
 
-__all__ = ["KeyStore"]
+__all__ = ["KeyStore", "recrypt"]
 
 
 class KeyStore:
@@ -46,6 +46,9 @@ class KeyStore:
             raise DataShredded("this customer's data key no longer exists")
         return self.adopt(customer_ref, row.wrapped)
 
+    async def exists(self, customer_ref: str) -> bool:
+        return await self._session.get(DataKeyRow, customer_ref) is not None
+
     async def shred(self, customer_ref: str) -> bool:
         """Destroy the key; every ciphertext of this customer becomes noise."""
         self._ciphers.pop(customer_ref, None)
@@ -66,3 +69,8 @@ class KeyStore:
             return
         row.wrapped = self._keyring.wrap(self._keyring.unwrap(row.wrapped))
         row.master_kid = self._keyring.primary.kid_hex
+
+
+def recrypt(old: FieldCipher, new: FieldCipher, field: str, blob: bytes | None) -> bytes | None:
+    """A field's ciphertext under ``old`` re-encrypted under ``new`` (a merge)."""
+    return new.encrypt(field, old.decrypt(field, blob))

@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.domain.purchase import Purchase, PurchaseItem
-from core.storage.repositories.keys import KeyStore
+from core.storage.repositories.keys import KeyStore, recrypt
 from core.storage.tables import PurchaseRow
 
 __all__ = ["PurchaseRepository"]
@@ -27,6 +27,11 @@ class PurchaseRepository:
             select(PurchaseRow.id).where(PurchaseRow.order_id == order_id)
         )
         return found is not None
+
+    async def purchased_at(self, order_id: str) -> datetime | None:
+        return await self._session.scalar(
+            select(PurchaseRow.purchased_at).where(PurchaseRow.order_id == order_id)
+        )
 
     async def add(self, purchase: Purchase, *, pseudonym: str, received_at: datetime) -> None:
         cipher = await self._keys.cipher(purchase.customer_ref)
@@ -77,3 +82,31 @@ class PurchaseRepository:
             if len(rows) < batch:
                 return
             last_id = rows[-1].id
+
+    async def pseudonymise(self, customer_ref: str) -> int:
+        """Keep the invoice facts (order, date, total) for the legal hold; drop the rest."""
+        result = await self._session.execute(
+            update(PurchaseRow)
+            .where(PurchaseRow.customer_ref == customer_ref)
+            .values(customer_ref=None, items_enc=None)
+        )
+        return int(getattr(result, "rowcount", 0))
+
+    async def reassign(self, source: str, target: str, batch: int = 500) -> int:
+        """A merge: re-encrypt the source's purchases under the target's key, a batch at
+        a time."""
+        old, new = await self._keys.cipher(source), await self._keys.cipher(target)
+        moved = 0
+        while True:
+            rows = list(
+                await self._session.scalars(
+                    select(PurchaseRow).where(PurchaseRow.customer_ref == source).limit(batch)
+                )
+            )
+            for row in rows:
+                row.items_enc = recrypt(old, new, "items", row.items_enc)
+                row.customer_ref = target
+            await self._session.flush()
+            moved += len(rows)
+            if len(rows) < batch:
+                return moved

@@ -1,24 +1,29 @@
-"""Data subject requests: pseudonymous rows (kept as proof after an erasure)."""
+"""Data subject requests: pseudonymous rows (kept as proof after an erasure), and the
+corrections waiting for a request's approval (encrypted with the customer's key)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.domain.requests import DataRequest, RequestKind, RequestState
+from core.domain.requests import DataRequest, Delivery, RequestKind, RequestState
 from core.errors import NotFound
-from core.storage.tables import DataRequestRow
+from core.storage.repositories.keys import KeyStore
+from core.storage.tables import DataRequestRow, PendingChangeRow
 
-__all__ = ["RequestRepository"]
+__all__ = ["RequestFacts", "RequestRepository"]
+
+RequestFacts = tuple[str, datetime, datetime | None]  # state, due at, closed at
 
 _OPEN = [RequestState.RECEIVED, RequestState.VERIFYING, RequestState.IN_PROGRESS]
 
 
 class RequestRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, keys: KeyStore) -> None:
         self._session = session
+        self._keys = keys
 
     async def add(self, request: DataRequest) -> None:
         row = DataRequestRow(ref=request.ref, confirmations={})
@@ -87,6 +92,94 @@ class RequestRepository:
             raise NotFound("no such request", code="no_request")
         row.delivery = delivery
         await self._session.flush()
+
+    async def count_since(
+        self, customer_ref: str, kind: str, since: datetime, *, skip_uncertain: bool = False
+    ) -> int:
+        """Requests of ``kind`` received since ``since``; with ``skip_uncertain``, not
+        those whose answer may never have arrived (delivery "uncertain")."""
+        stmt = (
+            select(func.count())
+            .select_from(DataRequestRow)
+            .where(
+                DataRequestRow.customer_ref == customer_ref,
+                DataRequestRow.kind == kind,
+                DataRequestRow.received_at >= since,
+            )
+        )
+        if skip_uncertain:
+            stmt = stmt.where(
+                or_(
+                    DataRequestRow.delivery.is_(None),
+                    DataRequestRow.delivery != Delivery.UNCERTAIN.value,
+                )
+            )
+        found = await self._session.scalar(stmt)
+        return int(found or 0)
+
+    async def open_of(self, customer_ref: str, kind: str) -> str | None:
+        return await self._session.scalar(
+            select(DataRequestRow.ref)
+            .where(
+                DataRequestRow.customer_ref == customer_ref,
+                DataRequestRow.kind == kind,
+                DataRequestRow.state.in_(["received", "verifying", "in_progress"]),
+            )
+            .limit(1)
+        )
+
+    async def acknowledge(self, request_ref: str, at: datetime) -> None:
+        await self._session.execute(
+            update(DataRequestRow)
+            .where(DataRequestRow.ref == request_ref, DataRequestRow.acknowledged_at.is_(None))
+            .values(acknowledged_at=at)
+        )
+
+    async def reassign(self, source: str, target: str) -> None:
+        """A merge: the source customer's requests become the target's."""
+        await self._session.execute(
+            update(DataRequestRow)
+            .where(DataRequestRow.customer_ref == source)
+            .values(customer_ref=target)
+        )
+
+    # --- corrections waiting for approval -----------------------------------------
+
+    async def put_pending(
+        self, request_ref: str, customer_ref: str, field: str, value: str, at: datetime
+    ) -> None:
+        cipher = await self._keys.cipher(customer_ref)
+        blob = cipher.encrypt(f"pending.{field}", value)
+        assert blob is not None
+        self._session.add(
+            PendingChangeRow(
+                request_ref=request_ref,
+                customer_ref=customer_ref,
+                field=field,
+                value_enc=blob,
+                created_at=at,
+            )
+        )
+        await self._session.flush()
+
+    async def take_pending(self, request_ref: str) -> tuple[str, str] | None:
+        """The (field, value) waiting under this request, removed from storage."""
+        row = await self._session.get(PendingChangeRow, request_ref, with_for_update=True)
+        if row is None:
+            return None
+        cipher = await self._keys.cipher(row.customer_ref)
+        value = cipher.decrypt(f"pending.{row.field}", row.value_enc) or ""
+        field = row.field
+        await self._session.delete(row)
+        await self._session.flush()
+        return field, value
+
+    async def facts(self) -> list[RequestFacts]:
+        """Every request's state, due date and closing date (for the desk's statistics)."""
+        rows = await self._session.execute(
+            select(DataRequestRow.state, DataRequestRow.due_at, DataRequestRow.closed_at)
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
 
     @staticmethod
     def _write(row: DataRequestRow, r: DataRequest) -> None:

@@ -37,12 +37,12 @@ from core.storage.tables import (
     ConversationRow,
     CustomerRow,
     DataRequestRow,
+    FollowupRow,
     JobRow,
     NonceRow,
     PurchaseRow,
     SurveyAnswerRow,
 )
-from core.storage.tables_followups import FollowupRow
 
 _CHUNK = 1000
 

@@ -1,12 +1,15 @@
-"""Staff members and their roles."""
+"""Staff members, their roles, and each one's place in the desk's dialogs."""
 
 from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.domain.staff import Role, Staff
-from core.storage.tables import StaffRow
+from core.storage.tables import StaffConversationRow, StaffRow
 
 __all__ = ["StaffRepository"]
 
@@ -40,3 +43,24 @@ class StaffRepository:
     async def all(self) -> list[Staff]:
         rows = await self._session.scalars(select(StaffRow).order_by(StaffRow.telegram_id))
         return [Staff(r.telegram_id, Role(r.role), r.added_at) for r in rows]
+
+    # --- the desk's dialog state (references only, never personal data) ----------
+
+    async def load_state(self, telegram_id: int) -> dict[str, Any]:
+        row = await self._session.get(StaffConversationRow, telegram_id)
+        return dict(row.state) if row is not None and isinstance(row.state, dict) else {}
+
+    async def save_state(self, telegram_id: int, state: dict[str, Any], at: datetime) -> None:
+        row = await self._session.get(StaffConversationRow, telegram_id)
+        if row is None:
+            self._session.add(
+                StaffConversationRow(telegram_id=telegram_id, state=state, updated_at=at)
+            )
+        else:
+            row.state, row.updated_at = dict(state), at
+        await self._session.flush()
+
+    async def clear_state(self, telegram_id: int) -> None:
+        await self._session.execute(
+            delete(StaffConversationRow).where(StaffConversationRow.telegram_id == telegram_id)
+        )

@@ -8,7 +8,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.domain.survey import Answer
-from core.storage.repositories.keys import KeyStore
+from core.storage.repositories.keys import KeyStore, recrypt
 from core.storage.tables import SurveyAnswerRow
 
 __all__ = ["SurveyRepository"]
@@ -61,3 +61,29 @@ class SurveyRepository:
             value: tuple[str, ...] | str = raw if isinstance(raw, str) else tuple(raw)
             result.append(Answer(row.survey_id, row.question_id, value, row.answered_at))
         return result
+
+    async def reassign(self, source: str, target: str) -> int:
+        """A merge: answers the target has not given themselves move over, re-encrypted."""
+        old, new = await self._keys.cipher(source), await self._keys.cipher(target)
+        mine = {
+            (s, q)
+            for s, q in await self._session.execute(
+                select(SurveyAnswerRow.survey_id, SurveyAnswerRow.question_id).where(
+                    SurveyAnswerRow.customer_ref == target
+                )
+            )
+        }
+        moved = 0
+        for row in list(
+            await self._session.scalars(
+                select(SurveyAnswerRow).where(SurveyAnswerRow.customer_ref == source)
+            )
+        ):
+            if (row.survey_id, row.question_id) in mine:
+                continue
+            blob = recrypt(old, new, "survey_answer", row.value_enc)
+            assert blob is not None
+            row.value_enc, row.customer_ref = blob, target
+            moved += 1
+        await self._session.flush()
+        return moved

@@ -16,12 +16,13 @@ from enum import StrEnum
 from typing import Any
 
 from core.audit import AuditEntry, VerifyResult
+from core.domain.actor import Actor
 from core.domain.policy import Permission
 from core.domain.requests import DataRequest, RequestKind, RequestState
 from core.errors import InvalidInput, InvalidTransition
 from core.services._common import SYSTEM, refuse
 from core.services.audit import audit_tail, verify_audit
-from core.services.notices import NotifyCustomer, notify_customer
+from core.services.outreach.notices import NotifyCustomer, notify_customer
 from core.services.requests import (
     ExtendRequest,
     MoveRequest,
@@ -32,7 +33,6 @@ from core.services.requests import (
 from core.services.retention import RetentionPlan, run_retention
 from core.services.staff import authorise, staff_actor
 from core.storage import UnitOfWork
-from core.storage.repositories import Actor
 
 __all__ = [
     "CLI",
@@ -232,14 +232,14 @@ async def _tell(
 
 async def load_desk_state(telegram_id: int, uow: UnitOfWork) -> dict[str, Any]:
     """Where a staff member is in the desk's dialogs (references only, no personal data)."""
-    return await uow.desk.load_state(telegram_id)
+    return await uow.staff.load_state(telegram_id)
 
 
 async def save_desk_state(telegram_id: int, state: dict[str, Any], uow: UnitOfWork) -> None:
     if state:
-        await uow.desk.save_state(telegram_id, state, uow.now())
+        await uow.staff.save_state(telegram_id, state, uow.now())
     else:
-        await uow.desk.clear_state(telegram_id)
+        await uow.staff.clear_state(telegram_id)
 
 
 async def desk_verify_audit(by: int | None, uow: UnitOfWork) -> VerifyResult:

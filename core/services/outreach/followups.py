@@ -8,8 +8,9 @@ the job together. A follow-up found still "sending" by a later worker may have
 reached the customer, so it is never sent again (at most once: a second
 unprompted message for one order is the harm the design forbids).
 
-Notices (kind ``notify``) are the opposite trade: a data-rights answer must
-arrive, a duplicate one is harmless, so they are retried until delivered.
+Notices (kind ``notify``, core/services/outreach/notices.py) are the opposite
+trade: a data-rights answer must arrive, a duplicate one is harmless, so they are
+retried until delivered.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.domain.customer import Customer, IdentityKind
 from core.domain.deadlines import Duration, add_duration
+from core.domain.job import Job
 from core.domain.policy import Policy
 from core.domain.rules import check_may_contact
 from core.domain.survey import Survey, load_survey
@@ -33,33 +35,28 @@ from core.services._common import SYSTEM
 from core.services.customers import mark_unreachable
 from core.services.jobs import complete_job, retry_job
 from core.storage import UnitOfWork
-from core.storage.repositories import Job
-from core.storage.tables_followups import FollowupRow
+from core.storage.tables import FollowupRow
 
 __all__ = [
     "FOLLOWUP",
     "FOLLOWUP_SURVEY_PATH",
     "Delivery",
     "FinishFollowup",
-    "FinishNotice",
     "FollowupStart",
-    "NoticeStart",
     "StartFollowup",
     "chat_id_of",
     "customer_zone",
     "finish_followup",
-    "finish_notice",
     "followup_denial",
     "followup_survey",
     "later_by",
     "mark_unreachable",
     "outside_quiet_hours",
     "start_followup",
-    "start_notice",
 ]
 
 FOLLOWUP = "followup"
-FOLLOWUP_SURVEY_PATH = Path(__file__).resolve().parent.parent / "policy" / "followup_survey.toml"
+FOLLOWUP_SURVEY_PATH = Path(__file__).resolve().parents[2] / "policy" / "followup_survey.toml"
 
 
 @cache
@@ -117,7 +114,9 @@ async def followup_denial(
     customer: Customer, uow: UnitOfWork, extra_blinds: tuple[str, ...] = ()
 ) -> str | None:
     """Why this customer may not get a follow-up now, or None if they may."""
-    if await uow.followups.contact_suppressed(customer.ref, list(extra_blinds)):
+    # Any of the customer's identities (or the given ones) on the suppression list?
+    contacts = [blind for _, blind in await uow.subjects.identity_blinds(customer.ref)]
+    if await uow.suppressions.any_listed([*contacts, *extra_blinds]):
         return "suppressed"
     if customer.flags.unreachable:
         return "unreachable"
@@ -161,7 +160,7 @@ _SKIP = FollowupStart(send=False)
 
 async def start_followup(cmd: StartFollowup, uow: UnitOfWork) -> FollowupStart:
     """Check again and mark "sending" (committed), or close the job without sending."""
-    if not await uow.followups.job_held(cmd.job.id, cmd.worker):
+    if not await uow.jobs.held(cmd.job.id, cmd.worker):
         return _SKIP  # the lease passed to another worker; it decides
     row = await uow.followups.get(cmd.order_id, lock=True)
     if row is None or row.state != "scheduled":
@@ -181,7 +180,7 @@ async def start_followup(cmd: StartFollowup, uow: UnitOfWork) -> FollowupStart:
         # Retries can push a follow-up into the night: wait for the morning.
         await retry_job(cmd.job, cmd.worker, "quiet_hours", uow, delay=resume - now)
         return _SKIP
-    purchased_at = await uow.followups.purchased_at(cmd.order_id)
+    purchased_at = await uow.purchases.purchased_at(cmd.order_id)
     await uow.followups.move(row, "sending", now)
     state = await uow.conversations.load(customer.ref)
     cmd.mark_state(state)
@@ -275,74 +274,3 @@ async def _finish_failed(cmd: FinishFollowup, row: FollowupRow, uow: UnitOfWork)
         await mark_unreachable(row.customer_ref, uow)
     await _record_failure(row, reason, state, uow)
     await complete_job(cmd.job, cmd.worker, uow, state="failed")
-
-
-# --- sending a notice (kind "notify", enqueued by core.services.notices) -----------
-
-
-@dataclass(frozen=True)
-class NoticeStart:
-    send: bool
-    chat_id: int | None = None
-    language: str = "en"
-    message_key: str = ""
-    params: dict[str, str] | None = None
-
-
-async def start_notice(job: Job, worker: str, uow: UnitOfWork) -> NoticeStart:
-    """Where and in which language to send a notice, or close its job if it cannot go."""
-    ref = str(job.payload.get("customer", ""))
-    if not await uow.followups.job_held(job.id, worker):
-        return NoticeStart(False)
-    try:
-        customer = await uow.customers.get(ref)
-    except NotFound:
-        return await _notice_failed(job, worker, ref, "gone", uow)
-    chat_id = chat_id_of(customer)
-    if customer.flags.unreachable or chat_id is None:
-        reason = "unreachable" if customer.flags.unreachable else "no_channel"
-        return await _notice_failed(job, worker, ref, reason, uow)
-    params = {str(k): str(v) for k, v in dict(job.payload.get("params") or {}).items()}
-    return NoticeStart(True, chat_id, customer.language, str(job.payload["message"]), params)
-
-
-async def _notice_failed(
-    job: Job, worker: str, ref: str, reason: str, uow: UnitOfWork
-) -> NoticeStart:
-    await uow.record(
-        SYSTEM,
-        "notice.failed",
-        subject_ref=ref or None,
-        outcome="failed",
-        details={"message": str(job.payload.get("message", "")), "reason": reason},
-    )
-    await complete_job(job, worker, uow, state="failed")
-    return NoticeStart(False)
-
-
-@dataclass(frozen=True)
-class FinishNotice:
-    job: Job
-    worker: str
-    delivery: Delivery
-    error: str = ""
-
-
-async def finish_notice(cmd: FinishNotice, uow: UnitOfWork) -> None:
-    ref = str(cmd.job.payload.get("customer", ""))
-    retry = cmd.delivery in (Delivery.RETRY, Delivery.UNKNOWN)
-    if retry and cmd.job.attempts < cmd.job.max_attempts:
-        await retry_job(cmd.job, cmd.worker, cmd.error or cmd.delivery.value, uow)
-        return
-    if cmd.delivery is not Delivery.SENT:
-        if cmd.delivery is Delivery.BLOCKED:
-            await mark_unreachable(ref, uow)
-        await _notice_failed(cmd.job, cmd.worker, ref, cmd.delivery.value, uow)
-        return
-    await uow.record(
-        SYSTEM,
-        "notice.sent",
-        subject_ref=ref,
-        details={"message": str(cmd.job.payload.get("message", ""))},
-    )
-    await complete_job(cmd.job, cmd.worker, uow)

@@ -18,7 +18,7 @@ from core.crypto import normalise_phone
 from core.domain.customer import Customer, Identity, IdentityKind
 from core.errors import Conflict, PrivacyError
 from core.services._common import customer_actor, refuse
-from core.services.rights_rectification import check_own_contact
+from core.services.rights.rectification import check_own_contact
 from core.storage import UnitOfWork
 
 __all__ = ["ClaimPhone", "ClaimResult", "claim_phone"]
@@ -91,10 +91,11 @@ async def _mergeable(owner: str | None, customer: Customer, uow: UnitOfWork) -> 
 
 async def _merge(source: Customer, target: Customer, uow: UnitOfWork) -> int:
     """Move the phone-only record's data over, then shred and delete it."""
-    purchases = await uow.rights.move_purchases(source.ref, target.ref)
-    await uow.rights.move_answers(source.ref, target.ref)
-    await uow.rights.move_consents_and_requests(source.ref, target.ref)
-    await uow.rights.drop_identities(source.ref)
+    purchases = await uow.purchases.reassign(source.ref, target.ref)
+    await uow.surveys.reassign(source.ref, target.ref)
+    await uow.subjects.reassign_consents(source.ref, target.ref)
+    await uow.requests.reassign(source.ref, target.ref)
+    await uow.subjects.drop_identities(source.ref)
     for identity in source.identities:
         if identity.kind is not IdentityKind.PHONE:
             taken = any(i.kind is identity.kind for i in target.identities)

@@ -23,6 +23,8 @@ marks for approval wait until staff move the request to ``in_progress``.
 
 Kept: the audit trail and the request (pseudonymous refs only, as proof), the
 suppression hashes, pseudonymised purchases (order id, date, total, currency).
+
+``is_suppressed``: is a contact one an erased customer asked never to hear from again.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ from core.domain.requests import DataRequest, RequestKind, RequestState
 from core.errors import DataShredded, InvalidInput, NotFound
 from core.services._common import SYSTEM
 from core.services.jobs import EnqueueJob, enqueue_job
-from core.services.rights import OpenRight, complete_request, open_right
-from core.services.rights_downstream import notify_downstream
+from core.services.rights.downstream import notify_downstream
+from core.services.rights.requests import OpenRight, complete_request, open_right
 from core.storage import UnitOfWork
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "erasure_target",
     "finish_erasure",
     "fold_erased_pages",
+    "is_suppressed",
     "request_erasure",
     "shred_customer",
 ]
@@ -69,7 +72,7 @@ class RequestErasure:
 async def request_erasure(cmd: RequestErasure, uow: UnitOfWork) -> tuple[DataRequest, bool]:
     """The open erasure request and whether it is new (a second /delete finds the first)."""
     customer = await uow.customers.get(cmd.customer_ref, lock=True)
-    running = await uow.rights.open_request_of(customer.ref, RequestKind.ERASURE.value)
+    running = await uow.requests.open_of(customer.ref, RequestKind.ERASURE.value)
     if running is not None:
         return await uow.requests.get(running), False
     request = await open_right(OpenRight(customer.ref, RequestKind.ERASURE, cmd.channel), uow)
@@ -104,7 +107,7 @@ async def erasure_target(request_ref: str, uow: UnitOfWork) -> ErasureTarget:
         return ErasureTarget(request, ErasureStep.STOP)
     if request.state is not RequestState.IN_PROGRESS:
         return ErasureTarget(request, ErasureStep.WAIT)
-    if not await uow.rights.key_exists(request.customer_ref):
+    if not await uow.keys.exists(request.customer_ref):
         return ErasureTarget(request, ErasureStep.FINISH)
     try:
         customer = await uow.customers.get(request.customer_ref)
@@ -152,14 +155,14 @@ async def shred_customer(request_ref: str, uow: UnitOfWork) -> bool:
     """Suppress every contact, then destroy the data key; False if done before."""
     request = await uow.requests.get(request_ref, lock=True)
     ref = request.customer_ref
-    if not await uow.rights.key_exists(ref):
+    if not await uow.keys.exists(ref):
         return False
     now = uow.now()
-    blinds = set(await uow.rights.identity_blinds(ref))
+    blinds = set(await uow.subjects.identity_blinds(ref))
     blinds |= await _contact_blinds(ref, uow)
     for kind, blind in sorted(blinds):
-        await uow.rights.suppress(kind, blind, now)
-    await uow.rights.scrub_deleted()
+        await uow.suppressions.add(kind, blind, now)
+    await uow.pages.scrub_deleted()
     await uow.keys.shred(ref)
     await uow.record(
         SYSTEM,
@@ -205,8 +208,8 @@ async def finish_erasure(cmd: FinishErasure, uow: UnitOfWork) -> DataRequest:
     if request.state.closed:
         return request
     ref = request.customer_ref
-    await uow.rights.scrub_deleted()
-    pseudonymised = await uow.rights.pseudonymise_purchases(ref)
+    await uow.pages.scrub_deleted()
+    pseudonymised = await uow.purchases.pseudonymise(ref)
     await uow.customers.delete(ref)
     await uow.record(
         SYSTEM,
@@ -224,4 +227,21 @@ async def finish_erasure(cmd: FinishErasure, uow: UnitOfWork) -> DataRequest:
 async def fold_erased_pages(uow: UnitOfWork) -> None:
     """After a committed erasure: fold SQLite's write-ahead log, which still holds
     pages written before it (best effort; outside any transaction of the caller's)."""
-    await uow.rights.compact()
+    await uow.pages.compact()
+
+
+async def is_suppressed(kind: IdentityKind, value: str, uow: UnitOfWork) -> bool:
+    """True when an erased customer's contact matches: never contact it unprompted.
+
+    ``value`` may be raw ("+852 9123 4567"); an unreadable one is not suppressed.
+    """
+    try:
+        if kind is IdentityKind.PHONE:
+            value = normalise_phone(value, uow.policy.default_phone_region)
+        elif kind is IdentityKind.EMAIL:
+            value = normalise_email(value)
+        else:
+            value = value.strip()
+    except InvalidInput:
+        return False
+    return await uow.suppressions.is_suppressed(kind.value, value)

@@ -22,8 +22,8 @@ from core.domain.rights import CORRECTABLE, check_correction
 from core.errors import Conflict, PolicyDenied, PrivacyError
 from core.services._common import SYSTEM, customer_actor, refuse
 from core.services.jobs import EnqueueJob, enqueue_job
-from core.services.rights import OpenRight, complete_request, open_right
-from core.services.rights_downstream import notify_downstream
+from core.services.rights.downstream import notify_downstream
+from core.services.rights.requests import OpenRight, complete_request, open_right
 from core.storage import UnitOfWork
 
 __all__ = [
@@ -69,7 +69,7 @@ async def correct_field(cmd: CorrectField, uow: UnitOfWork) -> tuple[DataRequest
         details={"request": request.ref, "field": cmd.field},
     )
     if uow.policy.needs_approval(RequestKind.RECTIFICATION.value):
-        await uow.rights.put_pending(request.ref, customer.ref, cmd.field, value, uow.now())
+        await uow.requests.put_pending(request.ref, customer.ref, cmd.field, value, uow.now())
         await enqueue_job(
             EnqueueJob(
                 RECTIFY, f"{RECTIFY}:{request.ref}", {"request": request.ref}, max_attempts=10_000
@@ -121,7 +121,7 @@ async def apply_correction(
     request = await uow.requests.get(request_ref, lock=True)
     if request.state in (RequestState.RECEIVED, RequestState.VERIFYING):
         return None
-    pending = await uow.rights.take_pending(request.ref)
+    pending = await uow.requests.take_pending(request.ref)
     if request.state is not RequestState.IN_PROGRESS or pending is None:
         return False
     field, value = pending

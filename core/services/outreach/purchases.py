@@ -25,14 +25,14 @@ from core.domain.purchase import Purchase, PurchaseItem
 from core.errors import Conflict
 from core.services._common import SYSTEM, refuse
 from core.services.customers import find_customer, normalise_identity
-from core.services.followups import (
+from core.services.jobs import EnqueueJob, enqueue_job
+from core.services.outreach.followups import (
     FOLLOWUP,
     customer_zone,
     followup_denial,
     later_by,
     outside_quiet_hours,
 )
-from core.services.jobs import EnqueueJob, enqueue_job
 from core.storage import UnitOfWork
 
 __all__ = [
@@ -79,7 +79,7 @@ async def remember_signature(cmd: RememberSignature, uow: UnitOfWork) -> None:
     used up even when the body it signed is then refused.
     """
     try:
-        await uow.followups.remember_signature(cmd.digest, uow.now())
+        await uow.signatures.remember(cmd.digest, uow.now())
     except exc.IntegrityError:
         error = SignatureReplayed("this signature was used before", code="replayed")
         await refuse(uow, SYSTEM, "purchase.received", error, subject_ref=None)
@@ -87,7 +87,7 @@ async def remember_signature(cmd: RememberSignature, uow: UnitOfWork) -> None:
 
 async def purge_signatures(uow: UnitOfWork) -> int:
     """Forget signatures too old to be accepted again; the number removed."""
-    return await uow.followups.purge_signatures(uow.now() - SIGNATURE_TTL)
+    return await uow.signatures.purge(uow.now() - SIGNATURE_TTL)
 
 
 @dataclass(frozen=True)

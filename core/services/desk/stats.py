@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 
 from core.domain.policy import Permission
 from core.domain.requests import RequestState
-from core.services.staff_desk import permit
+from core.services.desk.queue import permit
 from core.storage import UnitOfWork
-from core.storage.repositories.staffdesk import LedgerRow
+from core.storage.repositories.subjects import LedgerRow
 
 __all__ = ["SMALL", "DeskStats", "RatePoint", "ViewStats", "desk_stats", "safe_rate", "shown"]
 
@@ -70,10 +70,10 @@ async def desk_stats(cmd: ViewStats, uow: UnitOfWork) -> DeskStats:
     now = uow.now()
     bounds = _month_bounds(now, max(1, min(cmd.months, 24)))
     purposes = [p.key for p in uow.policy.consent_purposes()]
-    ledger = await uow.desk.consent_ledger(purposes)
-    created = sorted(await uow.desk.customers_created())
+    ledger = await uow.subjects.consent_ledger(purposes)
+    created = sorted(await uow.subjects.customers_created())
     consent = _consent_series(ledger, created, bounds, purposes)
-    facts = await uow.desk.request_facts()
+    facts = await uow.requests.facts()
     by_state = Counter(state for state, _, _ in facts)
     closed = [
         (due, at) for state, due, at in facts if at is not None and RequestState(state).closed

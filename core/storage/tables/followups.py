@@ -1,4 +1,4 @@
-"""Tables of the followups area (see core/storage/schema.py).
+"""Post-purchase follow-ups.
 
 A follow-up row exists from the moment one is scheduled; its state moves
 scheduled -> sending -> sent | uncertain | failed, or scheduled -> suppressed.
@@ -13,10 +13,10 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.storage.tables import Base
+from core.storage.tables.base import Base
 from core.storage.types import UTCDateTime
 
-__all__ = ["Base", "FollowupRow"]
+__all__ = ["FollowupRow"]
 
 
 class FollowupRow(Base):

@@ -1,5 +1,7 @@
 """Use cases: access and portability ("give me a copy of my data").
 
+``holdings`` says what the shop holds, per category (counts and dates, never values).
+
 ``request_export`` opens a portability request within the policy's hourly rate
 limit (refusals audited) and says whether the copy is built in the background
 (an ``export`` job: large histories, or kinds waiting for staff approval).
@@ -7,7 +9,7 @@ limit (refusals audited) and says whether the copy is built in the background
 purchases stream in batches so memory stays flat for tens of thousands.
 
 A copy built in the background is delivered at most once, like a follow-up
-(core/services/followups.py): ``start_export_delivery`` commits a "sending"
+(core/services/outreach/followups.py): ``start_export_delivery`` commits a "sending"
 marker before the document leaves; ``complete_export`` closes the request once
 Telegram confirmed it; ``export_not_delivered`` clears the marker when Telegram
 certainly did not take it (so a retry may send). A marker found by a later attempt
@@ -29,13 +31,13 @@ from core.domain.consent import ConsentEntry
 from core.domain.customer import Customer
 from core.domain.purchase import Purchase
 from core.domain.requests import DataRequest, Delivery, RequestKind
-from core.domain.rights import CategoryHolding
+from core.domain.rights import CategoryHolding, inventory
 from core.domain.survey import Answer
 from core.errors import RateLimited
 from core.services._common import customer_actor, refuse
 from core.services.jobs import EnqueueJob, enqueue_job
-from core.services.notices import NotifyCustomer, notify_customer
-from core.services.rights import OpenRight, complete_request, holdings, open_right
+from core.services.outreach.notices import NotifyCustomer, notify_customer
+from core.services.rights.requests import OpenRight, complete_request, open_right
 from core.storage import UnitOfWork
 
 __all__ = [
@@ -50,9 +52,27 @@ __all__ = [
     "export_purchases",
     "export_snapshot",
     "export_uncertain",
+    "holdings",
     "request_export",
     "start_export_delivery",
 ]
+
+
+async def holdings(customer_ref: str, uow: UnitOfWork) -> list[CategoryHolding]:
+    customer = await uow.customers.get(customer_ref)
+    found = await uow.subjects.holdings(customer_ref)
+    return inventory(
+        uow.policy,
+        customer,
+        purchases=found.purchases,
+        first_purchase=found.first_purchase,
+        answers=found.answers,
+        first_answer=found.first_answer,
+        consents=found.consents,
+        first_consent=found.first_consent,
+        has_conversation=found.has_conversation,
+    )
+
 
 EXPORT = "export"
 # Up to this many purchases the copy is built while the customer waits.
@@ -70,7 +90,7 @@ async def request_export(cmd: RequestExport, uow: UnitOfWork) -> tuple[DataReque
     customer = await uow.customers.get(cmd.customer_ref, lock=True)
     since = uow.now() - timedelta(hours=1)
     # A copy whose delivery was uncertain does not count: the customer was told to ask again.
-    used = await uow.rights.requests_since(
+    used = await uow.requests.count_since(
         customer.ref, RequestKind.PORTABILITY.value, since, skip_uncertain=True
     )
     if used >= uow.policy.export_rate_limit:
@@ -82,7 +102,7 @@ async def request_export(cmd: RequestExport, uow: UnitOfWork) -> tuple[DataReque
             subject_ref=customer.ref,
         )
     request = await open_right(OpenRight(customer.ref, RequestKind.PORTABILITY, cmd.channel), uow)
-    found = await uow.rights.holdings(customer.ref)
+    found = await uow.subjects.holdings(customer.ref)
     background = found.purchases > INLINE_PURCHASES or uow.policy.needs_approval(
         RequestKind.PORTABILITY.value
     )

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from core.domain.actor import Actor
 from core.domain.customer import Customer, IdentityKind
 from core.domain.masking import mask_email, mask_member, mask_name, mask_phone
 from core.domain.policy import Permission
 from core.errors import InvalidInput, PrivacyError
 from core.services._common import refuse
 from core.services.customers import find_customer
-from core.services.staff_desk import permit, staff_reason
+from core.services.desk.queue import permit, staff_reason
 from core.storage import UnitOfWork
-from core.storage.repositories import Actor
 
 __all__ = ["FIELDS", "Lookup", "LookupResult", "Reveal", "lookup_customer", "reveal_customer"]
 

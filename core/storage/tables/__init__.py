@@ -1,0 +1,45 @@
+"""The database schema, one module per concept; every row class and ``Base``.
+
+Importing this package defines every table, so ``Base.metadata`` (and Alembic,
+core/storage/migrations/env.py) sees the whole schema. Personal fields are
+``*_enc`` columns holding ciphertext.
+"""
+
+from __future__ import annotations
+
+from core.storage.tables.audit import AuditEntryRow, AuditHeadRow
+from core.storage.tables.base import Base
+from core.storage.tables.consents import ConsentRow
+from core.storage.tables.conversations import ConversationRow
+from core.storage.tables.customers import CustomerRow, DataKeyRow, IdentityRow
+from core.storage.tables.followups import FollowupRow
+from core.storage.tables.jobs import JobRow
+from core.storage.tables.meta import MetaRow
+from core.storage.tables.purchases import PurchaseRow
+from core.storage.tables.requests import DataRequestRow, PendingChangeRow
+from core.storage.tables.signatures import NonceRow
+from core.storage.tables.staff import StaffConversationRow, StaffRow
+from core.storage.tables.suppressions import SuppressionRow
+from core.storage.tables.surveys import SurveyAnswerRow
+
+__all__ = [
+    "AuditEntryRow",
+    "AuditHeadRow",
+    "Base",
+    "ConsentRow",
+    "ConversationRow",
+    "CustomerRow",
+    "DataKeyRow",
+    "DataRequestRow",
+    "FollowupRow",
+    "IdentityRow",
+    "JobRow",
+    "MetaRow",
+    "NonceRow",
+    "PendingChangeRow",
+    "PurchaseRow",
+    "StaffConversationRow",
+    "StaffRow",
+    "SuppressionRow",
+    "SurveyAnswerRow",
+]
