@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 
 from bot.background.outbound import Outbound, OutboundSender
 from bot.background.worker import JobContext, JobHandler, run_step
@@ -34,6 +33,7 @@ from core.services import (
 from core.services.jobs import ClaimJobs, claim_jobs
 from core.storage import UnitOfWork
 from core.storage.tables import JobRow
+from tests.transactions import Counted, counting
 
 SECRET = "test-webhook-secret"
 # 11:00 in Hong Kong (the default policy's zone): outside quiet hours.
@@ -150,7 +150,7 @@ def commit_fails_once(handler: JobHandler) -> JobHandler:
 
 async def run_steps(
     core: PrivacyCore, kind: str, handler: JobHandler, outbound: OutboundSender | None = None
-) -> list[Transactions]:
+) -> list[Counted]:
     """Claim the due jobs of ``kind`` and run one step of each, as the worker does; the
     transactions of each step (a step that failed was put back, and is due again at once)."""
     async with core.uow() as uow:
@@ -163,7 +163,7 @@ async def run_steps(
 
     steps = []
     for job in claimed:
-        with counted_transactions(core) as seen, contextlib.suppress(Exception):
+        with counting(core) as seen, contextlib.suppress(Exception):
             await run_step(core, job, context, handler)
         steps.append(seen)
     async with core.uow() as uow:  # a failed step's backoff is not what these tests wait for
@@ -172,44 +172,3 @@ async def run_steps(
         )
         await uow.commit()
     return steps
-
-
-@dataclass
-class Transactions:
-    """Commits seen on the engine, and how many of them carried a write."""
-
-    commits: int = 0
-    writing: int = 0
-    _wrote: set[int] = field(default_factory=set)
-
-
-@contextlib.contextmanager
-def counted_transactions(core: PrivacyCore) -> Iterator[Transactions]:
-    seen = Transactions()
-    engine = core.db.engine.sync_engine
-
-    def executed(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().split(" ", 1)[0].upper() in ("INSERT", "UPDATE", "DELETE"):
-            seen._wrote.add(id(conn))
-
-    def committed(conn: Any) -> None:
-        seen.commits += 1
-        if id(conn) in seen._wrote:
-            seen.writing += 1
-            seen._wrote.discard(id(conn))
-
-    def rolled_back(conn: Any) -> None:
-        seen._wrote.discard(id(conn))
-
-    listeners = (
-        ("before_cursor_execute", executed),
-        ("commit", committed),
-        ("rollback", rolled_back),
-    )
-    for name, fn in listeners:
-        event.listen(engine, name, fn)
-    try:
-        yield seen
-    finally:
-        for name, fn in listeners:
-            event.remove(engine, name, fn)

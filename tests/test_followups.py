@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 
 from bot.background.outbound import Outbound, OutboundConfig
 from bot.background.outreach import send_followup, send_notice
 from bot.background.worker import Worker
-from bot.conversation import EventKind, FlowEngine, Incoming
+from bot.conversation import EventKind, FlowEngine, Incoming, consent
+from bot.conversation.routes import ROUTES, build_route_map
+from bot.conversation.turn import Turn
 from core.app import PrivacyCore, open_core
 from core.clock import FixedClock
 from core.domain.customer import IdentityKind
@@ -327,3 +330,41 @@ async def test_a_notice_step_is_one_transaction(core: PrivacyCore) -> None:
     assert step.writing == 1
     [job] = await jobs(core, NOTIFY)
     assert job.state == "done"
+
+
+async def test_a_followup_sent_while_the_customer_is_mid_turn_keeps_its_buttons_working(
+    core: PrivacyCore, fake_telegram: FakeTelegram
+) -> None:
+    """The worker writes the follow-up's keyboard token into the customer's state while
+    their own turn is open: the turn must not save its older state over it."""
+    clock = freeze(core)
+    ref = await customer(core, 7001)
+    await buy(core, "A-1", 7001)
+    clock.advance(timedelta(minutes=11))
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_privacy(turn: Turn) -> None:
+        inside.set()
+        await release.wait()
+        await consent.show_privacy(turn)
+
+    commands = tuple(
+        (owner, {**routes, "privacy": slow_privacy} if owner == "consent" else routes)
+        for owner, routes in ROUTES.commands
+    )
+    engine = FlowEngine(core, routes=build_route_map(replace(ROUTES, commands=commands)))
+    event = Incoming(user_id=7001, chat_id=7001, kind=EventKind.COMMAND, text="privacy")
+    turn = asyncio.create_task(engine.handle(event))
+    await inside.wait()
+    async with worker(core, fake_telegram):
+        sending = asyncio.create_task(settled(core))
+        await asyncio.sleep(0.5)  # the worker reaches the follow-up while the turn is open
+        release.set()
+        await turn
+        await sending
+    [message] = fake_telegram.messages(7001)
+    happy = next(d for d in buttons(message) if d.endswith("satisfaction:happy"))
+    await press(core, 7001, happy)
+    async with core.uow() as uow:
+        answers = await survey_answers(ref, "followup", uow)
+    assert answers["satisfaction"].value == "happy"

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from core.app import PrivacyCore
 from core.services import audit_tail, verify_audit
@@ -26,6 +23,7 @@ from tests.followup_support import (
     purchase_body,
     signed,
 )
+from tests.transactions import counting
 
 
 async def test_purchase_of_a_consenting_customer_schedules_one_followup(core: PrivacyCore) -> None:
@@ -108,35 +106,14 @@ async def test_a_replayed_signature_is_audited_as_denied(core: PrivacyCore) -> N
     assert (denied.outcome, denied.details) == ("denied", {"reason": "replayed"})
 
 
-@contextmanager
-def transactions(core: PrivacyCore) -> Iterator[list[str]]:
-    """Every transaction's end ("commit"/"rollback") on the core's engine, in order."""
-    ends: list[str] = []
-    engine = core.db.engine.sync_engine
-
-    def on_commit(_conn: Any) -> None:
-        ends.append("commit")
-
-    def on_rollback(_conn: Any) -> None:
-        ends.append("rollback")
-
-    event.listen(engine, "commit", on_commit)
-    event.listen(engine, "rollback", on_rollback)
-    try:
-        yield ends
-    finally:
-        event.remove(engine, "commit", on_commit)
-        event.remove(engine, "rollback", on_rollback)
-
-
 async def test_a_callback_is_one_transaction(core: PrivacyCore) -> None:
     freeze(core)
     await customer(core, 7001)
     async with hook_client(core) as client:
-        with transactions(core) as ends:
+        with counting(core) as counted:
             status, body = await post(client, core, purchase_body("A-1", 7001))
     assert (status, body) == (202, {"status": "scheduled"})
-    assert ends.count("commit") == 1
+    assert counted.commits == 1
 
 
 async def test_a_bad_body_still_uses_up_its_signature(core: PrivacyCore) -> None:

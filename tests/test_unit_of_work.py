@@ -222,19 +222,6 @@ async def test_a_refusal_followed_by_a_commit_is_audited_once(
     assert len(denials(await audit_log(core))) == 1
 
 
-async def test_the_audit_chain_verifies_after_denials_written_on_exit(
-    core: PrivacyCore, customer_ref: str
-) -> None:
-    for give in (True, False):
-        with pytest.raises(PolicyDenied):
-            await entry_point(core, DecideConsent(customer_ref, "service", give=give))
-    async with core.uow() as uow:
-        await decide_consent(DecideConsent(customer_ref, "marketing", give=True), uow)
-        await uow.commit()
-    async with core.uow() as uow:
-        assert await verify_audit(uow) == VerifyResult(True, 4)
-
-
 # --- uow.attempt(): a refusal undoes only its own part ------------------------------
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from bot.conversation.events import Button
 from bot.conversation.formatting import local_time, purpose_title, tick
 from bot.conversation.turn import Press, Turn
-from core.domain.consent import ConsentEntry
+from core.domain.consent import ConsentEntry, ConsentStanding, consent_in_force, consent_standing
 from core.services import (
     DecideConsent,
     MarkNoticeSeen,
@@ -98,12 +98,11 @@ async def _consent_screen(
     rows: list[tuple[Button, ...]] = []
     for spec in policy.consent_purposes():
         entry = current.get(spec.key)
-        on = _is_on(turn, entry)
+        standing = consent_standing(entry, policy.notice_version)
+        on = standing.in_force
         title = t(spec.title_key)
-        if entry is None:
-            status = t("consent.status.never")
-        else:
-            status = t(_status_key(turn, entry), time=local_time(turn, entry.decided_at))
+        at = "" if entry is None else local_time(turn, entry.decided_at)
+        status = t(_STATUS_KEYS[standing], time=at)
         lines.append(f"{tick(on)} {title}: {t(spec.description_key)}\n    {status}")
         rows.append((turn.button(f"{tick(on)} {title}", ACTION, f"{spec.key}:{int(not on)}"),))
     lines.append("")
@@ -112,15 +111,13 @@ async def _consent_screen(
 
 
 def _is_on(turn: Turn, entry: ConsentEntry | None) -> bool:
-    """Given, and under the notice in force: consent to an older notice is asked again."""
-    return (
-        entry is not None
-        and entry.given
-        and entry.notice_version == turn.core.policy.notice_version
-    )
+    """Ticked means in force: consent to an older notice shows unticked, asked again."""
+    return consent_in_force(entry, turn.core.policy.notice_version)
 
 
-def _status_key(turn: Turn, entry: ConsentEntry) -> str:
-    if not entry.given:
-        return "consent.status.withdrawn"
-    return "consent.status.given" if _is_on(turn, entry) else "consent.status.stale"
+_STATUS_KEYS = {
+    ConsentStanding.NEVER: "consent.status.never",
+    ConsentStanding.WITHDRAWN: "consent.status.withdrawn",
+    ConsentStanding.IN_FORCE: "consent.status.given",
+    ConsentStanding.STALE: "consent.status.stale",
+}

@@ -119,6 +119,8 @@ async def on_stop(turn: Turn, press: Press) -> None:
     purpose = turn.core.policy.followup_purpose
     turn.state.pop(_STATE, None)
     entry = (await current_consents(turn.customer.ref, turn.uow)).get(purpose)
+    # The ledger's raw "given", not "in force": a consent given under an older notice
+    # sends nothing, but "stop" still records its withdrawal, so the ledger says so.
     if entry is None or not entry.given:
         turn.say(turn.t("followup.already_stopped"), edit=True)
         return

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from bot.conversation.turn import Turn
 
@@ -11,7 +10,7 @@ __all__ = ["local_time", "purpose_title", "tick"]
 
 
 def local_time(turn: Turn, at: datetime) -> str:
-    zone = ZoneInfo(turn.customer.timezone or turn.core.policy.default_timezone)
+    zone = turn.customer.zone(turn.core.policy.zone)
     return at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 

@@ -15,8 +15,6 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 from bot.conversation.events import Button, Reply
 from bot.conversation.formatting import local_time, tick
 from bot.conversation.turn import Press, Turn
@@ -390,7 +388,7 @@ async def requests(turn: Turn) -> None:
     if not mine:
         turn.say(t("rights.requests.none"))
         return
-    zone = ZoneInfo(turn.customer.timezone or turn.core.policy.default_timezone)
+    zone = turn.customer.zone(turn.core.policy.zone)
     lines = [t("rights.requests.title", zone=str(zone))]
     for r in reversed(mine[-20:]):
         lines.append(

@@ -38,11 +38,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
-from zoneinfo import ZoneInfo
 
 from bot.render.i18n import Translator
 from core.app import PrivacyCore
-from core.domain.deadlines import Duration
+from core.domain.calendar import Duration
 from core.domain.purchase import Purchase
 from core.services.rights.export import ExportSnapshot, export_purchases, export_snapshot
 from core.storage import UnitOfWork
@@ -241,7 +240,7 @@ async def _write_html(
     out: IO[bytes], core: PrivacyCore, s: ExportSnapshot, generated: datetime, purchases: Any
 ) -> None:
     t = Translator(s.customer.language)
-    zone = ZoneInfo(s.customer.timezone or core.policy.default_timezone)
+    zone = s.customer.zone(core.policy.zone)
 
     def when(at: datetime | None) -> str:
         return "" if at is None else at.astimezone(zone).strftime("%Y-%m-%d %H:%M")

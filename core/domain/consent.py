@@ -1,4 +1,10 @@
-"""The consent ledger: append-only decisions per customer and purpose."""
+"""The consent ledger: append-only decisions per customer and purpose.
+
+The one rule of "consent in force" lives here (:func:`consent_standing`): a
+consent counts only if the customer's latest decision for the purpose is "given"
+*and* was made under the notice now in force. Consent given under an older notice
+was not informed by what the shop says today, so it is asked again.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,32 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-__all__ = ["ConsentDecision", "ConsentEntry", "current_consents"]
+__all__ = [
+    "ConsentDecision",
+    "ConsentEntry",
+    "ConsentStanding",
+    "consent_in_force",
+    "consent_standing",
+    "current_consents",
+]
 
 
 class ConsentDecision(StrEnum):
     GIVEN = "given"
     WITHDRAWN = "withdrawn"
+
+
+class ConsentStanding(StrEnum):
+    """Where a customer stands on one purpose, as the policy reads it now."""
+
+    NEVER = "never"  # no decision recorded
+    WITHDRAWN = "withdrawn"
+    IN_FORCE = "in_force"  # given, under the notice in force
+    STALE = "stale"  # given under an older notice: not in force, asked again
+
+    @property
+    def in_force(self) -> bool:
+        return self is ConsentStanding.IN_FORCE
 
 
 @dataclass(frozen=True)
@@ -29,7 +55,29 @@ class ConsentEntry:
 
     @property
     def given(self) -> bool:
+        """The ledger's raw decision. Not "in force": see :meth:`in_force`."""
         return self.decision is ConsentDecision.GIVEN
+
+    def in_force(self, notice_version: str) -> bool:
+        """Given, and under the notice version now in force."""
+        return self.standing(notice_version).in_force
+
+    def standing(self, notice_version: str) -> ConsentStanding:
+        if not self.given:
+            return ConsentStanding.WITHDRAWN
+        if self.notice_version != notice_version:
+            return ConsentStanding.STALE
+        return ConsentStanding.IN_FORCE
+
+
+def consent_standing(entry: ConsentEntry | None, notice_version: str) -> ConsentStanding:
+    """The customer's standing on a purpose from its latest entry (None: never decided)."""
+    return ConsentStanding.NEVER if entry is None else entry.standing(notice_version)
+
+
+def consent_in_force(entry: ConsentEntry | None, notice_version: str) -> bool:
+    """May the shop rely on this consent now? (Given, under the notice in force.)"""
+    return consent_standing(entry, notice_version).in_force
 
 
 def current_consents(entries: Iterable[ConsentEntry]) -> dict[str, ConsentEntry]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = ["Customer", "Identity", "IdentityKind", "ProcessingFlags"]
 
@@ -62,3 +63,22 @@ class Customer:
     email: str | None = None
     address: str | None = None
     member_no: str | None = None
+
+    def zone(self, default: ZoneInfo) -> ZoneInfo:
+        """The customer's time zone, or ``default`` (the shop's) if none is set or
+        the name is not a zone this system knows (a typo, a removed name)."""
+        if not self.timezone:
+            return default
+        try:
+            return ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            # OSError: a directory of the zone database ("America") is no zone.
+            return default
+
+    @property
+    def telegram_chat_id(self) -> int | None:
+        """A private chat's id is the user's id; customers known only by phone have none."""
+        for identity in self.identities:
+            if identity.kind is IdentityKind.TELEGRAM and identity.value.lstrip("-").isdigit():
+                return int(identity.value)
+        return None

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import NoReturn, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from core.domain.calendar import Duration, WorkingCalendar
 from core.domain.categories import DataCategory
-from core.domain.deadlines import Duration, due_at
+from core.domain.deadlines import due_at
 from core.domain.requests import RequestKind
 from core.domain.staff import Role
 from core.errors import ConfigurationError, NotFound, PolicyDenied
@@ -112,6 +113,10 @@ class JurisdictionSpec:
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def calendar(self) -> WorkingCalendar:
+        return WorkingCalendar(self.holidays, self.extra_working_days)
+
     def response_due(self, received_at: datetime) -> datetime:
         return self._due(received_at, self.respond_within)
 
@@ -200,6 +205,11 @@ class Policy:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.default_timezone)
+
+    @property
+    def calendar(self) -> WorkingCalendar:
+        """The shop's working days: its default jurisdiction's holidays and make-up days."""
+        return self.jurisdiction().calendar
 
     def purpose(self, key: str) -> PurposeSpec:
         return _find(self.purposes, key, "purpose")
@@ -436,7 +446,7 @@ def _zone_name(table: _Table, name: str) -> str:
     value = table.string(name)
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, e.g. "America"
         table.fail(name, f"unknown time zone {value!r}; expected a name like 'Asia/Hong_Kong'")
     return value
 

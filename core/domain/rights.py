@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from core.domain.calendar import Duration
 from core.domain.categories import DataCategory
 from core.domain.customer import Customer, IdentityKind
-from core.domain.deadlines import Duration, add_duration
+from core.domain.deadlines import add_duration
 from core.domain.policy import Policy
 from core.errors import InvalidInput
 

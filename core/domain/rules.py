@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from core.domain.consent import ConsentEntry
+from core.domain.consent import ConsentEntry, ConsentStanding, consent_standing
 from core.domain.customer import Customer
 from core.domain.policy import Policy
 from core.errors import ConsentRequired, PolicyDenied, RestrictedProcessing
@@ -38,8 +38,8 @@ def check_may_contact(
     if spec.marketing and customer.flags.objected_marketing:
         raise RestrictedProcessing("the customer objected to marketing", code="objected")
     if spec.consent_based:
-        entry = consents.get(purpose)
-        if entry is None or not entry.given:
-            raise ConsentRequired("no consent for this purpose", code="no_consent")
-        if entry.notice_version != policy.notice_version:
+        standing = consent_standing(consents.get(purpose), policy.notice_version)
+        if standing is ConsentStanding.STALE:
             raise ConsentRequired("consent was given under an older notice", code="stale_notice")
+        if not standing.in_force:
+            raise ConsentRequired("no consent for this purpose", code="no_consent")

@@ -26,14 +26,12 @@ the real run's result equals the dry run's.
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, datetime, time, timedelta
 
 from core.domain.actor import Actor
-from core.domain.deadlines import Duration, TimeUnit
+from core.domain.calendar import Duration
 from core.services._common import SYSTEM
 from core.services.jobs import EnqueueJob, enqueue_job
 from core.services.outreach.purchases import SIGNATURE_TTL
@@ -46,7 +44,6 @@ __all__ = [
     "Progress",
     "RetentionPlan",
     "SubjectRemoval",
-    "earlier_by",
     "plan_retention",
     "run_retention",
     "schedule_retention",
@@ -101,33 +98,6 @@ class RetentionPlan:
         return totals
 
 
-def earlier_by(at: datetime, period: Duration, zone: ZoneInfo) -> datetime:
-    """``at`` minus a policy period on the local calendar (months clamp like the legal clock)."""
-    local = at.astimezone(zone)
-    if period.unit is TimeUnit.DAYS:
-        day = local.date() - timedelta(days=period.amount)
-    elif period.unit is TimeUnit.MONTHS:
-        day = _months_back(local.date(), period.amount)
-    else:
-        day = _working_days_back(local.date(), period.amount)
-    return datetime.combine(day, local.time(), tzinfo=zone).astimezone(UTC)
-
-
-def _months_back(start: date, months: int) -> date:
-    years, index = divmod(start.month - 1 - months, 12)
-    year, month = start.year + years, index + 1
-    return date(year, month, min(start.day, calendar.monthrange(year, month)[1]))
-
-
-def _working_days_back(start: date, amount: int) -> date:
-    day = start
-    while amount > 0:
-        day -= timedelta(days=1)
-        if day.weekday() < 5:
-            amount -= 1
-    return day
-
-
 @dataclass(frozen=True)
 class _Cutoffs:
     inactive: datetime
@@ -140,18 +110,24 @@ class _Cutoffs:
 
 
 def _cutoffs(uow: UnitOfWork, now: datetime) -> _Cutoffs:
-    policy, zone = uow.policy, uow.policy.zone
+    policy = uow.policy
+    # Counted back on the shop's calendar, holidays included, like the legal clocks.
+    calendar, zone = policy.calendar, policy.zone
+
+    def earlier_by(period: Duration) -> datetime:
+        return calendar.earlier(now, period, zone)
+
     transaction = policy.category("transaction")
     hold = transaction.legal_hold
     return _Cutoffs(
-        inactive=earlier_by(now, policy.inactive_after, zone),
-        answers=earlier_by(now, policy.category("preference").retention, zone),
+        inactive=earlier_by(policy.inactive_after),
+        answers=earlier_by(policy.category("preference").retention),
         purchases=PurchaseCutoffs(
-            earlier_by(now, transaction.retention, zone),
-            None if hold is None else earlier_by(now, hold, zone),
+            earlier_by(transaction.retention),
+            None if hold is None else earlier_by(hold),
         ),
-        conversations=earlier_by(now, policy.conversation_state_ttl, zone),
-        followups=earlier_by(now, policy.category("behaviour").retention, zone),
+        conversations=earlier_by(policy.conversation_state_ttl),
+        followups=earlier_by(policy.category("behaviour").retention),
         jobs=now - JOB_TTL,
         signatures=now - SIGNATURE_TTL,
     )
@@ -356,7 +332,7 @@ SWEEP_AT = time(3, 0)  # shop time: the quietest hour, not whenever the bot rest
 
 async def schedule_retention(uow: UnitOfWork) -> bool:
     """Enqueue the next sweep at 03:00 shop time (one job per day, whichever process asks)."""
-    zone = ZoneInfo(uow.policy.default_timezone)
+    zone = uow.policy.zone
     local_now = uow.now().astimezone(zone)
     run_at = datetime.combine(local_now.date(), SWEEP_AT, zone)
     if run_at <= local_now:

@@ -31,6 +31,7 @@ from core.storage.repositories import (
     ConversationRepository,
     CustomerRepository,
     FollowupRepository,
+    HoldingsRepository,
     JobRepository,
     KeyStore,
     PageStore,
@@ -39,7 +40,6 @@ from core.storage.repositories import (
     RetentionRepository,
     SignatureRepository,
     StaffRepository,
-    SubjectRepository,
     SuppressionRepository,
     SurveyRepository,
 )
@@ -89,7 +89,7 @@ class UnitOfWork:
         self.audit = AuditRepository(self.session, self.indexer.derive("audit-chain"))
         self.jobs = JobRepository(self.session)
         self.requests = RequestRepository(self.session, self.keys)
-        self.subjects = SubjectRepository(self.session)
+        self.holdings = HoldingsRepository(self.session)
         self.suppressions = SuppressionRepository(self.session, self.indexer)
         self.signatures = SignatureRepository(self.session)
         self.pages = PageStore(self.session)

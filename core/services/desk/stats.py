@@ -12,11 +12,12 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from core.domain.consent import ConsentDecision
 from core.domain.policy import Permission
 from core.domain.requests import RequestState
 from core.services.desk.queue import permit
 from core.storage import UnitOfWork
-from core.storage.repositories.subjects import LedgerRow
+from core.storage.repositories.consents import LedgerRow
 
 __all__ = ["SMALL", "DeskStats", "RatePoint", "ViewStats", "desk_stats", "safe_rate", "shown"]
 
@@ -70,8 +71,8 @@ async def desk_stats(cmd: ViewStats, uow: UnitOfWork) -> DeskStats:
     now = uow.now()
     bounds = _month_bounds(now, max(1, min(cmd.months, 24)))
     purposes = [p.key for p in uow.policy.consent_purposes()]
-    ledger = await uow.subjects.consent_ledger(purposes)
-    created = sorted(await uow.subjects.customers_created())
+    ledger = await uow.consents.ledger(purposes)
+    created = sorted(await uow.customers.created_dates())
     consent = _consent_series(ledger, created, bounds, purposes)
     facts = await uow.requests.facts()
     by_state = Counter(state for state, _, _ in facts)
@@ -108,7 +109,11 @@ def _consent_series(
     bounds: list[tuple[str, datetime]],
     purposes: list[str],
 ) -> dict[str, list[RatePoint]]:
-    """Walk the ledger once; at each month's end, count the customers whose latest says given."""
+    """Walk the ledger once; at each month's end, count the customers whose latest says given.
+
+    The ledger's raw "given", not "in force": which notice was in force at a past
+    month's end is not recorded, so the rate counts the decisions as they were made.
+    """
     latest: dict[tuple[str, str], str] = {}
     series: dict[str, list[RatePoint]] = {p: [] for p in purposes}
     i = 0
@@ -118,7 +123,7 @@ def _consent_series(
             latest[(ref, purpose)] = decision
             i += 1
         customers = sum(1 for at in created if at <= end)
-        given = Counter(p for (_, p), d in latest.items() if d == "given")
+        given = Counter(p for (_, p), d in latest.items() if d == ConsentDecision.GIVEN)
         for purpose in purposes:
             series[purpose].append(RatePoint(label, given.get(purpose, 0), customers))
     return series

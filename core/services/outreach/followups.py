@@ -22,10 +22,9 @@ from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from core.domain.customer import Customer, IdentityKind
-from core.domain.deadlines import Duration, add_duration
+from core.domain.customer import Customer
 from core.domain.job import Job
 from core.domain.policy import Policy
 from core.domain.rules import check_may_contact
@@ -44,12 +43,9 @@ __all__ = [
     "FinishFollowup",
     "FollowupStart",
     "StartFollowup",
-    "chat_id_of",
-    "customer_zone",
     "finish_followup",
     "followup_denial",
     "followup_survey",
-    "later_by",
     "mark_unreachable",
     "outside_quiet_hours",
     "start_followup",
@@ -77,13 +73,6 @@ class Delivery(StrEnum):
 # --- pure rules -------------------------------------------------------------------
 
 
-def customer_zone(policy: Policy, customer: Customer) -> ZoneInfo:
-    try:
-        return ZoneInfo(customer.timezone or policy.default_timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return policy.zone
-
-
 def outside_quiet_hours(policy: Policy, zone: ZoneInfo, at: datetime) -> datetime:
     """``at``, or the end of the quiet window ``at`` falls in (local wall clock)."""
     local = at.astimezone(zone)
@@ -95,27 +84,12 @@ def outside_quiet_hours(policy: Policy, zone: ZoneInfo, at: datetime) -> datetim
     return end.astimezone(UTC)
 
 
-def later_by(at: datetime, period: Duration, zone: ZoneInfo) -> datetime:
-    """``at`` plus a policy period, counted on the local calendar like the legal clocks."""
-    local = at.astimezone(zone)
-    day = add_duration(local.date(), period)
-    return datetime.combine(day, local.time(), tzinfo=zone).astimezone(UTC)
-
-
-def chat_id_of(customer: Customer) -> int | None:
-    """A private chat's id is the user's id; customers known only by phone have none."""
-    for identity in customer.identities:
-        if identity.kind is IdentityKind.TELEGRAM and identity.value.lstrip("-").isdigit():
-            return int(identity.value)
-    return None
-
-
 async def followup_denial(
     customer: Customer, uow: UnitOfWork, extra_blinds: tuple[str, ...] = ()
 ) -> str | None:
     """Why this customer may not get a follow-up now, or None if they may."""
     # Any of the customer's identities (or the given ones) on the suppression list?
-    contacts = [blind for _, blind in await uow.subjects.identity_blinds(customer.ref)]
+    contacts = [blind for _, blind in await uow.customers.identity_blinds(customer.ref)]
     if await uow.suppressions.any_listed([*contacts, *extra_blinds]):
         return "suppressed"
     if customer.flags.unreachable:
@@ -124,7 +98,7 @@ async def followup_denial(
         # Stricter than the rule for non-marketing purposes: an objecting customer
         # gets no unprompted message of any kind.
         return "objected"
-    if chat_id_of(customer) is None:
+    if customer.telegram_chat_id is None:
         return "no_channel"
     consents = await uow.consents.current(customer.ref)
     try:
@@ -173,7 +147,7 @@ async def start_followup(cmd: StartFollowup, uow: UnitOfWork) -> FollowupStart:
     if reason is not None:
         await _suppress(cmd, row, reason, uow)
         return _SKIP
-    zone = customer_zone(uow.policy, customer)
+    zone = customer.zone(uow.policy.zone)
     now = uow.now()
     resume = outside_quiet_hours(uow.policy, zone, now)
     if resume > now:
@@ -185,7 +159,7 @@ async def start_followup(cmd: StartFollowup, uow: UnitOfWork) -> FollowupStart:
     state = await uow.conversations.load(customer.ref)
     cmd.mark_state(state)
     await uow.conversations.save(customer.ref, state, now)
-    return FollowupStart(True, customer, chat_id_of(customer), purchased_at)
+    return FollowupStart(True, customer, customer.telegram_chat_id, purchased_at)
 
 
 async def _close_stale(

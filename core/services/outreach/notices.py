@@ -16,7 +16,7 @@ from core.errors import NotFound
 from core.services._common import SYSTEM
 from core.services.customers import mark_unreachable
 from core.services.jobs import EnqueueJob, complete_job, enqueue_job, retry_job
-from core.services.outreach.followups import Delivery, chat_id_of
+from core.services.outreach.followups import Delivery
 from core.storage import UnitOfWork
 
 __all__ = [
@@ -69,7 +69,7 @@ async def start_notice(job: Job, worker: str, uow: UnitOfWork) -> NoticeStart:
         customer = await uow.customers.get(ref)
     except NotFound:
         return await _notice_failed(job, worker, ref, "gone", uow)
-    chat_id = chat_id_of(customer)
+    chat_id = customer.telegram_chat_id
     if customer.flags.unreachable or chat_id is None:
         reason = "unreachable" if customer.flags.unreachable else "no_channel"
         return await _notice_failed(job, worker, ref, reason, uow)

@@ -28,9 +28,7 @@ from core.services.customers import find_customer, normalise_identity
 from core.services.jobs import EnqueueJob, enqueue_job
 from core.services.outreach.followups import (
     FOLLOWUP,
-    customer_zone,
     followup_denial,
-    later_by,
     outside_quiet_hours,
 )
 from core.storage import UnitOfWork
@@ -152,14 +150,15 @@ async def _schedule_followup(
     cmd: RecordPurchase, customer: Customer, uow: UnitOfWork
 ) -> PurchaseStatus:
     now, policy = uow.now(), uow.policy
-    zone = customer_zone(policy, customer)
+    zone = customer.zone(policy.zone)
     # A purchase time in the future is clock skew at the till: count from receipt.
     due = max(min(cmd.purchased_at, now) + cmd.followup_delay, now)
     run_at = outside_quiet_hours(policy, zone, due)
     reason = await followup_denial(customer, uow, _reference_blinds(cmd, uow))
     if reason is None:
         last = await uow.followups.latest_active(customer.ref)
-        if last is not None and run_at < later_by(last, policy.followup_min_interval, zone):
+        spacing = policy.followup_min_interval  # on the shop's calendar, like any period
+        if last is not None and run_at < policy.calendar.later(last, spacing, zone):
             reason = "too_soon"
     if reason is not None:
         await uow.record(

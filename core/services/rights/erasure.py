@@ -113,9 +113,7 @@ async def erasure_target(request_ref: str, uow: UnitOfWork) -> ErasureTarget:
         customer = await uow.customers.get(request.customer_ref)
     except (NotFound, DataShredded):
         return ErasureTarget(request, ErasureStep.FINISH)
-    chat = next((i.value for i in customer.identities if i.kind is IdentityKind.TELEGRAM), None)
-    chat_id = int(chat) if chat else None
-    return ErasureTarget(request, ErasureStep.SHRED, chat_id, customer.language)
+    return ErasureTarget(request, ErasureStep.SHRED, customer.telegram_chat_id, customer.language)
 
 
 # Sends the customer's last message (chat id, language); it must not raise for a
@@ -158,7 +156,7 @@ async def shred_customer(request_ref: str, uow: UnitOfWork) -> bool:
     if not await uow.keys.exists(ref):
         return False
     now = uow.now()
-    blinds = set(await uow.subjects.identity_blinds(ref))
+    blinds = set(await uow.customers.identity_blinds(ref))
     blinds |= await _contact_blinds(ref, uow)
     for kind, blind in sorted(blinds):
         await uow.suppressions.add(kind, blind, now)

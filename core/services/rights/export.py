@@ -60,7 +60,7 @@ __all__ = [
 
 async def holdings(customer_ref: str, uow: UnitOfWork) -> list[CategoryHolding]:
     customer = await uow.customers.get(customer_ref)
-    found = await uow.subjects.holdings(customer_ref)
+    found = await uow.holdings.of(customer_ref)
     return inventory(
         uow.policy,
         customer,
@@ -102,7 +102,7 @@ async def request_export(cmd: RequestExport, uow: UnitOfWork) -> tuple[DataReque
             subject_ref=customer.ref,
         )
     request = await open_right(OpenRight(customer.ref, RequestKind.PORTABILITY, cmd.channel), uow)
-    found = await uow.subjects.holdings(customer.ref)
+    found = await uow.holdings.of(customer.ref)
     background = found.purchases > INLINE_PURCHASES or uow.policy.needs_approval(
         RequestKind.PORTABILITY.value
     )

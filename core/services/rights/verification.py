@@ -93,9 +93,9 @@ async def _merge(source: Customer, target: Customer, uow: UnitOfWork) -> int:
     """Move the phone-only record's data over, then shred and delete it."""
     purchases = await uow.purchases.reassign(source.ref, target.ref)
     await uow.surveys.reassign(source.ref, target.ref)
-    await uow.subjects.reassign_consents(source.ref, target.ref)
+    await uow.consents.reassign(source.ref, target.ref)
     await uow.requests.reassign(source.ref, target.ref)
-    await uow.subjects.drop_identities(source.ref)
+    await uow.customers.drop_identities(source.ref)
     for identity in source.identities:
         if identity.kind is not IdentityKind.PHONE:
             taken = any(i.kind is identity.kind for i in target.identities)

@@ -8,6 +8,7 @@ from core.storage.repositories.consents import ConsentRepository
 from core.storage.repositories.conversations import ConversationRepository
 from core.storage.repositories.customers import CustomerRepository
 from core.storage.repositories.followups import FollowupRepository
+from core.storage.repositories.holdings import HoldingsRepository
 from core.storage.repositories.jobs import JobRepository
 from core.storage.repositories.keys import KeyStore
 from core.storage.repositories.pages import PageStore
@@ -16,7 +17,6 @@ from core.storage.repositories.requests import RequestRepository
 from core.storage.repositories.retention import RetentionRepository
 from core.storage.repositories.signatures import SignatureRepository
 from core.storage.repositories.staff import StaffRepository
-from core.storage.repositories.subjects import SubjectRepository
 from core.storage.repositories.suppressions import SuppressionRepository
 from core.storage.repositories.surveys import SurveyRepository
 
@@ -26,6 +26,7 @@ __all__ = [
     "ConversationRepository",
     "CustomerRepository",
     "FollowupRepository",
+    "HoldingsRepository",
     "JobRepository",
     "KeyStore",
     "PageStore",
@@ -34,7 +35,6 @@ __all__ = [
     "RetentionRepository",
     "SignatureRepository",
     "StaffRepository",
-    "SubjectRepository",
     "SuppressionRepository",
     "SurveyRepository",
 ]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BindParameter, Select, Table, bindparam, func, insert, select
+from sqlalchemy import BindParameter, Select, Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.domain.consent import ConsentDecision, ConsentEntry, current_consents
 from core.storage.tables import ConsentRow
 
-__all__ = ["ConsentRepository"]
+__all__ = ["ConsentRepository", "LedgerRow"]
+
+LedgerRow = tuple[str, str, str, datetime]  # customer ref, purpose, decision, decided at
 
 
 class ConsentRepository:
@@ -41,6 +43,29 @@ class ConsentRepository:
                 "decided_at": entry.decided_at,
             },
         )
+
+    async def reassign(self, source: str, target: str) -> None:
+        """A merge: the source customer's consent ledger becomes the target's."""
+        self._current.pop(source, None)
+        self._current.pop(target, None)  # the newest per purpose may now be the source's
+        await self._session.execute(
+            update(ConsentRow).where(ConsentRow.customer_ref == source).values(customer_ref=target)
+        )
+
+    async def ledger(self, purposes: list[str]) -> list[LedgerRow]:
+        """Every decision on ``purposes``, oldest first, without the notice or the channel
+        (the desk's statistics count them: no personal field, no data key)."""
+        rows = await self._session.execute(
+            select(
+                ConsentRow.customer_ref,
+                ConsentRow.purpose,
+                ConsentRow.decision,
+                ConsentRow.decided_at,
+            )
+            .where(ConsentRow.purpose.in_(purposes))
+            .order_by(ConsentRow.decided_at, ConsentRow.ref)
+        )
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
 
     async def history(self, customer_ref: str) -> list[ConsentEntry]:
         rows = await self._session.scalars(

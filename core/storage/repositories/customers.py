@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Table, bindparam, delete, select, update
@@ -93,6 +94,23 @@ class CustomerRepository:
             )
         )
 
+    async def drop_identities(self, customer_ref: str) -> None:
+        """Every identity of the customer (a merge hands the record's over, then this)."""
+        self._identities_of.pop(customer_ref, None)
+        await self._session.execute(
+            delete(IdentityRow).where(IdentityRow.customer_ref == customer_ref)
+        )
+
+    async def identity_blinds(self, customer_ref: str) -> list[tuple[str, str]]:
+        """The (kind, blind index) of each of the customer's identities (for the
+        suppression list: no data key is touched)."""
+        rows = await self._session.execute(
+            select(IdentityRow.kind, IdentityRow.blind).where(
+                IdentityRow.customer_ref == customer_ref
+            )
+        )
+        return [(str(kind), str(blind)) for kind, blind in rows]
+
     async def ref_by_blind(self, kind: IdentityKind, blind: str) -> str | None:
         return await self._session.scalar(
             select(IdentityRow.customer_ref).where(
@@ -105,7 +123,13 @@ class CustomerRepository:
     ) -> Customer | None:
         """The customer with this identity, read with their key and identities at once."""
         params = {"kind": kind.value, "blind": self.blind(kind, normalised_value)}
-        row = await self._load(_BY_IDENTITY[lock], params, lock=lock)
+        if lock and not self._reads_lock:
+            # Lock first, then read: a statement that waited for a lock sees the other
+            # tables as they were when it started (PostgreSQL's read committed).
+            ref = await self._session.scalar(_LOCK_BY_IDENTITY, params)
+            row = None if ref is None else await self._load(_BY_REF, {"ref": ref}, lock=True)
+        else:
+            row = await self._load(_BY_IDENTITY, params, lock=lock)
         return None if row is None else await self._customer(row)
 
     async def get(self, ref: str, *, lock: bool = False) -> Customer:
@@ -136,10 +160,16 @@ class CustomerRepository:
         self._identities_of.pop(ref, None)
         await self._session.execute(delete(CustomerRow).where(CustomerRow.ref == ref))
 
+    async def created_dates(self) -> list[datetime]:
+        """When each customer was created (the desk's statistics: no personal field)."""
+        return list(await self._session.scalars(select(CustomerRow.created_at)))
+
     async def _row(self, ref: str, *, lock: bool) -> CustomerRow:
         row = self._rows.get(ref)
         if row is None or (lock and ref not in self._locked):
-            row = await self._load(_BY_REF[lock], {"ref": ref}, lock=lock)
+            if lock and not self._reads_lock:
+                await self._session.execute(_LOCK_BY_REF, {"ref": ref})  # as in find()
+            row = await self._load(_BY_REF, {"ref": ref}, lock=lock)
             if row is None:
                 raise NotFound("no such customer", code="no_customer")
         return row
@@ -260,7 +290,7 @@ def _personal(c: Customer) -> dict[str, str | None]:
 _Statement = Select[CustomerRow, bytes, ConversationRow, str, bytes, bool]
 
 
-def _customer_statement(where: ColumnElement[bool], *, lock: bool, by_identity: bool) -> _Statement:
+def _customer_statement(where: ColumnElement[bool], *, by_identity: bool) -> _Statement:
     """The customer's row, wrapped data key, conversation and identities (a row per
     identity). Built once: building a statement costs more than running it here."""
     statement = select(
@@ -273,7 +303,7 @@ def _customer_statement(where: ColumnElement[bool], *, lock: bool, by_identity: 
     )
     if by_identity:
         statement = statement.join(_MINE, _MINE.customer_ref == CustomerRow.ref)
-    statement = (
+    return (
         statement.outerjoin(DataKeyRow, DataKeyRow.customer_ref == CustomerRow.ref)
         .outerjoin(ConversationRow, ConversationRow.customer_ref == CustomerRow.ref)
         .outerjoin(IdentityRow, IdentityRow.customer_ref == CustomerRow.ref)
@@ -281,15 +311,17 @@ def _customer_statement(where: ColumnElement[bool], *, lock: bool, by_identity: 
         .order_by(IdentityRow.id)
         .execution_options(populate_existing=True)
     )
-    return statement.with_for_update(of=CustomerRow) if lock else statement
 
 
 _MINE = aliased(IdentityRow)  # the identity searched by, beside all of theirs
 _IDENTITY = (_MINE.kind == bindparam("kind")) & (_MINE.blind == bindparam("blind"))
-_BY_IDENTITY = {
-    lock: _customer_statement(_IDENTITY, lock=lock, by_identity=True) for lock in (False, True)
-}
-_BY_REF = {
-    lock: _customer_statement(CustomerRow.ref == bindparam("ref"), lock=lock, by_identity=False)
-    for lock in (False, True)
-}
+_BY_REF_ONLY = CustomerRow.ref == bindparam("ref")
+_BY_IDENTITY = _customer_statement(_IDENTITY, by_identity=True)
+_BY_REF = _customer_statement(_BY_REF_ONLY, by_identity=False)
+_LOCK_BY_IDENTITY = (
+    select(CustomerRow.ref)
+    .join(_MINE, _MINE.customer_ref == CustomerRow.ref)
+    .where(_IDENTITY)
+    .with_for_update(of=CustomerRow)
+)
+_LOCK_BY_REF = select(CustomerRow.ref).where(_BY_REF_ONLY).with_for_update()
