@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -10,7 +11,7 @@ from sqlalchemy import func, select
 from core.app import PrivacyCore
 from core.audit import VerifyResult
 from core.domain.consent import ConsentDecision, ConsentEntry
-from core.domain.customer import IdentityKind
+from core.domain.customer import Customer, IdentityKind
 from core.errors import NotFound, PolicyDenied, PrivacyError
 from core.ids import new_ref
 from core.services import (
@@ -248,3 +249,12 @@ async def test_concurrent_first_contacts_of_one_person_make_one_customer(
     refs = await asyncio.gather(*(first_contact() for _ in range(5)))
     assert len(set(refs)) == 1
     assert await count(core, CustomerRow) == 1
+
+
+def test_activity_is_kept_to_the_minute() -> None:
+    start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    customer = Customer(ref="c1", created_at=start, last_active_at=start)
+    customer.touch(start + timedelta(seconds=59))
+    assert customer.last_active_at == start
+    customer.touch(start + timedelta(minutes=1))
+    assert customer.last_active_at == start + timedelta(minutes=1)

@@ -1,8 +1,10 @@
 """The flow engine: one conversation logic for every channel.
 
-It finds (or registers) the customer, serialises their events, loads their
-conversation state from the database, routes the event to a flow, saves the
-state and returns the replies. Adapters do the rest.
+One event is one turn and one transaction: the engine serialises each person's
+events, opens the turn's unit of work, offers the event to the staff desk, else
+finds (or registers) the customer with their saved conversation state, routes the
+event by the route map (bot/conversation/routes.py), saves the state and commits
+once. Flows use ``turn.uow`` and never commit. Channels do the rest.
 """
 
 from __future__ import annotations

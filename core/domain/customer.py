@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["Customer", "Identity", "IdentityKind", "ProcessingFlags"]
+__all__ = ["ACTIVITY_RESOLUTION", "Customer", "Identity", "IdentityKind", "ProcessingFlags"]
+
+ACTIVITY_RESOLUTION = timedelta(minutes=1)  # how finely last_active_at is kept
 
 
 class IdentityKind(StrEnum):
@@ -63,6 +65,12 @@ class Customer:
     email: str | None = None
     address: str | None = None
     member_no: str | None = None
+
+    def touch(self, now: datetime) -> None:
+        """They did something now. Kept to the minute: retention counts inactivity in
+        days, and a burst of taps need not rewrite their row at each one."""
+        if now - self.last_active_at >= ACTIVITY_RESOLUTION:
+            self.last_active_at = now
 
     def zone(self, default: ZoneInfo) -> ZoneInfo:
         """The customer's time zone, or ``default`` (the shop's) if none is set or

@@ -105,5 +105,5 @@ async def mark_notice_seen(cmd: MarkNoticeSeen, uow: UnitOfWork) -> Customer:
 
 
 async def _touch(customer: Customer, uow: UnitOfWork) -> None:
-    customer.last_active_at = uow.now()
+    customer.touch(uow.now())
     await uow.customers.save(customer)

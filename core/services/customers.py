@@ -119,7 +119,7 @@ async def change_language(cmd: ChangeLanguage, uow: UnitOfWork) -> Customer:
         )
     customer = await uow.customers.get(cmd.customer_ref, lock=True)
     customer.language = cmd.language
-    customer.last_active_at = uow.now()
+    customer.touch(uow.now())
     await uow.customers.save(customer)
     await uow.record(
         actor, "customer.language", subject_ref=customer.ref, details={"language": cmd.language}

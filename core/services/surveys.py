@@ -30,7 +30,7 @@ async def record_answer(cmd: RecordAnswer, uow: UnitOfWork) -> Answer:
         await refuse(uow, actor, "survey.answered", error, subject_ref=customer.ref)
     answer = Answer(cmd.survey.id, question.id, value, uow.now())
     await uow.surveys.put(customer.ref, answer)
-    customer.last_active_at = uow.now()
+    customer.touch(uow.now())
     await uow.customers.save(customer)
     # The answer itself is preference data: the audit names the question only.
     await uow.record(

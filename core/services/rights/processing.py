@@ -48,7 +48,7 @@ async def set_processing_flag(cmd: SetFlag, uow: UnitOfWork) -> tuple[Customer, 
     """Set or lift a flag; the rules in core.domain.rules enforce it everywhere."""
     customer = await uow.customers.get(cmd.customer_ref, lock=True)
     customer.flags = _with_flag(customer, cmd.flag, cmd.on, uow)
-    customer.last_active_at = uow.now()
+    customer.touch(uow.now())
     await uow.customers.save(customer)
     request = await open_right(OpenRight(customer.ref, _FLAG_KIND[cmd.flag], cmd.channel), uow)
     await uow.record(
@@ -92,7 +92,7 @@ async def choose_jurisdiction(cmd: ChooseJurisdiction, uow: UnitOfWork) -> Custo
         await refuse(uow, actor, "customer.jurisdiction", error, subject_ref=cmd.customer_ref)
     customer = await uow.customers.get(cmd.customer_ref, lock=True)
     customer.jurisdiction = regime.key
-    customer.last_active_at = uow.now()
+    customer.touch(uow.now())
     await uow.customers.save(customer)
     await uow.record(
         actor, "customer.jurisdiction", subject_ref=customer.ref, details={"regime": regime.key}

@@ -103,7 +103,7 @@ async def _checked(cmd: CorrectField, customer: Customer, uow: UnitOfWork) -> st
 
 async def _apply(customer: Customer, field: str, value: str, uow: UnitOfWork) -> None:
     setattr(customer, field, value)
-    customer.last_active_at = uow.now()
+    customer.touch(uow.now())
     await uow.customers.save(customer)
     kind = CORRECTABLE.get(field)
     if kind is not None:

@@ -63,7 +63,7 @@ async def claim_phone(cmd: ClaimPhone, uow: UnitOfWork) -> ClaimResult:
             customer.ref, Identity(IdentityKind.PHONE, phone, verified=True)
         )
     customer.phone = phone
-    customer.last_active_at = uow.now()
+    customer.touch(uow.now())
     await uow.customers.save(customer)
     await uow.record(
         actor,
