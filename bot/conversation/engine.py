@@ -10,6 +10,7 @@ once. Flows use ``turn.uow`` and never commit. Channels do the rest.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import traceback
 import weakref
@@ -19,7 +20,7 @@ from bot.conversation import consent, help, rights, staff, survey
 from bot.conversation.events import EventKind, Incoming, Outcome, Reply
 from bot.conversation.intents import route_for
 from bot.conversation.routes import COMMAND_MENU, RouteMap, build_route_map
-from bot.conversation.turn import Turn, parse_press
+from bot.conversation.turn import Turn, merged_state, parse_press
 from bot.render.i18n import Translator, locale_for
 from core.app import PrivacyCore
 from core.domain.customer import Customer, IdentityKind
@@ -107,6 +108,7 @@ class FlowEngine:
 
     async def _customer_turn(self, event: Incoming, uow: UnitOfWork) -> Outcome:
         customer, state = await self._customer(event, uow)
+        loaded = copy.deepcopy(state)
         turn = Turn(self.core, event, customer, state, self.survey, uow)
         log.info("event kind=%s customer=%s", event.kind, customer.ref)
         try:
@@ -115,9 +117,12 @@ class FlowEngine:
             log.info("refused code=%s customer=%s", error.code, customer.ref)
             # Drop what the refused action began (its denial is written at commit),
             # then redo the turn's own bookkeeping. Refusals are rare: the common
-            # path pays for no savepoint.
+            # path pays for no savepoint. The rollback let go of the customer's row,
+            # so their state may have been written meanwhile (a follow-up's
+            # keyboard): the turn's changes are laid over what is there now.
             await uow.rollback()
-            turn.customer, _ = await self._customer(event, uow)
+            turn.customer, now = await self._customer(event, uow)
+            turn.state = merged_state(loaded, turn.state, now)
             turn.say(
                 turn.t(f"error.{error.code}") if _known(turn, error) else turn.t("error.generic")
             )

@@ -20,7 +20,7 @@ from core.domain.customer import Customer
 from core.domain.survey import Survey
 from core.storage import UnitOfWork
 
-__all__ = ["MAX_KEYBOARDS", "Dialog", "Press", "Turn", "parse_press"]
+__all__ = ["MAX_KEYBOARDS", "Dialog", "Press", "Turn", "merged_state", "parse_press"]
 
 MAX_KEYBOARDS = 8
 _PAYLOAD = re.compile(r"^([A-Za-z0-9_-]{8})\|([a-z]{1,4})\|([A-Za-z0-9_:.*-]{0,48})$")
@@ -99,3 +99,27 @@ class Turn(Dialog):
     @property
     def t(self) -> Translator:
         return Translator(self.customer.language)
+
+
+def merged_state(
+    base: dict[str, Any], ours: dict[str, Any], theirs: dict[str, Any]
+) -> dict[str, Any]:
+    """The turn's changes (``base`` -> ``ours``) laid over a state written meanwhile
+    (``theirs``, e.g. a follow-up's keyboard saved by the worker).
+
+    A key the turn changed keeps the turn's value, any other takes ``theirs``;
+    keyboard tokens are the turn's plus those added meanwhile (newest last).
+    """
+    state = {k: v for k, v in theirs.items() if k != "kb"}
+    for key in (base.keys() | ours.keys()) - {"kb"}:
+        if key not in ours:
+            if key in base:
+                state.pop(key, None)  # the turn removed it
+        elif ours[key] != base.get(key):
+            state[key] = ours[key]
+    known = set(base.get("kb", []))
+    added = [t for t in theirs.get("kb", []) if t not in known]
+    tokens = [*ours.get("kb", []), *(t for t in added if t not in ours.get("kb", []))]
+    if tokens:
+        state["kb"] = tokens[-MAX_KEYBOARDS:]
+    return state
