@@ -11,6 +11,8 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.app import PrivacyCore, open_core
+from core.domain.customer import IdentityKind
+from core.services import RegisterCustomer, register_customer
 from core.settings import Settings
 
 pytest_plugins = ["tests.fake_telegram.plugin", "tests.chat_fixtures"]
@@ -115,3 +117,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+async def customer_ref(core: PrivacyCore) -> str:
+    """A customer known by a Telegram id, registered and committed."""
+    async with core.uow() as uow:
+        customer, _ = await register_customer(
+            RegisterCustomer(IdentityKind.TELEGRAM, "555000"), uow
+        )
+        await uow.commit()
+    return customer.ref

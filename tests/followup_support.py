@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
@@ -31,6 +32,7 @@ from core.services import (
     register_customer,
 )
 from core.services.jobs import ClaimJobs, claim_jobs
+from core.services.outreach.purchases import RecordPurchase, record_purchase
 from core.storage import UnitOfWork
 from core.storage.tables import JobRow
 from tests.transactions import Counted, counting
@@ -172,3 +174,21 @@ async def run_steps(
         )
         await uow.commit()
     return steps
+
+
+async def buy(core: PrivacyCore, order_id: str, telegram_id: int) -> str:
+    """A purchase at noon in Hong Kong whose follow-up is due 10 minutes later."""
+    cmd = RecordPurchase(
+        order_id,
+        IdentityKind.TELEGRAM,
+        str(telegram_id),
+        NOON_HK,
+        Decimal("10"),
+        "HKD",
+        (),
+        timedelta(minutes=10),
+    )
+    async with core.uow() as uow:
+        recorded = await record_purchase(cmd, uow)
+        await uow.commit()
+    return recorded.value

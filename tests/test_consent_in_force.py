@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 
 import pytest
 
@@ -21,33 +20,15 @@ from core.domain.rules import check_may_contact
 from core.errors import ConsentRequired
 from core.services import audit_tail, current_consents, find_customer
 from core.services.outreach.followups import followup_denial
-from core.services.outreach.purchases import RecordPurchase, record_purchase
 from tests.chat_drivers import Driver
 from tests.chat_fixtures import MakeChat
-from tests.followup_support import NOON_HK, customer, freeze
+from tests.followup_support import buy, customer, freeze
 
 AT = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 
 
 def _entry(decision: ConsentDecision, notice: str = "2026-11") -> ConsentEntry:
     return ConsentEntry("e1", "c1", "follow_up", decision, notice, "telegram", AT)
-
-
-async def buy(core: PrivacyCore, order_id: str, telegram_id: int) -> str:
-    cmd = RecordPurchase(
-        order_id,
-        IdentityKind.TELEGRAM,
-        str(telegram_id),
-        NOON_HK,
-        Decimal("10"),
-        "HKD",
-        (),
-        timedelta(minutes=10),
-    )
-    async with core.uow() as uow:
-        recorded = await record_purchase(cmd, uow)
-        await uow.commit()
-    return recorded.value
 
 
 def _new_notice(core: PrivacyCore) -> None:

@@ -30,16 +30,6 @@ class Boom(Exception):
     pass
 
 
-@pytest.fixture
-async def customer_ref(core: PrivacyCore) -> str:
-    async with core.uow() as uow:
-        customer, _ = await register_customer(
-            RegisterCustomer(IdentityKind.TELEGRAM, "777000"), uow
-        )
-        await uow.commit()
-    return customer.ref
-
-
 async def count(core: PrivacyCore, table: type[object]) -> int:
     async with core.uow() as uow:
         return int(await uow.session.scalar(select(func.count()).select_from(table)) or 0)

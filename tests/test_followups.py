@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
-from decimal import Decimal
 
 from bot.background.outbound import Outbound, OutboundConfig
 from bot.background.outreach import send_followup, send_notice
@@ -28,13 +27,12 @@ from core.services import (
 )
 from core.services.outreach.followups import FOLLOWUP
 from core.services.outreach.notices import NOTIFY, NotifyCustomer, notify_customer
-from core.services.outreach.purchases import RecordPurchase, record_purchase
 from core.settings import Settings
 from core.storage.tables import FollowupRow
 from tests.fake_telegram import FakeTelegram
 from tests.followup_support import (
-    NOON_HK,
     RecordingOutbound,
+    buy,
     commit_fails_once,
     customer,
     freeze,
@@ -42,23 +40,6 @@ from tests.followup_support import (
     run_steps,
 )
 from tests.outbound_support import real_sender
-
-
-async def buy(core: PrivacyCore, order_id: str, telegram_id: int) -> str:
-    cmd = RecordPurchase(
-        order_id,
-        IdentityKind.TELEGRAM,
-        str(telegram_id),
-        NOON_HK,
-        Decimal("10"),
-        "HKD",
-        (),
-        timedelta(minutes=10),
-    )
-    async with core.uow() as uow:
-        recorded = await record_purchase(cmd, uow)
-        await uow.commit()
-    return recorded.value
 
 
 @asynccontextmanager

@@ -39,16 +39,6 @@ class Boom(Exception):
     pass
 
 
-@pytest.fixture
-async def customer_ref(core: PrivacyCore) -> str:
-    async with core.uow() as uow:
-        customer, _ = await register_customer(
-            RegisterCustomer(IdentityKind.TELEGRAM, "555000"), uow
-        )
-        await uow.commit()
-    return customer.ref
-
-
 async def audit_log(core: PrivacyCore) -> list[AuditEntry]:
     async with core.uow() as uow:
         return await uow.audit.tail(100)

@@ -19,7 +19,7 @@ from typing import Any
 from bot.conversation import consent, help, rights, staff, survey
 from bot.conversation.events import EventKind, Incoming, Outcome, Reply
 from bot.conversation.intents import route_for
-from bot.conversation.routes import COMMAND_MENU, RouteMap, build_route_map
+from bot.conversation.routes import RouteMap, build_route_map
 from bot.conversation.turn import Turn, merged_state, parse_press
 from bot.render.i18n import Translator, locale_for
 from core.app import PrivacyCore
@@ -36,7 +36,7 @@ from core.services import (
 from core.services.customers import ReportBlocked, mark_reachable, report_blocked
 from core.storage import UnitOfWork
 
-__all__ = ["COMMAND_MENU", "FlowEngine"]
+__all__ = ["FlowEngine"]
 
 log = logging.getLogger("bot.conversation")
 
