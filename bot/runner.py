@@ -14,11 +14,12 @@ from aiohttp import web
 import bot.background.rights_jobs  # noqa: F401  (registers the data-rights job handlers)
 from bot.background.outreach import Background, start_background
 from bot.background.staff_tasks import run_desk_duties
-from bot.channels.telegram import Sender, webhook_token
+from bot.channels.telegram import webhook_token
 from bot.conversation import FlowEngine
 from bot.http.app import WEBHOOK_PATH, build_app
 from bot.http.metrics import Metrics
 from bot.http.purchase import PurchaseHook
+from bot.outbound import MakeOutbound, Outbound, OutboundConfig, budget_for
 from bot.settings import BotSettings
 from core.app import PrivacyCore
 from core.errors import ConfigurationError
@@ -38,19 +39,25 @@ class Adapter(Protocol):
     async def set_chat_commands(self, chat_id: int, commands: list[tuple[str, str]]) -> None: ...
     async def delete_chat_commands(self, chat_id: int) -> None: ...
     @property
-    def sender(self) -> Sender: ...
+    def outbound(self) -> Outbound: ...
 
 
-def make_adapter(framework: str, engine: FlowEngine, token: str, api_base: str) -> Adapter:
+def make_adapter(
+    framework: str,
+    engine: FlowEngine,
+    token: str,
+    api_base: str,
+    make_outbound: MakeOutbound = Outbound,
+) -> Adapter:
     """The framework is imported here only: aiogram alone takes seconds to load."""
     if framework == "aiogram":
         from bot.channels.aiogram_bot import AiogramAdapter
 
-        return AiogramAdapter(engine, token, api_base)
+        return AiogramAdapter(engine, token, api_base, make_outbound)
     if framework == "ptb":
         from bot.channels.ptb_bot import PtbAdapter
 
-        return PtbAdapter(engine, token, api_base)
+        return PtbAdapter(engine, token, api_base, make_outbound)
     raise ConfigurationError(f"unknown framework {framework!r} (aiogram or ptb)")
 
 
@@ -77,10 +84,20 @@ async def run_bot(
     """Serve until ``stop`` is set (or SIGINT/SIGTERM); ``settle``: see settle_heap."""
     stop = stop or _stop_on_signals()
     engine = FlowEngine(core)
-    adapter = make_adapter(framework, engine, settings.require_token(), settings.api_base)
+    metrics = Metrics()
+    # One path and one budget for everything this process sends, shared with the
+    # bot's other processes through PostgreSQL (bot/outbound/).
+    config = OutboundConfig.from_env()
+    budget = budget_for(core, config)
+    adapter = make_adapter(
+        framework,
+        engine,
+        settings.require_token(),
+        settings.api_base,
+        lambda sender: Outbound(sender, config, metrics, budget),
+    )
     if settle:
         settle_heap()
-    metrics = Metrics()
     webhook = settings.webhook_url
     token = None
     if webhook:
@@ -109,9 +126,9 @@ async def run_bot(
     try:
         await adapter.register_commands()
         # Follow-ups, notices and the daily retention sweep (bot/background/outreach.py).
-        background = start_background(core, adapter.sender, metrics)
+        background = start_background(core, adapter.outbound, metrics)
         hook.on_scheduled = background.worker.wake
-        desk = asyncio.create_task(run_desk_duties(core, adapter, adapter.sender, stop))
+        desk = asyncio.create_task(run_desk_duties(core, adapter, adapter.outbound, stop))
         if webhook and token:
             await adapter.set_webhook(webhook.rstrip("/") + WEBHOOK_PATH, token)
         else:

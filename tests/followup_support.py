@@ -13,12 +13,11 @@ from typing import Any
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select, update
 
-from bot.background.outbound import Outbound, OutboundSender
 from bot.background.worker import JobContext, JobHandler, run_step
-from bot.conversation.events import Reply
 from bot.http.app import build_app
 from bot.http.metrics import Metrics
 from bot.http.purchase import PurchaseHook, sign
+from bot.outbound import Outbound, Sender
 from core.app import PrivacyCore
 from core.clock import FixedClock
 from core.domain.customer import IdentityKind
@@ -35,6 +34,7 @@ from core.services.jobs import ClaimJobs, claim_jobs
 from core.services.outreach.purchases import RecordPurchase, record_purchase
 from core.storage import UnitOfWork
 from core.storage.tables import JobRow
+from tests.outbound_support import RecordingSender
 from tests.transactions import Counted, counting
 
 SECRET = "test-webhook-secret"
@@ -119,17 +119,6 @@ async def count(core: PrivacyCore, table: Any) -> int:
 # --- one job step at a time, with a failure injected before its commit ----------------
 
 
-class RecordingOutbound:
-    """An OutboundSender (send_out) that keeps what the job steps sent."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[int, str]] = []
-
-    async def send_out(self, chat_id: int, reply: Reply) -> int:
-        self.sent.append((chat_id, reply.text))
-        return len(self.sent)
-
-
 def commit_fails_once(handler: JobHandler) -> JobHandler:
     """The handler, whose step's final commit fails the first time (as if the process
     died after the step's effect and completion, before they were committed)."""
@@ -151,14 +140,14 @@ def commit_fails_once(handler: JobHandler) -> JobHandler:
 
 
 async def run_steps(
-    core: PrivacyCore, kind: str, handler: JobHandler, outbound: OutboundSender | None = None
+    core: PrivacyCore, kind: str, handler: JobHandler, sender: Sender | None = None
 ) -> list[Counted]:
     """Claim the due jobs of ``kind`` and run one step of each, as the worker does; the
     transactions of each step (a step that failed was put back, and is due again at once)."""
     async with core.uow() as uow:
         claimed = await claim_jobs(ClaimJobs("step-runner", (kind,), limit=50), uow)
         await uow.commit()
-    out = Outbound(outbound or RecordingOutbound())
+    out = Outbound(sender or RecordingSender())
 
     def context(uow: UnitOfWork) -> JobContext:
         return JobContext(core, "step-runner", out, Metrics(), uow)

@@ -19,10 +19,10 @@ from sqlalchemy import select
 
 import bot.background.outreach  # (registers the notice handler)
 import bot.background.rights_jobs  # noqa: F401  (registers the export handler)
-from bot.background.outbound import Outbound, OutboundConfig
 from bot.background.rights_jobs import RightsJobs
 from bot.background.worker import Worker
 from bot.conversation import EventKind, FlowEngine, Incoming
+from bot.outbound import Outbound, OutboundConfig
 from bot.render.i18n import Translator
 from core.app import PrivacyCore, open_core
 from core.domain.customer import IdentityKind
@@ -38,9 +38,8 @@ from core.settings import Settings
 from core.storage.tables import JobRow
 from tests.fake_telegram import FakeTelegram
 from tests.followup_support import commit_fails_once, customer, run_steps
-from tests.outbound_support import real_sender
+from tests.outbound_support import RecordingSender, real_sender
 from tests.rights_helpers import approve, make_jobs_due
-from tests.test_rights_core import RecordingSender
 
 ALICE = 7301
 ROOT = Path(__file__).resolve().parent.parent
@@ -237,7 +236,7 @@ async def test_export_refused_because_the_customer_blocked_the_bot_marks_them_un
 async def test_export_again_after_an_uncertain_one_is_accepted(shop: PrivacyCore) -> None:
     ref = await approved_export(shop)
     await died_mid_send(shop, ref)
-    await RightsJobs(shop, RecordingSender(), None).run_due(("export",))
+    await RightsJobs(shop, Outbound(RecordingSender()), None).run_due(("export",))
     assert await state_of(shop, ref) is RequestState.COMPLETED
     outcome = await FlowEngine(shop).handle(
         Incoming(user_id=ALICE, chat_id=ALICE, kind=EventKind.COMMAND, text="export")
@@ -255,7 +254,7 @@ async def test_export_whose_step_died_after_sending_is_not_sent_again_and_is_clo
 ) -> None:
     ref = await approved_export(shop)
     sender = RecordingSender()
-    handler = RightsJobs(shop, sender, None).handlers()["export"]
+    handler = RightsJobs(shop, Outbound(sender), None).handlers()["export"]
     await run_steps(shop, "export", commit_fails_once(handler))
     await run_steps(shop, "export", handler)  # the retry finds the marker
     assert len(sender.documents) == 1
@@ -271,7 +270,9 @@ async def test_an_export_step_commits_its_marker_then_its_delivery_and_nothing_e
 ) -> None:
     ref = await approved_export(shop)
     sender = RecordingSender()
-    [step] = await run_steps(shop, "export", RightsJobs(shop, sender, None).handlers()["export"])
+    [step] = await run_steps(
+        shop, "export", RightsJobs(shop, Outbound(sender), None).handlers()["export"]
+    )
     assert step.writing == 2  # the "sending" marker, then the delivery with the completion
     assert len(sender.documents) == 1
     assert await state_of(shop, ref) is RequestState.COMPLETED

@@ -8,12 +8,12 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
 
-from bot.background.outbound import Outbound, OutboundConfig
 from bot.background.outreach import send_followup, send_notice
 from bot.background.worker import Worker
 from bot.conversation import EventKind, FlowEngine, Incoming, consent
 from bot.conversation.routes import ROUTES, build_route_map
 from bot.conversation.turn import Turn
+from bot.outbound import Outbound, OutboundConfig
 from core.app import PrivacyCore, open_core
 from core.clock import FixedClock
 from core.domain.customer import IdentityKind
@@ -31,7 +31,6 @@ from core.settings import Settings
 from core.storage.tables import FollowupRow
 from tests.fake_telegram import FakeTelegram
 from tests.followup_support import (
-    RecordingOutbound,
     buy,
     commit_fails_once,
     customer,
@@ -39,7 +38,7 @@ from tests.followup_support import (
     jobs,
     run_steps,
 )
-from tests.outbound_support import real_sender
+from tests.outbound_support import RecordingSender, real_sender
 
 
 @asynccontextmanager
@@ -258,7 +257,7 @@ async def test_followup_whose_step_died_after_sending_is_not_sent_again(
     await customer(core, 7001)
     await buy(core, "A-1", 7001)
     clock.advance(timedelta(minutes=11))
-    sent = RecordingOutbound()
+    sent = RecordingSender()
     await run_steps(core, FOLLOWUP, commit_fails_once(send_followup), sent)
     await run_steps(core, FOLLOWUP, send_followup, sent)  # the retry finds the marker
     assert [chat for chat, _ in sent.sent] == [7001]
@@ -294,7 +293,7 @@ async def test_a_notice_whose_step_died_after_sending_still_arrives_and_is_close
 ) -> None:
     freeze(core)
     await _notice(core, 7001)
-    sent = RecordingOutbound()
+    sent = RecordingSender()
     await run_steps(core, NOTIFY, commit_fails_once(send_notice), sent)
     await run_steps(core, NOTIFY, send_notice, sent)
     # At least once: sent again rather than risk never; one audited delivery.

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import update
 
-from bot.background.outbound import Outbound
 from bot.background.outreach import run_daily_retention
 from bot.background.worker import JobContext, Worker
+from bot.outbound import Outbound
 from core.app import PrivacyCore
 from core.domain.job import Job
 from core.services import (
@@ -27,11 +27,7 @@ from core.services.jobs import RenewLeases, renew_leases
 from core.services.retention import RETENTION
 from core.storage.tables import JobRow
 from tests.followup_support import commit_fails_once, freeze, jobs, run_steps
-
-
-class _NoSender:
-    async def send_out(self, chat_id: int, reply: object) -> int:
-        raise AssertionError("no message expected")
+from tests.outbound_support import RecordingSender
 
 
 async def _enqueue(core: PrivacyCore, kind: str, key: str) -> None:
@@ -60,7 +56,7 @@ async def test_a_registered_kind_runs_once_and_is_closed_with_its_audit(
         await complete_job(job, ctx.worker, ctx.uow)
 
     await _enqueue(core, "export", "export:1")
-    w = Worker(core, Outbound(_NoSender()), handlers={"export": export}, poll=0.05)
+    w = Worker(core, Outbound(RecordingSender()), handlers={"export": export}, poll=0.05)
     w.start()
     await _until(lambda: _states(core, "export", {"done"}))
     await w.stop()
@@ -74,7 +70,7 @@ async def test_a_failing_handler_puts_the_job_back_with_its_error(core: PrivacyC
         raise RuntimeError("boom")
 
     await _enqueue(core, "digest", "digest:1")
-    w = Worker(core, Outbound(_NoSender()), handlers={"digest": broken}, poll=0.05)
+    w = Worker(core, Outbound(RecordingSender()), handlers={"digest": broken}, poll=0.05)
     w.start()
     await _until(lambda: _attempted(core, "digest"))
     await w.stop()
@@ -87,7 +83,7 @@ async def test_a_failing_handler_puts_the_job_back_with_its_error(core: PrivacyC
 async def test_kinds_without_a_handler_are_left_alone(core: PrivacyCore) -> None:
     freeze(core)
     await _enqueue(core, "erasure", "erasure:1")
-    w = Worker(core, Outbound(_NoSender()), handlers={}, poll=0.05)
+    w = Worker(core, Outbound(RecordingSender()), handlers={}, poll=0.05)
     w.start()
     await asyncio.sleep(0.3)
     await w.stop()
@@ -127,7 +123,9 @@ async def test_a_running_worker_renews_the_leases_of_its_jobs(core: PrivacyCore)
 
     await _enqueue(core, "retention", "retention:1")
     lease = timedelta(seconds=0.3)
-    w = Worker(core, Outbound(_NoSender()), handlers={"retention": sweep}, poll=0.05, lease=lease)
+    w = Worker(
+        core, Outbound(RecordingSender()), handlers={"retention": sweep}, poll=0.05, lease=lease
+    )
     w.start()
     await asyncio.wait_for(started.wait(), 10)
     clock.advance(timedelta(seconds=0.1))
@@ -150,7 +148,9 @@ async def test_a_worker_whose_job_was_taken_over_says_so(
 
     await _enqueue(core, "retention", "retention:1")
     lease = timedelta(seconds=0.3)
-    w = Worker(core, Outbound(_NoSender()), handlers={"retention": sweep}, poll=0.05, lease=lease)
+    w = Worker(
+        core, Outbound(RecordingSender()), handlers={"retention": sweep}, poll=0.05, lease=lease
+    )
     with caplog.at_level(logging.WARNING, logger="bot.background.worker"):
         w.start()
         await asyncio.wait_for(started.wait(), 10)

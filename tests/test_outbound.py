@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.background.outbound import Outbound, OutboundConfig
+from bot.outbound import Outbound, OutboundConfig, SendKind
+
 from bot.conversation.events import Reply
 from core.services.outreach.followups import Delivery
 from tests.fake_telegram import FakeTelegram
@@ -24,7 +25,7 @@ async def test_300_messages_under_enforced_limits_get_no_429_and_arrive_once(
     async with real_sender("ptb", fake_telegram) as sender:
         outbound = Outbound(sender, OutboundConfig())
         sends = [
-            outbound.send(chat, Reply(text=f"follow-up {n}"), on_unknown="give_up")
+            outbound.send(chat, Reply(text=f"follow-up {n}"), SendKind.FOLLOWUP)
             for n in range(2)
             for chat in chats
         ]
@@ -41,7 +42,7 @@ async def test_429_storm_delays_but_loses_and_duplicates_nothing(
     async with real_sender(framework, fake_telegram) as sender:
         outbound = Outbound(sender)
         results = await asyncio.gather(
-            *(outbound.send(100 + i, Reply(text="hi"), on_unknown="give_up") for i in range(10))
+            *(outbound.send(100 + i, Reply(text="hi"), SendKind.FOLLOWUP) for i in range(10))
         )
     assert results == [Delivery.SENT] * 10
     assert all(delivered(fake_telegram, 100 + i) == 1 for i in range(10))
@@ -52,7 +53,7 @@ async def test_server_errors_are_retried_and_delivered_once(
 ) -> None:
     fake_telegram.fail_next("sendMessage", 500, times=3)
     async with real_sender(framework, fake_telegram) as sender:
-        result = await Outbound(sender).send(200, Reply(text="hi"), on_unknown="give_up")
+        result = await Outbound(sender).send(200, Reply(text="hi"), SendKind.FOLLOWUP)
     assert result is Delivery.SENT
     assert delivered(fake_telegram, 200) == 1
 
@@ -63,7 +64,7 @@ async def test_lost_answer_is_not_resent_when_duplicates_must_not_happen(
     # The message is delivered but the answer is lost: resending would duplicate it.
     fake_telegram.drop_next("sendMessage", after_processing=True)
     async with real_sender(framework, fake_telegram) as sender:
-        result = await Outbound(sender).send(300, Reply(text="hi"), on_unknown="give_up")
+        result = await Outbound(sender).send(300, Reply(text="hi"), SendKind.FOLLOWUP)
     assert result is Delivery.UNKNOWN
     assert delivered(fake_telegram, 300) == 1
 
@@ -73,7 +74,7 @@ async def test_lost_request_is_retried_when_the_message_must_arrive(
 ) -> None:
     fake_telegram.drop_next("sendMessage")  # dropped before Telegram processed it
     async with real_sender(framework, fake_telegram) as sender:
-        result = await Outbound(sender).send(400, Reply(text="hi"), on_unknown="retry")
+        result = await Outbound(sender).send(400, Reply(text="hi"), SendKind.NOTICE)
     assert result is Delivery.SENT
     assert delivered(fake_telegram, 400) == 1
 
@@ -81,7 +82,7 @@ async def test_lost_request_is_retried_when_the_message_must_arrive(
 async def test_slow_answer_within_the_timeout_is_just_slow(fake_telegram: FakeTelegram) -> None:
     fake_telegram.delay_next("sendMessage", 1.0)
     async with real_sender("ptb", fake_telegram) as sender:
-        result = await Outbound(sender).send(500, Reply(text="hi"), on_unknown="give_up")
+        result = await Outbound(sender).send(500, Reply(text="hi"), SendKind.FOLLOWUP)
     assert result is Delivery.SENT
     assert delivered(fake_telegram, 500) == 1
 
@@ -91,6 +92,6 @@ async def test_blocked_user_is_reported_and_not_retried(
 ) -> None:
     fake_telegram.block_user(600)
     async with real_sender(framework, fake_telegram) as sender:
-        result = await Outbound(sender).send(600, Reply(text="hi"), on_unknown="give_up")
+        result = await Outbound(sender).send(600, Reply(text="hi"), SendKind.FOLLOWUP)
     assert result is Delivery.BLOCKED
     assert len(fake_telegram.calls_to("sendMessage")) == 1

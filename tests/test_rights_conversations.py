@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from bot.background.rights_jobs import RightsJobs
 from bot.conversation.events import Reply
+from bot.outbound import Outbound
 from core.app import PrivacyCore
 from core.domain.customer import IdentityKind
 from core.domain.requests import RequestState
@@ -23,8 +24,8 @@ from core.storage.tables import DataKeyRow
 from tests.chat_drivers import TelegramDriver, find_button
 from tests.chat_fixtures import MakeChat
 from tests.fake_telegram import FakeTelegram
+from tests.outbound_support import RecordingSender
 from tests.rights_helpers import add_purchases, approve, make_jobs_due
-from tests.test_rights_core import RecordingSender
 
 ALICE, BOB = 5101, 5102
 
@@ -107,7 +108,7 @@ async def test_erasure_leaves_nothing_readable_and_suppresses_the_contacts(
     sender = (
         FakeApiSender(fake_telegram) if isinstance(alice, TelegramDriver) else RecordingSender()
     )
-    await _erased(core, RightsJobs(core, sender, None), request.ref)
+    await _erased(core, RightsJobs(core, Outbound(sender), None), request.ref)
     async with core.uow() as uow:
         assert not await uow.customers.exists(ref)
         assert await is_suppressed(IdentityKind.TELEGRAM, str(ALICE), uow)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.background.rights_jobs import RightsJobs
-from bot.conversation.events import Reply
+from bot.outbound import Outbound
 from core.app import PrivacyCore, open_core
 from core.clock import FixedClock
 from core.domain.customer import IdentityKind
@@ -37,6 +36,7 @@ from core.services.rights.verification import ClaimPhone, claim_phone
 from core.settings import Settings
 from core.storage.tables import DataKeyRow, PurchaseRow
 from tests.followup_support import commit_fails_once, run_steps
+from tests.outbound_support import RecordingSender
 from tests.rights_helpers import (
     add_purchases,
     approve,
@@ -47,27 +47,6 @@ from tests.rights_helpers import (
 
 ALICE = 7001
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass
-class RecordingSender:
-    texts: list[tuple[int, str]] = field(default_factory=list)
-    documents: list[tuple[int, str, bytes]] = field(default_factory=list)
-
-    async def send_text(self, chat_id: int, reply: Reply) -> None:
-        self.texts.append((chat_id, reply.text))
-
-    async def edit_text(self, chat_id: int, message_id: int, reply: Reply) -> bool:
-        return False
-
-    async def send_document(self, chat_id: int, name: str, content: bytes, caption: str) -> None:
-        self.documents.append((chat_id, name, content))
-
-    async def send_photo(self, chat_id: int, content: bytes, caption: str) -> None:
-        return None
-
-    async def answer_callback(self, callback_id: str, text: str | None, alert: bool) -> None:
-        return None
 
 
 # A Saturday, 10:00 UTC: the clocks must skip weekends where the law counts working days.
@@ -155,7 +134,7 @@ async def test_erasure_waits_for_approval_then_confirms_shreds_and_deletes(
         request, _ = await request_erasure(RequestErasure(ref), uow)
         await uow.commit()
     sender = RecordingSender()
-    jobs = RightsJobs(core, sender, None)
+    jobs = RightsJobs(core, Outbound(sender), None)
     assert request.state is RequestState.RECEIVED  # the default policy asks staff first
     await jobs.run_due(("erasure",))
     async with core.uow() as uow:
@@ -407,7 +386,7 @@ async def test_erasure_whose_step_died_before_its_commit_confirms_once_and_finis
 ) -> None:
     ref, request_ref = await _approved_erasure(core)
     sender = RecordingSender()
-    handler = RightsJobs(core, sender, None).handlers()["erasure"]
+    handler = RightsJobs(core, Outbound(sender), None).handlers()["erasure"]
     await run_steps(core, "erasure", commit_fails_once(handler))
     async with core.uow() as uow:
         assert await uow.session.get(DataKeyRow, ref) is None  # the shred was committed
@@ -424,7 +403,7 @@ async def test_an_erasure_step_commits_the_shred_then_the_deletion_and_nothing_e
     core: PrivacyCore,
 ) -> None:
     ref, _ = await _approved_erasure(core)
-    handler = RightsJobs(core, RecordingSender(), None).handlers()["erasure"]
+    handler = RightsJobs(core, Outbound(RecordingSender()), None).handlers()["erasure"]
     [step] = await run_steps(core, "erasure", handler)
     assert step.writing == 2  # the shredded key, then the deletion with the completion
     async with core.uow() as uow:

@@ -6,11 +6,10 @@ test_staff_telegram.py; the same flows run there.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from bot.background.staff_tasks import send_digest
-from bot.conversation.events import EventKind, Reply
+from bot.conversation.events import EventKind
 from bot.conversation.routes import build_route_map
 from bot.render.i18n import Translator
 from core.app import PrivacyCore
@@ -29,6 +28,7 @@ from core.services import (
     remove_staff,
 )
 from tests.chat_drivers import ConsoleDriver
+from tests.outbound_support import recording
 
 ADMIN, AGENT, AUDITOR, NOBODY = 8001, 8002, 8003, 8009
 ROLES = {ADMIN: "admin", AGENT: "agent", AUDITOR: "auditor"}
@@ -515,14 +515,6 @@ async def test_retention_shows_a_dry_run_then_runs_on_confirm(core: PrivacyCore)
 # --- digest -----------------------------------------------------------------------------
 
 
-@dataclass
-class RecordingSender:
-    sent: list[tuple[int, Reply]] = field(default_factory=list)
-
-    async def send_text(self, chat_id: int, reply: Reply) -> None:
-        self.sent.append((chat_id, reply))
-
-
 async def test_the_digest_lists_exactly_the_overdue_and_due_soon_requests(
     core: PrivacyCore,
 ) -> None:
@@ -536,8 +528,8 @@ async def test_the_digest_lists_exactly_the_overdue_and_due_soon_requests(
         done.move_to(RequestState.REJECTED, uow.now(), "duplicate")
         await uow.requests.save(done)
         await uow.commit()
-    sender = RecordingSender()
-    assert await send_digest(core, sender) == 2  # type: ignore[arg-type]
+    outbound, sender = recording()
+    assert await send_digest(core, outbound) == 2
     assert sorted(chat for chat, _ in sender.sent) == [ADMIN, AGENT]
     text = sender.sent[0][1].text
     assert overdue.ref in text
@@ -550,6 +542,6 @@ async def test_the_digest_lists_exactly_the_overdue_and_due_soon_requests(
 async def test_no_digest_is_sent_when_nothing_is_due(core: PrivacyCore) -> None:
     await staff(core, ADMIN)
     await request(core, due_in=timedelta(days=20))
-    sender = RecordingSender()
-    assert await send_digest(core, sender) == 0  # type: ignore[arg-type]
+    outbound, sender = recording()
+    assert await send_digest(core, outbound) == 0
     assert sender.sent == []

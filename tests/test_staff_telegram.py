@@ -161,7 +161,7 @@ async def test_the_digest_reaches_staff_chats_with_exactly_the_due_requests(
     later = await request(core, due_in=timedelta(days=9))
     adapter = make_adapter(framework, FlowEngine(core), fake_telegram.token, fake_telegram.api_base)
     try:
-        assert await send_digest(core, adapter.sender) == 1
+        assert await send_digest(core, adapter.outbound) == 1
     finally:
         await adapter.close()
     text = fake_telegram.sent_to(ADMIN)[-1].params["text"]

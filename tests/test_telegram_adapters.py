@@ -132,7 +132,7 @@ async def test_a_document_and_a_photo_reach_the_chat_with_their_bytes(
         ]
     )
     try:
-        await deliver(outcome, event, None, adapter.sender)  # type: ignore[attr-defined]
+        await deliver(outcome, event, None, adapter.outbound)
     finally:
         await adapter.close()
     document = fake_telegram.calls_to("sendDocument")[0]

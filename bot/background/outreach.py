@@ -10,28 +10,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from dataclasses import dataclass
-from typing import cast
+from dataclasses import dataclass, replace
 
-from bot.background.outbound import Outbound, OutboundConfig, OutboundSender
 from bot.background.worker import JobContext, Worker, register_handler
-from bot.channels.telegram import Sender
 from bot.conversation import followup
 from bot.conversation.events import Reply
 from bot.http.metrics import Metrics
+from bot.outbound import Outbound, SendKind
 from bot.render.i18n import Translator
 from core.app import PrivacyCore
 from core.domain.job import Job
 from core.services.jobs import complete_job
 from core.services.outreach.followups import (
     FOLLOWUP,
+    Delivery,
     FinishFollowup,
     StartFollowup,
     finish_followup,
+    followup_not_sent,
     start_followup,
 )
 from core.services.outreach.notices import NOTIFY, FinishNotice, finish_notice, start_notice
 from core.services.retention import RETENTION, run_retention, schedule_retention
+from core.storage import UnitOfWork
 
 __all__ = ["Background", "run_daily_retention", "send_followup", "send_notice", "start_background"]
 
@@ -42,7 +43,11 @@ async def send_followup(job: Job, ctx: JobContext) -> None:
     order_id = str(job.payload["order"])
     token = secrets.token_urlsafe(6)
     cmd = StartFollowup(
-        order_id, job, ctx.worker, lambda state: followup.mark_state(state, token, order_id)
+        order_id,
+        job,
+        ctx.worker,
+        lambda state: followup.mark_state(state, token, order_id),
+        mark=False,
     )
     start = await start_followup(cmd, ctx.uow)
     if not start.send:
@@ -50,12 +55,32 @@ async def send_followup(job: Job, ctx: JobContext) -> None:
     assert start.customer is not None
     assert start.chat_id is not None
     reply = followup.compose(ctx.core, start.customer, start.chat_id, token, start.purchased_at)
-    # At most once: the "sending" marker is committed before the message leaves, and
-    # a follow-up whose delivery is unknown is not sent again.
-    await ctx.uow.commit()
-    delivery = await ctx.outbound.send(start.chat_id, reply, on_unknown="give_up")
+    await ctx.uow.commit()  # only read so far: no transaction waits with the message
+    marker = _FollowupMarker(replace(cmd, mark=True), ctx.uow)
+    delivery = await ctx.outbound.send(start.chat_id, reply, SendKind.FOLLOWUP, marker=marker)
     log.info("followup customer=%s delivery=%s", start.customer.ref, delivery)
-    await finish_followup(FinishFollowup(order_id, job, ctx.worker, delivery), ctx.uow)
+    if delivery is not Delivery.CALLED_OFF:  # else closed by the marker, in ctx.uow
+        await finish_followup(FinishFollowup(order_id, job, ctx.worker, delivery), ctx.uow)
+
+
+@dataclass
+class _FollowupMarker:
+    """At most once: "sending" is committed when the permit is granted, right before the
+    message leaves; a follow-up found "sending" later is never sent again."""
+
+    start: StartFollowup
+    uow: UnitOfWork
+
+    async def sending(self) -> bool:
+        # Checked again: consent may have been withdrawn while the message waited.
+        going = (await start_followup(self.start, self.uow)).send
+        if going:
+            await self.uow.commit()
+        return going
+
+    async def not_sent(self) -> None:
+        await followup_not_sent(self.start.order_id, self.uow)
+        await self.uow.commit()
 
 
 async def send_notice(job: Job, ctx: JobContext) -> None:
@@ -67,7 +92,7 @@ async def send_notice(job: Job, ctx: JobContext) -> None:
     # Only read so far; ended so that no transaction stays open during the send.
     await ctx.uow.commit()
     # At least once: a notice about the customer's rights must arrive.
-    delivery = await ctx.outbound.send(start.chat_id, Reply(text=text), on_unknown="retry")
+    delivery = await ctx.outbound.send(start.chat_id, Reply(text=text), SendKind.NOTICE)
     await finish_notice(FinishNotice(job, ctx.worker, delivery), ctx.uow)
 
 
@@ -101,10 +126,8 @@ class Background:
 
 
 def start_background(
-    core: PrivacyCore, sender: Sender, metrics: Metrics, *, daily: bool = True
+    core: PrivacyCore, outbound: Outbound, metrics: Metrics, *, daily: bool = True
 ) -> Background:
-    # Both adapters' senders also implement send_out (bot/background/outbound.py OutboundSender).
-    outbound = Outbound(cast(OutboundSender, sender), OutboundConfig.from_env(), metrics)
     worker = Worker(core, outbound, metrics=metrics)
     worker.start()
     background = Background(worker)

@@ -14,11 +14,12 @@ An erasure is carried out by ``core.services.rights.erasure.erase_customer``;
 this module only sends its confirmation.
 
 An export is delivered at most once (core/services/rights/export.py): a "sending"
-marker is committed before the document leaves. A later attempt that finds it (the
+marker is committed when the document is granted its permit, right before it
+leaves (bot/outbound/). A later attempt that finds it (the
 process died mid-send), or a send whose answer never came, does not send again: the
 request is completed as uncertain and the customer is told to ask again if nothing
-arrived. Telegram's definite refusals (400, 403, 429, 5xx) clear the marker and the
-job is retried as before.
+arrived. Telegram's definite refusals (400, 403, and 429 or 5xx past the outbound's
+own retries) clear the marker and the job is retried later.
 """
 
 from __future__ import annotations
@@ -27,13 +28,12 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
-from bot.background.outbound import Outbound
 from bot.background.worker import JobContext, JobHandler, register_handler, run_step
-from bot.channels.telegram import Blocked, DeliveryUnknown, Sender, SendError
 from bot.conversation.events import Reply
 from bot.http.metrics import Metrics
+from bot.outbound import Outbound, SendKind
 from bot.render.export import build_export
 from bot.render.i18n import Translator
 from bot.settings import BotSettings
@@ -43,6 +43,7 @@ from core.domain.requests import Delivery
 from core.errors import DataShredded, NotFound
 from core.services.customers import mark_unreachable
 from core.services.jobs import ClaimJobs, claim_jobs, complete_job, retry_job
+from core.services.outreach.followups import Delivery as Sent
 from core.services.rights.downstream import (
     DOWNSTREAM,
     ConfirmDelivery,
@@ -89,7 +90,7 @@ APPROVAL_POLL = timedelta(minutes=2)
 @dataclass
 class RightsJobs:
     core: PrivacyCore
-    sender: Sender | None
+    outbound: Outbound | None  # None: nothing is sent (a one-off run without a bot)
     webhook_secret: str | None
     worker: str = "rights"
     timeout: float = 10.0
@@ -119,8 +120,9 @@ class RightsJobs:
         return len(jobs)
 
     def _context(self, uow: UnitOfWork) -> JobContext:
-        # These handlers send through self.sender: the outbound is never used.
-        return JobContext(self.core, self.worker, Outbound(_NoOutbound()), Metrics(), uow)
+        # These handlers send through self.outbound, the context's is never used.
+        outbound = self.outbound or Outbound(_Silent())
+        return JobContext(self.core, self.worker, outbound, Metrics(), uow)
 
     async def close(self) -> None:
         if self._http is not None:
@@ -144,14 +146,12 @@ class RightsJobs:
 
     async def _last_message(self, chat_id: int, language: str) -> None:
         """Sent before the key goes: afterwards the chat id cannot be read any more."""
-        if self.sender is None:
+        if self.outbound is None:
             return
-        try:
-            await self.sender.send_text(
-                chat_id, Reply(text=Translator(language)("rights.erase.done"))
-            )
-        except Exception as exc:  # blocked bot, network: the erasure must go on
-            log.warning("erasure confirmation not sent error=%s", type(exc).__name__)
+        text = Translator(language)("rights.erase.done")
+        delivery = await self.outbound.send(chat_id, Reply(text=text), SendKind.NOTICE)
+        if delivery is not Sent.SENT:  # blocked bot, network: the erasure goes on
+            log.warning("erasure confirmation not sent delivery=%s", delivery)
 
     # --- export ---------------------------------------------------------------------
 
@@ -177,30 +177,22 @@ class RightsJobs:
         except (NotFound, DataShredded):
             await complete_job(job, ctx.worker, uow)  # erased meanwhile: nothing to send
             return
-        chat = next((i.value for i in customer.identities if i.kind.value == "telegram"), None)
-        if chat is None or self.sender is None:
+        chat = customer.telegram_chat_id
+        if chat is None or self.outbound is None:
             await _later(job, ctx, "no way to deliver")
             return
         caption = Translator(customer.language)("rights.export.caption", request=ref)
-        start = await start_export_delivery(ref, uow)
-        if start is DeliveryStart.CLOSED:
+        await uow.commit()  # only read so far: no transaction waits with the document
+        reply = Reply(text=caption, document=(built.name, built.content))
+        marker = _ExportMarker(job, ctx, ref)
+        delivery = await self.outbound.send(chat, reply, SendKind.EXPORT, marker=marker)
+        if delivery is Sent.SENT:
+            await complete_export(ref, len(built.content), uow)
             await complete_job(job, ctx.worker, uow)
-            return
-        if start is DeliveryStart.INTERRUPTED:
-            await _export_uncertain(job, ctx, ref, "interrupted")
-            return
-        await uow.commit()  # the "sending" marker, before the document leaves
-        try:
-            await self.sender.send_document(int(chat), built.name, built.content, caption)
-        except DeliveryUnknown as error:
-            log.warning("export delivery unknown, not resending error=%s", type(error).__name__)
+        elif delivery is Sent.UNKNOWN:
             await _export_uncertain(job, ctx, ref, "delivery_unknown")
-            return
-        except SendError as error:
-            await _not_delivered(job, ctx, customer_ref, error)
-            return
-        await complete_export(ref, len(built.content), uow)
-        await complete_job(job, ctx.worker, uow)
+        elif delivery is not Sent.CALLED_OFF:  # else closed by the marker, in ctx.uow
+            await _not_delivered(job, ctx, customer_ref, delivery)
 
     # --- rectification after approval ---------------------------------------------
 
@@ -263,51 +255,67 @@ async def _export_uncertain(job: Job, ctx: JobContext, ref: str, reason: str) ->
     await complete_job(job, ctx.worker, ctx.uow)
 
 
-async def _not_delivered(job: Job, ctx: JobContext, customer_ref: str, error: SendError) -> None:
+async def _not_delivered(job: Job, ctx: JobContext, customer_ref: str, delivery: Sent) -> None:
     """Certainly not delivered: clear the marker so a later attempt may send."""
-    if isinstance(error, Blocked):
+    if delivery is Sent.BLOCKED:
         # They blocked the bot: nothing unprompted goes to them any more, and the
         # copy goes out if they unblock (write again) before the retries run out.
         await mark_unreachable(customer_ref, ctx.uow)
     await export_not_delivered(str(job.payload["request"]), ctx.uow)
-    await _later(job, ctx, type(error).__name__)
+    await _later(job, ctx, f"not delivered: {delivery}")
 
 
-class _NoOutbound:
-    async def send_out(self, chat_id: int, reply: Reply) -> int:
-        raise AssertionError("the rights handlers send through their own Sender")
+@dataclass
+class _ExportMarker:
+    """At most once: "sending" is committed with the permit, right before the document
+    leaves; an earlier attempt that died mid-send is closed as uncertain instead."""
+
+    job: Job
+    ctx: JobContext
+    ref: str
+
+    async def sending(self) -> bool:
+        start = await start_export_delivery(self.ref, self.ctx.uow)
+        if start is DeliveryStart.CLOSED:
+            await complete_job(self.job, self.ctx.worker, self.ctx.uow)
+            return False
+        if start is DeliveryStart.INTERRUPTED:
+            await _export_uncertain(self.job, self.ctx, self.ref, "interrupted")
+            return False
+        await self.ctx.uow.commit()
+        return True
+
+    async def not_sent(self) -> None:
+        await export_not_delivered(self.ref, self.ctx.uow)
+        await self.ctx.uow.commit()
+
+
+class _Silent:
+    """A Sender for runs with no bot: nothing is ever sent through it."""
+
+    async def send_text(self, chat_id: int, reply: Reply) -> None:
+        raise AssertionError("no bot to send with")
+
+    async def edit_text(self, chat_id: int, message_id: int, reply: Reply) -> bool:
+        raise AssertionError("no bot to send with")
+
+    async def send_document(self, chat_id: int, name: str, content: bytes, caption: str) -> None:
+        raise AssertionError("no bot to send with")
+
+    async def send_photo(self, chat_id: int, content: bytes, caption: str) -> None:
+        raise AssertionError("no bot to send with")
+
+    async def answer_callback(self, callback_id: str, text: str | None, alert: bool) -> None:
+        raise AssertionError("no bot to send with")
 
 
 # --- registration with the worker (bot/background/worker.py) -------------------------------------
 
 
-@dataclass
-class _ViaOutbound:
-    """The worker's rate-limited outbound as the Sender the rights handlers use."""
-
-    outbound: Outbound
-
-    async def send_text(self, chat_id: int, reply: Reply) -> None:
-        await self.outbound.send(chat_id, reply, on_unknown="retry")
-
-    async def edit_text(self, chat_id: int, message_id: int, reply: Reply) -> bool:
-        return False
-
-    async def send_document(self, chat_id: int, name: str, content: bytes, caption: str) -> None:
-        async with self.outbound.limiter.slot(chat_id):
-            await cast(Sender, self.outbound.sender).send_document(chat_id, name, content, caption)
-
-    async def send_photo(self, chat_id: int, content: bytes, caption: str) -> None:
-        return None
-
-    async def answer_callback(self, callback_id: str, text: str | None, alert: bool) -> None:
-        return None
-
-
 def _registered(kind: str) -> JobHandler:
     async def handle(job: Job, ctx: JobContext) -> None:
         secret = BotSettings.from_env().webhook_secret
-        jobs = RightsJobs(ctx.core, _ViaOutbound(ctx.outbound), secret, worker=ctx.worker)
+        jobs = RightsJobs(ctx.core, ctx.outbound, secret, worker=ctx.worker)
         try:
             await jobs.handlers()[kind](job, ctx)
         finally:

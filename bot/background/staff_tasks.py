@@ -17,9 +17,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, time, timedelta
 from typing import Protocol
 
-from bot.channels.telegram import Sender, command_menu
+from bot.channels.telegram import command_menu
 from bot.conversation.events import Reply
 from bot.conversation.routes import menu_for
+from bot.outbound import Outbound, SendKind
 from bot.render.i18n import Translator
 from core.app import PrivacyCore
 from core.domain.customer import IdentityKind
@@ -27,6 +28,7 @@ from core.domain.job import Job
 from core.services import find_customer, list_staff
 from core.services.desk.queue import Digest, daily_digest
 from core.services.jobs import ClaimJobs, EnqueueJob, claim_jobs, complete_job, enqueue_job
+from core.services.outreach.followups import Delivery
 
 __all__ = [
     "DIGEST",
@@ -93,7 +95,7 @@ async def schedule_digest(core: PrivacyCore) -> None:
 
 
 async def send_digest(
-    core: PrivacyCore, sender: Sender, job: Job | None = None, worker: str = "desk"
+    core: PrivacyCore, outbound: Outbound, job: Job | None = None, worker: str = "desk"
 ) -> int:
     """Send the digest to every staff member with queue.view; how many were sent.
 
@@ -110,11 +112,13 @@ async def send_digest(
     sent = 0
     for chat_id in digest.recipients:
         text = digest_text(digest, Translator(await _language(core, chat_id)))
-        try:
-            await sender.send_text(chat_id, Reply(text=text))
+        # Through the bot's budget like every message; one unreachable member
+        # does not stop the rest.
+        delivery = await outbound.send(chat_id, Reply(text=text), SendKind.STAFF)
+        if delivery is Delivery.SENT:
             sent += 1
-        except Exception as error:  # one unreachable member must not stop the rest
-            log.warning("digest not delivered: %s", type(error).__name__)
+        else:
+            log.warning("digest not delivered: %s", delivery)
     return sent
 
 
@@ -136,22 +140,27 @@ def digest_text(digest: Digest, t: Translator) -> str:
 
 
 def digest_handler(
-    core: PrivacyCore, sender: Sender, worker: str = "desk"
+    core: PrivacyCore, outbound: Outbound, worker: str = "desk"
 ) -> Callable[[Job], Awaitable[None]]:
     """For a job worker's registry: run one claimed ``digest`` job."""
 
     async def handle(job: Job) -> None:
-        await send_digest(core, sender, job, worker)
+        await send_digest(core, outbound, job, worker)
 
     return handle
 
 
 async def run_desk_duties(
-    core: PrivacyCore, target: MenuTarget, sender: Sender, stop: asyncio.Event, *, every: float = 60
+    core: PrivacyCore,
+    target: MenuTarget,
+    outbound: Outbound,
+    stop: asyncio.Event,
+    *,
+    every: float = 60,
 ) -> None:
     """Until ``stop``: keep staff menus current; schedule and send the daily digest."""
     menus, worker = StaffMenus(core), f"desk-{id(stop):x}"
-    handle = digest_handler(core, sender, worker)
+    handle = digest_handler(core, outbound, worker)
     while not stop.is_set():
         try:
             await menus.sync(target)

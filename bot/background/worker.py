@@ -13,10 +13,11 @@ The handler does its effect and closes its job (``complete_job``, or
 ``retry_job`` for "not yet") in it, and never commits: the worker commits once
 after the handler returns, so the effect and the completion land together. If
 the handler raises, that work is rolled back and the worker puts the job back
-with backoff (``retry_job``) in a fresh transaction. The one commit a handler
-makes itself is an at-most-once "sending" marker (follow-ups, exports), right
-before its network send, so no transaction is open while the message travels;
-the same ``ctx.uow`` carries on afterwards. ``ctx.after_commit`` runs something
+with backoff (``retry_job``) in a fresh transaction. The commits a handler
+makes itself: ending what it only read before a send waits for its permit (so
+no transaction waits with it), and an at-most-once "sending" marker (follow-ups,
+exports) when the permit is granted, right before the request leaves; the same
+``ctx.uow`` carries on afterwards. ``ctx.after_commit`` runs something
 once the step's work is committed (folding the log after an erasure).
 
 A job whose lease expired (the worker died) is claimed again by another worker.
@@ -38,12 +39,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from bot.background.outbound import Outbound
 from bot.http.metrics import Metrics
+from bot.outbound import Outbound
 from core.app import PrivacyCore
 from core.domain.job import Job
 from core.services.jobs import ClaimJobs, RenewLeases, claim_jobs, renew_leases, retry_job
 from core.services.outreach.purchases import purge_signatures
+from core.services.outreach.sending import purge_send_chats
 from core.storage import UnitOfWork
 
 __all__ = [
@@ -123,7 +125,7 @@ class Worker:
     handlers: dict[str, JobHandler] = field(default_factory=lambda: dict(HANDLERS))
     ident: str = field(default_factory=worker_id)
     poll: float = 0.5
-    concurrency: int = 40  # jobs in flight; the outbound limiter paces the sends
+    concurrency: int = 40  # jobs in flight; the outbound budget paces the sends
     lease: timedelta = timedelta(minutes=1)  # renewed while the job runs
     housekeeping_every: float = 300.0
     metrics: Metrics = field(default_factory=Metrics)
@@ -235,4 +237,5 @@ class Worker:
     async def _housekeeping(self) -> None:
         async with self.core.uow() as uow:
             await purge_signatures(uow)
+            await purge_send_chats(uow.sending)
             await uow.commit()

@@ -49,17 +49,21 @@ from aiohttp import ClientConnectorError, ConnectionTimeoutError
 
 from bot.channels.telegram import (
     MENU_LANGUAGES,
-    Blocked,
-    DeliveryUnknown,
-    NotDelivered,
-    Rejected,
-    RetryAfter,
-    SendError,
     command_menu,
     deliver,
     incoming_from_update,
 )
 from bot.conversation import FlowEngine, Reply
+from bot.outbound import (
+    Blocked,
+    DeliveryUnknown,
+    MakeOutbound,
+    NotDelivered,
+    Outbound,
+    Rejected,
+    RetryAfter,
+    SendError,
+)
 
 __all__ = ["AiogramAdapter", "pin_response_models"]
 
@@ -85,7 +89,7 @@ def pin_response_models() -> None:
 
 
 class AiogramSender:
-    """Every call's failures leave as bot.channels.telegram's SendError classes."""
+    """Every call's failures leave as bot.outbound's SendError classes."""
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
@@ -121,12 +125,6 @@ class AiogramSender:
     async def answer_callback(self, callback_id: str, text: str | None, alert: bool) -> None:
         with _translated():
             await self.bot.answer_callback_query(callback_id, text=text, show_alert=alert)
-
-    async def send_out(self, chat_id: int, reply: Reply) -> int:
-        """A message the bot sends on its own (bot/background/outbound.py); errors translated."""
-        with _translated():
-            message = await self.bot.send_message(chat_id, reply.text, reply_markup=_markup(reply))
-        return message.message_id
 
 
 @contextmanager
@@ -174,7 +172,13 @@ def _markup(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
 class AiogramAdapter:
     """The aiogram side of ``privacy-bot run``."""
 
-    def __init__(self, engine: FlowEngine, token: str, api_base: str) -> None:
+    def __init__(
+        self,
+        engine: FlowEngine,
+        token: str,
+        api_base: str,
+        make_outbound: MakeOutbound = Outbound,
+    ) -> None:
         pin_response_models()
         session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
         self.bot = Bot(token, session=session)
@@ -188,6 +192,7 @@ class AiogramAdapter:
             observer.register(self._on_event)
         self.engine = engine
         self.sender = AiogramSender(self.bot)
+        self.outbound = make_outbound(self.sender)
 
     async def _on_event(self, _event: TelegramObject, event_update: Update) -> None:
         raw = event_update.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -196,7 +201,7 @@ class AiogramAdapter:
             return
         event, callback_id = translated
         outcome = await self.engine.handle(event)
-        await deliver(outcome, event, callback_id, self.sender, self.engine.blocked)
+        await deliver(outcome, event, callback_id, self.outbound, self.engine.blocked)
 
     async def register_commands(self) -> None:
         for code, locale in MENU_LANGUAGES.items():
@@ -227,4 +232,5 @@ class AiogramAdapter:
         await self.dispatcher.feed_update(self.bot, update)
 
     async def close(self) -> None:
+        await self.outbound.close()
         await self.bot.session.close()

@@ -106,22 +106,19 @@ class ConsoleChat:
 
 @dataclass
 class ConsoleSender:
-    """What the bot sends on its own (notices, follow-ups, exports), printed here."""
+    """The Sender behind the terminal's outbound path: what the bot sends on its own
+    (notices, follow-ups, exports) is printed here."""
 
     chat: ConsoleChat
 
-    async def send_out(self, chat_id: int, reply: Reply) -> int:
-        self.chat.show(Outcome(replies=[reply]), pressed=None)
-        return self.chat._message_id
-
     async def send_text(self, chat_id: int, reply: Reply) -> None:
-        await self.send_out(chat_id, reply)
+        self.chat.show(Outcome(replies=[reply]), pressed=None)
 
     async def edit_text(self, chat_id: int, message_id: int, reply: Reply) -> bool:
         return False
 
     async def send_document(self, chat_id: int, name: str, content: bytes, caption: str) -> None:
-        await self.send_out(chat_id, Reply(text=caption, document=(name, content)))
+        await self.send_text(chat_id, Reply(text=caption, document=(name, content)))
 
     async def send_photo(self, chat_id: int, content: bytes, caption: str) -> None:
         await self.send_document(chat_id, "chart.png", content, caption)
@@ -142,13 +139,15 @@ async def run_console(
     import bot.background.rights_jobs  # noqa: F401  (registers the data-rights job handlers)
     from bot.background.outreach import start_background
     from bot.http.metrics import Metrics
+    from bot.outbound import Outbound
 
     files = engine.core.settings.data_dir / "exports"
     chat = ConsoleChat(engine, out, user_id, language_code, files)
     out.write(chat.t("console.banner") + "\n")
     out.flush()
-    sender = ConsoleSender(chat)
-    background = start_background(engine.core, sender, Metrics(), daily=False)
+    metrics = Metrics()
+    outbound = Outbound(ConsoleSender(chat), metrics=metrics)
+    background = start_background(engine.core, outbound, metrics, daily=False)
     loop = asyncio.get_running_loop()
     try:
         while True:

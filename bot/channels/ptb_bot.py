@@ -27,17 +27,21 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHand
 
 from bot.channels.telegram import (
     MENU_LANGUAGES,
-    Blocked,
-    DeliveryUnknown,
-    NotDelivered,
-    Rejected,
-    RetryAfter,
-    SendError,
     command_menu,
     deliver,
     incoming_from_update,
 )
 from bot.conversation import FlowEngine, Reply
+from bot.outbound import (
+    Blocked,
+    DeliveryUnknown,
+    MakeOutbound,
+    NotDelivered,
+    Outbound,
+    Rejected,
+    RetryAfter,
+    SendError,
+)
 
 __all__ = ["CONCURRENT_UPDATES", "CONNECTION_POOL", "PtbAdapter"]
 
@@ -45,7 +49,7 @@ log = logging.getLogger("bot.ptb")
 
 
 class PtbSender:
-    """Every call's failures leave as bot.channels.telegram's SendError classes."""
+    """Every call's failures leave as bot.outbound's SendError classes."""
 
     def __init__(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         self.bot = application.bot
@@ -79,12 +83,6 @@ class PtbSender:
     async def answer_callback(self, callback_id: str, text: str | None, alert: bool) -> None:
         with _translated():
             await self.bot.answer_callback_query(callback_id, text=text, show_alert=alert)
-
-    async def send_out(self, chat_id: int, reply: Reply) -> int:
-        """A message the bot sends on its own (bot/background/outbound.py); errors translated."""
-        with _translated():
-            message = await self.bot.send_message(chat_id, reply.text, reply_markup=_markup(reply))
-        return int(message.message_id)
 
 
 @contextmanager
@@ -139,7 +137,13 @@ CONNECTION_POOL = 16
 class PtbAdapter:
     """The python-telegram-bot side of ``privacy-bot run --framework ptb``."""
 
-    def __init__(self, engine: FlowEngine, token: str, api_base: str) -> None:
+    def __init__(
+        self,
+        engine: FlowEngine,
+        token: str,
+        api_base: str,
+        make_outbound: MakeOutbound = Outbound,
+    ) -> None:
         self.application = (
             ApplicationBuilder()
             .token(token)
@@ -156,6 +160,7 @@ class PtbAdapter:
         self.application.add_error_handler(self._on_error)
         self.engine = engine
         self.sender = PtbSender(self.application)
+        self.outbound = make_outbound(self.sender)
         self._started = False
 
     async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -164,7 +169,7 @@ class PtbAdapter:
             return
         event, callback_id = translated
         outcome = await self.engine.handle(event)
-        await deliver(outcome, event, callback_id, self.sender, self.engine.blocked)
+        await deliver(outcome, event, callback_id, self.outbound, self.engine.blocked)
 
     async def _on_error(self, _update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         # The error's text may quote an update; its type is enough to investigate.
@@ -212,6 +217,7 @@ class PtbAdapter:
         await self.application.process_update(update)
 
     async def close(self) -> None:
+        await self.outbound.close()
         await self.stop_polling()
         if self._started:
             await self.application.stop()

@@ -7,35 +7,23 @@ frameworks differ only in how a call is made, which ``Sender`` hides.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
-from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
-from bot.conversation import COMMAND_MENU, EventKind, Incoming, Outcome, Reply
+from bot.conversation import COMMAND_MENU, EventKind, Incoming, Outcome
+from bot.outbound import Outbound, SendKind
 from bot.render.i18n import Translator, locale_for
+from core.services.outreach.followups import Delivery
 
 __all__ = [
-    "CALLBACK_RETRIES",
     "MENU_LANGUAGES",
-    "REPLY_RETRIES",
-    "Blocked",
-    "DeliveryUnknown",
-    "NotDelivered",
-    "Rejected",
-    "Retries",
-    "RetryAfter",
-    "SendError",
-    "Sender",
     "command_menu",
     "deliver",
     "incoming_from_update",
     "secret_matches",
-    "send_with_retries",
     "webhook_token",
 ]
 
@@ -60,19 +48,6 @@ _UNSUPPORTED = (
     "dice",
     "game",
 )
-
-
-class Sender(Protocol):
-    """How an adapter makes each call; every method raises only ``SendError`` subclasses
-    for Telegram's answers and network failures (translated once, in the adapter)."""
-
-    async def send_text(self, chat_id: int, reply: Reply) -> None: ...
-    async def edit_text(self, chat_id: int, message_id: int, reply: Reply) -> bool: ...
-    async def send_document(
-        self, chat_id: int, name: str, content: bytes, caption: str
-    ) -> None: ...
-    async def send_photo(self, chat_id: int, content: bytes, caption: str) -> None: ...
-    async def answer_callback(self, callback_id: str, text: str | None, alert: bool) -> None: ...
 
 
 def incoming_from_update(update: Mapping[str, Any]) -> tuple[Incoming, str | None] | None:
@@ -138,54 +113,25 @@ async def deliver(
     outcome: Outcome,
     event: Incoming,
     callback_id: str | None,
-    sender: Sender,
+    outbound: Outbound,
     on_blocked: Callable[[Incoming], Awaitable[None]] | None = None,
 ) -> None:
-    """Carry out the replies; a button press is always answered (stops the spinner).
+    """Carry out the replies, in order, on the one outbound path (bot/outbound/).
 
-    Telegram's refusals are survived by the rules bot/background/outbound.py applies to
-    proactive messages (``send_with_retries``): 429 waits ``retry_after``, 5xx and
-    connections never made are retried. A reply whose answer was lost (timeout, dropped connection)
-    may have arrived, so it is not sent again; a failed callback answer does not
-    stop the replies. Failures are logged by kind, never with the text. A 403 (the
-    user blocked the bot) ends the replies and is reported to ``on_blocked``.
+    A button press is always answered (stops the spinner); a failed answer does not
+    stop the replies. A 403 (the user blocked the bot) ends the replies and is
+    reported to ``on_blocked``. Failures are logged there by kind, never with text.
     """
     if callback_id is not None:
-        answer = partial(sender.answer_callback, callback_id, outcome.notice, outcome.alert)
-        try:
-            await send_with_retries(answer, CALLBACK_RETRIES)
-        except SendError as error:
-            _log_failure("callback answer", error)
+        await outbound.answer_callback(callback_id, outcome.notice, outcome.alert)
     for reply in outcome.replies:
-        try:
-            await _send_reply(reply, event, sender)
-        except Blocked as error:
-            _log_failure("reply", error)
+        delivery = await outbound.send(
+            event.chat_id, reply, SendKind.REPLY, message_id=event.message_id
+        )
+        if delivery is Delivery.BLOCKED:
             if on_blocked is not None:
                 await on_blocked(event)
-            return  # the user blocked the bot: the other replies cannot arrive either
-        except SendError as error:
-            _log_failure("reply", error)
-
-
-async def _send_reply(reply: Reply, event: Incoming, sender: Sender) -> None:
-    chat = event.chat_id
-    if reply.document is not None:
-        name, content = reply.document
-        await send_with_retries(partial(sender.send_document, chat, name, content, reply.text))
-    elif reply.photo is not None:
-        await send_with_retries(partial(sender.send_photo, chat, reply.photo, reply.text))
-    else:
-        if reply.edit and event.message_id is not None:
-            edit = partial(sender.edit_text, chat, event.message_id, reply)
-            if await send_with_retries(edit):
-                return
-        await send_with_retries(partial(sender.send_text, chat, reply))
-
-
-def _log_failure(what: str, error: SendError) -> None:
-    outcome = "unknown" if isinstance(error, DeliveryUnknown) else "not delivered"
-    log.warning("%s %s kind=%s (%s)", what, outcome, type(error).__name__, error)
+            return  # the other replies cannot arrive either
 
 
 def command_menu(locale: str) -> list[tuple[str, str]]:
@@ -201,81 +147,3 @@ def webhook_token(webhook_secret: str) -> str:
 def secret_matches(expected: str, given: str | None) -> bool:
     """Telegram's X-Telegram-Bot-Api-Secret-Token header, compared in constant time."""
     return given is not None and hmac.compare_digest(expected.encode(), given.encode())
-
-
-# --- what a send can learn, the same for both frameworks ------------------------------
-# Every Sender method (and ``send_out``) raises these, so retries are decided here and in
-# bot/background/outbound.py, once for both frameworks.
-
-
-class SendError(Exception):
-    """A message was not (known to be) delivered. Messages name classes, never texts."""
-
-
-class RetryAfter(SendError):
-    """429: Telegram refused the message (not delivered); wait ``seconds`` and retry."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"retry after {seconds}s")
-        self.seconds = seconds
-
-
-class Blocked(SendError):
-    """403: the user blocked the bot (or deleted their account); do not send again."""
-
-
-class Rejected(SendError):
-    """400 and the like: the request itself is wrong; retrying will not help."""
-
-
-class NotDelivered(SendError):
-    """5xx, or the connection was never made: certainly not delivered; safe to retry."""
-
-
-class DeliveryUnknown(SendError):
-    """The request went out but no answer came (timeout, dropped connection)."""
-
-
-# --- retrying a reply ------------------------------------------------------------------
-# The rules of bot/background/outbound.py's ``Outbound.send`` (which also pauses its rate limiter
-# and counts metrics), for replies to a user's update, which bypass that limiter.
-
-
-@dataclass(frozen=True)
-class Retries:
-    """How hard one send is pushed through Telegram's refusals."""
-
-    attempts: int = 4  # tries in all when the answer proves it was not delivered (5xx)
-    max_wait: float = 30.0  # total retry_after seconds honoured before giving up
-    backoff: float = 0.25  # first pause after a 5xx; doubles each time
-
-
-REPLY_RETRIES = Retries()
-# A button's spinner stops on its own; the replies must not wait long behind it.
-CALLBACK_RETRIES = Retries(attempts=2, max_wait=2.0)
-
-T = TypeVar("T")
-
-
-async def send_with_retries(
-    send: Callable[[], Awaitable[T]], retries: Retries = REPLY_RETRIES
-) -> T:
-    """``send()`` until it succeeds; RetryAfter waits, NotDelivered backs off and retries.
-
-    Raises at once what a retry cannot mend or would duplicate (DeliveryUnknown,
-    Blocked, Rejected), and the last error when the budget is spent.
-    """
-    failures, waited = 0, 0.0
-    while True:
-        try:
-            return await send()
-        except RetryAfter as error:
-            if waited + error.seconds > retries.max_wait:
-                raise
-            waited += error.seconds
-            await asyncio.sleep(error.seconds)
-        except NotDelivered:
-            failures += 1
-            if failures >= retries.attempts:
-                raise
-            await asyncio.sleep(retries.backoff * 2 ** (failures - 1))

@@ -38,6 +38,7 @@ from core.storage.repositories import (
     PurchaseRepository,
     RequestRepository,
     RetentionRepository,
+    SendBudgetRepository,
     SignatureRepository,
     StaffRepository,
     SuppressionRepository,
@@ -95,6 +96,7 @@ class UnitOfWork:
         self.pages = PageStore(self.session)
         self.followups = FollowupRepository(self.session)
         self.retention = RetentionRepository(self.session)
+        self.sending = SendBudgetRepository(self.session, self.indexer)
         # Denials not yet committed, and how many of them this transaction has written.
         self._denials: list[_Denial] = []
         self._written = 0

@@ -1,10 +1,13 @@
 """Use cases of the post-purchase follow-up: when it may go out, and what happened.
 
-The bot's worker sends a follow-up in three steps, each its own transaction:
-``start_followup`` re-checks the policy (consent may have been withdrawn since
-scheduling) and marks the follow-up "sending" *before* the message leaves;
-the bot sends; ``finish_followup`` records the outcome, audits it and closes
-the job together. A follow-up found still "sending" by a later worker may have
+The bot's worker sends a follow-up in steps, each its own transaction:
+``start_followup`` with ``mark=False`` checks the policy (consent may have been
+withdrawn since scheduling) without writing; the message waits for its permit
+to send; ``start_followup`` checks again and marks the follow-up "sending" the
+moment the permit is granted, immediately before the message leaves
+(``followup_not_sent`` undoes that when it certainly did not leave); the bot
+sends; ``finish_followup`` records the outcome, audits it and closes the job
+together. A follow-up found still "sending" by a later worker may have
 reached the customer, so it is never sent again (at most once: a second
 unprompted message for one order is the harm the design forbids).
 
@@ -45,6 +48,7 @@ __all__ = [
     "StartFollowup",
     "finish_followup",
     "followup_denial",
+    "followup_not_sent",
     "followup_survey",
     "mark_unreachable",
     "outside_quiet_hours",
@@ -68,6 +72,7 @@ class Delivery(StrEnum):
     UNKNOWN = "unknown"  # the request went out, the answer never came
     REJECTED = "rejected"  # Telegram refused the message itself (400): retrying won't help
     RETRY = "retry"  # certainly not delivered (429, 5xx, no connection): try again later
+    CALLED_OFF = "called_off"  # not sent: no longer wanted when its turn came
 
 
 # --- pure rules -------------------------------------------------------------------
@@ -119,6 +124,7 @@ class StartFollowup:
     # Adds the message's button token to the customer's conversation state, so
     # presses on a proactive message validate like any other (bot/conversation/turn.py).
     mark_state: Callable[[dict[str, Any]], None]
+    mark: bool = True  # False: check only, write nothing (before waiting for a permit)
 
 
 @dataclass(frozen=True)
@@ -133,7 +139,7 @@ _SKIP = FollowupStart(send=False)
 
 
 async def start_followup(cmd: StartFollowup, uow: UnitOfWork) -> FollowupStart:
-    """Check again and mark "sending" (committed), or close the job without sending."""
+    """Check, and mark "sending" (``cmd.mark``), or close the job without sending."""
     if not await uow.jobs.held(cmd.job.id, cmd.worker):
         return _SKIP  # the lease passed to another worker; it decides
     row = await uow.followups.get(cmd.order_id, lock=True)
@@ -155,11 +161,20 @@ async def start_followup(cmd: StartFollowup, uow: UnitOfWork) -> FollowupStart:
         await retry_job(cmd.job, cmd.worker, "quiet_hours", uow, delay=resume - now)
         return _SKIP
     purchased_at = await uow.purchases.purchased_at(cmd.order_id)
-    await uow.followups.move(row, "sending", now)
-    state = await uow.conversations.load(customer.ref)
-    cmd.mark_state(state)
-    await uow.conversations.save(customer.ref, state, now)
+    if cmd.mark:
+        await uow.followups.move(row, "sending", now)
+        state = await uow.conversations.load(customer.ref)
+        cmd.mark_state(state)
+        await uow.conversations.save(customer.ref, state, now)
     return FollowupStart(True, customer, customer.telegram_chat_id, purchased_at)
+
+
+async def followup_not_sent(order_id: str, uow: UnitOfWork) -> None:
+    """Marked "sending" but certainly not sent (429, 5xx): "scheduled" again, until the
+    next permit, so a crash while it waits is not mistaken for a maybe-delivered one."""
+    row = await uow.followups.get(order_id, lock=True)
+    if row is not None and row.state == "sending":
+        await uow.followups.move(row, "scheduled", uow.now(), None)
 
 
 async def _close_stale(

@@ -15,6 +15,7 @@ from core.storage.repositories.pages import PageStore
 from core.storage.repositories.purchases import PurchaseRepository
 from core.storage.repositories.requests import RequestRepository
 from core.storage.repositories.retention import RetentionRepository
+from core.storage.repositories.sending import SendBudgetRepository
 from core.storage.repositories.signatures import SignatureRepository
 from core.storage.repositories.staff import StaffRepository
 from core.storage.repositories.suppressions import SuppressionRepository
@@ -33,6 +34,7 @@ __all__ = [
     "PurchaseRepository",
     "RequestRepository",
     "RetentionRepository",
+    "SendBudgetRepository",
     "SignatureRepository",
     "StaffRepository",
     "SuppressionRepository",

@@ -17,6 +17,7 @@ from core.storage.tables.jobs import JobRow
 from core.storage.tables.meta import MetaRow
 from core.storage.tables.purchases import PurchaseRow
 from core.storage.tables.requests import DataRequestRow, PendingChangeRow
+from core.storage.tables.sending import SendChatRow, SendPauseRow, SendPermitRow
 from core.storage.tables.signatures import NonceRow
 from core.storage.tables.staff import StaffConversationRow, StaffRow
 from core.storage.tables.suppressions import SuppressionRow
@@ -38,6 +39,9 @@ __all__ = [
     "NonceRow",
     "PendingChangeRow",
     "PurchaseRow",
+    "SendChatRow",
+    "SendPauseRow",
+    "SendPermitRow",
     "StaffConversationRow",
     "StaffRow",
     "SuppressionRow",
