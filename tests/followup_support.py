@@ -17,7 +17,7 @@ from bot.background.worker import JobContext, JobHandler, run_step
 from bot.http.app import build_app
 from bot.http.metrics import Metrics
 from bot.http.purchase import PurchaseHook, sign
-from bot.outbound import Outbound, Sender
+from bot.outbound import Outbound
 from core.app import PrivacyCore
 from core.clock import FixedClock
 from core.domain.customer import IdentityKind
@@ -140,14 +140,14 @@ def commit_fails_once(handler: JobHandler) -> JobHandler:
 
 
 async def run_steps(
-    core: PrivacyCore, kind: str, handler: JobHandler, sender: Sender | None = None
+    core: PrivacyCore, kind: str, handler: JobHandler, outbound: Outbound | None = None
 ) -> list[Counted]:
     """Claim the due jobs of ``kind`` and run one step of each, as the worker does; the
     transactions of each step (a step that failed was put back, and is due again at once)."""
     async with core.uow() as uow:
         claimed = await claim_jobs(ClaimJobs("step-runner", (kind,), limit=50), uow)
         await uow.commit()
-    out = Outbound(sender or RecordingSender())
+    out = outbound or Outbound(RecordingSender())
 
     def context(uow: UnitOfWork) -> JobContext:
         return JobContext(core, "step-runner", out, Metrics(), uow)

@@ -38,7 +38,7 @@ from tests.followup_support import (
     jobs,
     run_steps,
 )
-from tests.outbound_support import RecordingSender, real_sender
+from tests.outbound_support import real_sender, recording
 
 
 @asynccontextmanager
@@ -112,6 +112,26 @@ async def test_followup_withdrawn_before_sending_is_not_sent(
     assert fake_telegram.messages(7001) == []
     assert await followup_state(core, "A-1") == "suppressed"
     assert "followup.suppressed" in await actions(core)
+
+
+async def test_followup_withdrawn_while_it_waits_for_its_permit_is_not_sent(
+    core: PrivacyCore,
+) -> None:
+    clock = freeze(core)
+    ref = await customer(core, 7001)
+    await buy(core, "A-1", 7001)
+    clock.advance(timedelta(minutes=11))
+    outbound, sent = recording()
+    await outbound.queue.pause(1.0)  # a 429 just now: every send waits
+    step = asyncio.create_task(run_steps(core, FOLLOWUP, send_followup, outbound))
+    await asyncio.sleep(0.3)
+    clock.advance(timedelta(minutes=1))
+    async with core.uow() as uow:
+        await decide_consent(DecideConsent(ref, "follow_up", False), uow)
+        await uow.commit()
+    await step
+    assert sent.sent == []
+    assert await followup_state(core, "A-1") == "suppressed"
 
 
 async def press(core: PrivacyCore, user_id: int, data: str) -> list[str]:
@@ -257,9 +277,9 @@ async def test_followup_whose_step_died_after_sending_is_not_sent_again(
     await customer(core, 7001)
     await buy(core, "A-1", 7001)
     clock.advance(timedelta(minutes=11))
-    sent = RecordingSender()
-    await run_steps(core, FOLLOWUP, commit_fails_once(send_followup), sent)
-    await run_steps(core, FOLLOWUP, send_followup, sent)  # the retry finds the marker
+    outbound, sent = recording()
+    await run_steps(core, FOLLOWUP, commit_fails_once(send_followup), outbound)
+    await run_steps(core, FOLLOWUP, send_followup, outbound)  # the retry finds the marker
     assert [chat for chat, _ in sent.sent] == [7001]
     assert await followup_state(core, "A-1") == "uncertain"
     [job] = await jobs(core)
@@ -293,9 +313,9 @@ async def test_a_notice_whose_step_died_after_sending_still_arrives_and_is_close
 ) -> None:
     freeze(core)
     await _notice(core, 7001)
-    sent = RecordingSender()
-    await run_steps(core, NOTIFY, commit_fails_once(send_notice), sent)
-    await run_steps(core, NOTIFY, send_notice, sent)
+    outbound, sent = recording()
+    await run_steps(core, NOTIFY, commit_fails_once(send_notice), outbound)
+    await run_steps(core, NOTIFY, send_notice, outbound)
     # At least once: sent again rather than risk never; one audited delivery.
     assert [chat for chat, _ in sent.sent] == [7001, 7001]
     assert (await actions(core)).count("notice.sent") == 1

@@ -10,11 +10,8 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import random
-import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -25,7 +22,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from bot.http.app import build_app
 from bot.http.metrics import Metrics
@@ -43,6 +40,15 @@ from tests.chat_drivers import TelegramDriver, free_port, hook_deliver
 from tests.conftest import POSTGRES_URL
 from tests.fake_telegram import FakeTelegram
 from tests.followup_support import SECRET, customer, purchase_body
+from tests.process_support import (
+    PRIVACY_BOT,
+    BotProcess,
+    bot_env,
+    let_time_pass,
+    post_purchases,
+    shop_policy,
+    until_all_jobs_finish,
+)
 from tests.rights_helpers import add_purchases, approve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -269,141 +275,6 @@ async def test_200_concurrent_callbacks_process_each_order_once_and_refuse_bad_s
 
 # --- 3 and 4. ``privacy-bot run`` as a real process -------------------------------------
 
-PRIVACY_BOT = str(Path(sys.executable).parent / "privacy-bot")
-WORKER_KINDS = ("followup", "notify", "export", "erasure")
-
-
-def shop_policy(tmp_path: Path) -> Path:
-    """The default policy, with no quiet hours (the test must not depend on the hour)
-    and exports approved by staff (so each export is a background job, as for a big
-    customer)."""
-    text = (ROOT / "core" / "policy" / "default.toml").read_text(encoding="utf-8")
-    text = text.replace('start = "21:00"\nend = "09:00"', 'start = "00:00"\nend = "00:00"')
-    text = text.replace(
-        'approval_required = ["erasure", "rectification"]',
-        'approval_required = ["erasure", "rectification", "portability"]',
-    )
-    assert 'start = "00:00"' in text, "default.toml changed: update this test"
-    assert '"portability"]' in text, "default.toml changed: update this test"
-    path = tmp_path / "policy.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-@dataclass
-class BotProcess:
-    """One ``privacy-bot run --framework ptb`` (PTB starts faster than aiogram)."""
-
-    env: dict[str, str]
-    workdir: Path
-    name: str = "bot"
-    port: int = field(default_factory=free_port)
-    process: asyncio.subprocess.Process | None = None
-    runs: int = 0
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        self.runs += 1
-        log = self.workdir / f"{self.name}-{self.runs}.log"
-        env = {**self.env, "PRIVACY_HTTP_PORT": str(self.port)}
-        with log.open("wb") as out:
-            self.process = await asyncio.create_subprocess_exec(
-                PRIVACY_BOT, "run", "--framework", "ptb",
-                env=env, cwd=str(self.workdir), stdout=out, stderr=asyncio.subprocess.STDOUT,
-            )  # fmt: skip
-        async with aiohttp.ClientSession() as session, asyncio.timeout(30):
-            while True:
-                if self.process.returncode is not None:
-                    tail = log.read_text(errors="replace")[-3000:]
-                    raise AssertionError(f"privacy-bot run exited early:\n{tail}")
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with session.get(f"{self.base}/healthz") as response:
-                        if response.status == 200:
-                            return
-                await asyncio.sleep(0.05)
-
-    async def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        assert await asyncio.wait_for(self.process.wait(), 10) == -signal.SIGKILL
-        self.process = None
-
-    async def stop(self) -> None:
-        """SIGTERM (a graceful stop), or SIGKILL if it does not end in time."""
-        if self.process is None or self.process.returncode is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self.process.wait(), 30)
-        except TimeoutError:
-            await self.kill()
-        self.process = None
-
-
-def bot_env(fake: FakeTelegram, settings: Settings) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TZ")}
-    return {
-        **keep,
-        "TELEGRAM_BOT_TOKEN": fake.token,
-        "TELEGRAM_API_BASE": fake.api_base,
-        "PRIVACY_DATA_DIR": str(settings.data_dir),
-        "PRIVACY_DATABASE_URL": settings.database_url,
-        "PRIVACY_POLICY_FILE": str(settings.policy_file),
-        "PRIVACY_WEBHOOK_SECRET": SECRET,
-        "PRIVACY_FOLLOWUP_DELAY": "0",
-    }
-
-
-async def post_purchases(base: str, orders: list[tuple[str, int]]) -> None:
-    """Signed callbacks, as the shop's order system sends them; each must schedule."""
-    bought = datetime.now(UTC).isoformat()
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-        for order, user in orders:
-            raw = json.dumps(purchase_body(order, user, purchased_at=bought)).encode()
-            headers = {
-                "X-Privacy-Signature": sign(SECRET, raw, int(time.time())),
-                "Content-Type": "application/json",
-            }
-            async with session.post(f"{base}/hooks/purchase", data=raw, headers=headers) as r:
-                assert (r.status, await r.json()) == (202, {"status": "scheduled"}), order
-
-
-async def let_time_pass(core: PrivacyCore, *, leases: bool) -> None:
-    """What minutes of waiting would do: backoffs and approval polls come due, and (only
-    while no bot runs) the leases of a killed process expire (a minute in production)."""
-    async with core.uow() as uow:
-        now = uow.now()
-        due = update(JobRow).where(JobRow.state == "pending", JobRow.kind.in_(WORKER_KINDS))
-        await uow.session.execute(due.values(run_after=now))
-        if leases:
-            held = update(JobRow).where(JobRow.state == "running")
-            await uow.session.execute(held.values(lease_until=now - timedelta(seconds=1)))
-        await uow.commit()
-
-
-async def worker_jobs(core: PrivacyCore) -> list[JobRow]:
-    async with core.uow() as uow:
-        rows = list(await uow.session.scalars(select(JobRow).where(JobRow.kind.in_(WORKER_KINDS))))
-        uow.session.expunge_all()
-        return rows
-
-
-async def until_all_jobs_finish(core: PrivacyCore, timeout: float) -> list[JobRow]:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while True:
-        jobs = await worker_jobs(core)
-        open_jobs = [j for j in jobs if j.state not in ("done", "failed")]
-        if not open_jobs:
-            return jobs
-        if time.monotonic() > deadline:
-            shown = [(j.kind, j.state, j.attempts, j.last_error) for j in open_jobs[:10]]
-            raise AssertionError(f"{len(open_jobs)} jobs still open: {shown}")
-        await let_time_pass(core, leases=False)
-        await asyncio.sleep(0.2)
-
 
 @dataclass
 class Work:
@@ -553,7 +424,7 @@ async def check_kill_trials(
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="set PRIVACY_TEST_POSTGRES_URL")
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-async def test_two_bot_processes_on_one_postgres_database_do_every_job_once(
+async def test_three_bot_processes_on_one_postgres_database_keep_the_limits_and_do_every_job_once(
     shop_settings: Settings, fake_telegram: FakeTelegram, tmp_path: Path
 ) -> None:
     core = await open_core(shop_settings)
@@ -561,19 +432,20 @@ async def test_two_bot_processes_on_one_postgres_database_do_every_job_once(
         **bot_env(fake_telegram, shop_settings),
         # Several processes sit behind a webhook (two long polls would end each other's).
         "PRIVACY_WEBHOOK_URL": "https://shop.example/bot",
-        "PRIVACY_OUTBOUND_PER_SECOND": "15",
     }
-    bots = [BotProcess(env, tmp_path, name=name) for name in ("a", "b")]
+    # Telegram's limits, for the bot as a whole: the three share them through the database.
+    fake_telegram.enforce_rate_limits(30, 1)
+    bots = [BotProcess(env, tmp_path, name=name) for name in ("a", "b", "c")]
     work = Work()
-    buyers = [(f"P-{n}", 100_000 + n) for n in range(80)]
+    buyers = [(f"P-{n}", 100_000 + n) for n in range(150)]
     try:
         await asyncio.gather(*(b.start() for b in bots))
         for n in range(12):
             await seed_trial(core, work, n, buyers[n * 5 : n * 5 + 5])
         for _, user in buyers[60:]:
             await customer(core, user)
-        # Each process takes half of the callbacks, and wakes its own worker for them.
-        await asyncio.gather(*(post_purchases(b.base, buyers[i::2]) for i, b in enumerate(bots)))
+        # Each process takes a third of the callbacks, and wakes its own worker for them.
+        await asyncio.gather(*(post_purchases(b.base, buyers[i::3]) for i, b in enumerate(bots)))
         work.followups.update(buyers)
         jobs = await until_all_jobs_finish(core, timeout=90)
         await asyncio.gather(*(b.stop() for b in bots))
@@ -588,7 +460,8 @@ async def test_two_bot_processes_on_one_postgres_database_do_every_job_once(
         await core.close()
     workers = Counter(str(j.leased_by).split(":")[1] for j in jobs)
     print(f"jobs by process: {dict(workers)}; follow-ups {dict(followups)}")
-    assert len(workers) == 2  # both processes really took work
+    assert len(workers) == 3  # every process really took work
+    assert fake_telegram.rate_limited_count == 0
     assert followups == {"sent": len(buyers)}
     assert all(j.state == "done" or j.kind == "notify" for j in jobs), Counter(
         (j.kind, j.state) for j in jobs

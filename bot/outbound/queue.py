@@ -34,6 +34,7 @@ _BUDGET_DOWN_RETRY = 1.0
 class Permit:
     slot: int
     granted_at: float  # monotonic
+    paced: bool = False  # a background send: it set the pace for the next one
 
 
 @dataclass(eq=False)
@@ -81,6 +82,8 @@ class SendQueue:
             await self.budget.depart(permit.slot)
 
     async def give_back(self, permit: Permit) -> None:
+        if permit.paced:  # nothing left with it: the next background send need not wait
+            self._next_background = min(self._next_background, permit.granted_at)
         await self.budget.give_back(permit.slot)
 
     async def pause(self, seconds: float) -> None:
@@ -145,13 +148,14 @@ class SendQueue:
                 continue
             if waiter in self._waiting:
                 self._waiting.remove(waiter)
-            if waiter.priority is not Priority.CONVERSATION:
+            paced = waiter.priority is not Priority.CONVERSATION
+            if paced:
                 self._next_background = now + 1.0 / self.batch
             granted = True
             if waiter.future.done():  # its sender was cancelled meanwhile
-                await self.budget.give_back(slot)
+                await self.give_back(Permit(slot, now, paced))
             else:
-                waiter.future.set_result(Permit(slot, now))
+                waiter.future.set_result(Permit(slot, now, paced))
         return granted
 
     async def _sleep(self) -> None:
@@ -173,6 +177,6 @@ class SendQueue:
             self._waiting.remove(waiter)
         elif waiter.future.done() and not waiter.future.cancelled():
             # Granted as it was cancelled: the permit goes back.
-            task = asyncio.create_task(self.budget.give_back(waiter.future.result().slot))
+            task = asyncio.create_task(self.give_back(waiter.future.result()))
             self._returns.add(task)
             task.add_done_callback(self._returns.discard)

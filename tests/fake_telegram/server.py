@@ -143,15 +143,22 @@ class _Fault:
 
 
 class _RateLimiter:
-    """Sliding-window limits like Telegram's: N sends/second overall and per chat."""
+    """Sliding-window limits like Telegram's: N sends/second overall and per chat.
+
+    A chat's window spans ``chat_burst`` seconds: with 3, a chat may get three
+    messages at once (a reply of several parts) but no more than 1/s on average.
+    """
 
     def __init__(
         self,
         global_per_second: int | None,
         per_chat_per_second: int | None,
         per_group_per_minute: int | None,
+        chat_burst: int = 1,
     ) -> None:
-        self._limits = (global_per_second, per_chat_per_second, per_group_per_minute)
+        chat_limit = None if per_chat_per_second is None else per_chat_per_second * chat_burst
+        self._limits = (global_per_second, chat_limit, per_group_per_minute)
+        self._chat_span = float(chat_burst)
         self._global: deque[float] = deque()
         self._chats: dict[Any, deque[float]] = {}
         self._groups: dict[Any, deque[float]] = {}
@@ -160,7 +167,7 @@ class _RateLimiter:
         """Record the send and return None, or return retry_after seconds if over a limit."""
         global_limit, chat_limit, group_limit = self._limits
         windows = [(self._global, global_limit, 1.0)]
-        windows.append((self._chats.setdefault(chat_id, deque()), chat_limit, 1.0))
+        windows.append((self._chats.setdefault(chat_id, deque()), chat_limit, self._chat_span))
         if isinstance(chat_id, int) and chat_id < 0:
             windows.append((self._groups.setdefault(chat_id, deque()), group_limit, 60.0))
         waits = [_window_wait(q, limit, span, now) for q, limit, span in windows]
@@ -612,9 +619,12 @@ class FakeTelegram:
         per_chat_per_second: int | None = 1,
         *,
         per_group_per_minute: int | None = None,
+        chat_burst: int = 1,
     ) -> None:
-        """Answer sendMessage/sendDocument/sendPhoto over the limits with 429 + retry_after."""
-        self._limiter = _RateLimiter(global_per_second, per_chat_per_second, per_group_per_minute)
+        """Answer sends over the limits with 429 + retry_after (see _RateLimiter)."""
+        self._limiter = _RateLimiter(
+            global_per_second, per_chat_per_second, per_group_per_minute, chat_burst
+        )
 
     def disable_rate_limits(self) -> None:
         """Back to unlimited sends."""

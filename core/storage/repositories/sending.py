@@ -165,7 +165,7 @@ class SendBudgetRepository:
         rows = await self._session.execute(
             select(_C.chat, _C.next_at).where(_C.budget == budget, _C.chat.in_(list(keys)))
         )
-        return {keys[key]: float(at) for key, at in rows.tuples()}
+        return {keys[key]: float(at) for key, at in rows}
 
     async def purge_chats(self, before: float) -> int:
         result = await self._session.execute(delete(_C).where(_C.next_at < before))

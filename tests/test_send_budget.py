@@ -1,0 +1,150 @@
+"""The bot's sending budget: what may leave when, for one process or many on one database."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import select
+
+from core.app import PrivacyCore, open_core
+from core.services.outreach.sending import (
+    PermitAsk,
+    TakePermits,
+    give_back_permit,
+    pause_sending,
+    prepare_budget,
+    stamp_departure,
+    take_permits,
+)
+from core.settings import Settings
+from core.storage.repositories.sending import MemorySendBudget
+from core.storage.tables import SendChatRow
+
+B = "telegram"
+WINDOW, INTERVAL = 1.0, 1.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def budget(size: int = 3) -> tuple[MemorySendBudget, Clock]:
+    clock = Clock()
+    store = MemorySendBudget(clock)
+    await prepare_budget(B, size, store)
+    return store, clock
+
+
+def asks(*chats: int, exclusive: bool = True) -> TakePermits:
+    return TakePermits(B, tuple(PermitAsk(c, exclusive) for c in chats), WINDOW, INTERVAL)
+
+
+def granted(taken_slots: tuple[int | None, ...]) -> int:
+    return sum(slot is not None for slot in taken_slots)
+
+
+async def test_no_more_than_per_second_messages_leave_in_any_window() -> None:
+    store, clock = await budget(3)
+    first = await take_permits(asks(1, 2, 3, 4, 5), store)
+    assert granted(first.slots) == 3
+    assert first.waits[3] == pytest.approx(WINDOW)
+    clock.now += 0.99
+    assert granted((await take_permits(asks(4, 5), store)).slots) == 0
+    clock.now += 0.01
+    assert granted((await take_permits(asks(4, 5), store)).slots) == 2
+
+
+async def test_a_permit_counts_its_window_from_when_its_message_left() -> None:
+    store, clock = await budget(1)
+    [slot] = (await take_permits(asks(1), store)).slots
+    assert slot is not None
+    clock.now += 0.5  # a marker was committed before the message left
+    await stamp_departure(B, slot, store)
+    clock.now += 0.9
+    taken = await take_permits(asks(2), store)
+    assert taken.slots == (None,)
+    assert taken.waits[0] == pytest.approx(0.1)
+
+
+async def test_an_unprompted_message_waits_until_its_chat_was_quiet_for_the_interval() -> None:
+    store, clock = await budget(10)
+    assert granted((await take_permits(asks(7), store)).slots) == 1
+    clock.now += 0.4
+    second = await take_permits(asks(7, 8), store)
+    assert second.slots[0] is None
+    assert second.waits[0] == pytest.approx(0.6)
+    assert second.slots[1] is not None  # another chat is not held up
+
+
+async def test_two_unprompted_messages_to_one_chat_in_one_batch_go_one_at_a_time() -> None:
+    store, _ = await budget(10)
+    taken = await take_permits(asks(7, 7), store)
+    assert granted(taken.slots) == 1
+
+
+async def test_the_replies_of_one_turn_go_together_and_then_hold_the_chat() -> None:
+    store, clock = await budget(10)
+    replies = await take_permits(asks(7, 7, 7, exclusive=False), store)
+    assert granted(replies.slots) == 3
+    clock.now += 0.5
+    follow_up = await take_permits(asks(7), store)
+    assert follow_up.slots == (None,)  # not on top of the answer the customer is reading
+
+
+async def test_a_pause_holds_every_permit_until_it_ends() -> None:
+    store, clock = await budget(10)
+    await pause_sending(B, 2.0, store)
+    paused = await take_permits(asks(1, 2, exclusive=False), store)
+    assert paused.slots == (None, None)
+    assert paused.paused_for == pytest.approx(2.0)
+    clock.now += 2.0
+    assert granted((await take_permits(asks(1, 2, exclusive=False), store)).slots) == 2
+
+
+async def test_a_permit_given_back_unused_is_free_at_once() -> None:
+    store, _ = await budget(1)
+    [slot] = (await take_permits(asks(1, exclusive=False), store)).slots
+    assert slot is not None
+    await give_back_permit(B, slot, store)
+    assert granted((await take_permits(asks(2, exclusive=False), store)).slots) == 1
+
+
+async def test_processes_on_one_database_never_get_more_permits_than_the_budget_holds(
+    core: PrivacyCore, settings: Settings
+) -> None:
+    others = [await open_core(settings) for _ in range(2)]
+
+    async def grab(process: PrivacyCore) -> int:
+        cmd = TakePermits(B, tuple(PermitAsk(n, False) for n in range(8)), 5.0, INTERVAL)
+        async with process.uow() as uow:
+            await prepare_budget(B, 10, uow.sending)
+            await uow.commit()
+        total = 0
+        for _ in range(3):
+            async with process.uow() as uow:
+                total += granted((await take_permits(cmd, uow.sending)).slots)
+                await uow.commit()
+        return total
+
+    try:
+        counts = await asyncio.gather(*(grab(p) for p in (core, *others)))
+    finally:
+        for other in others:
+            await other.close()
+    assert sum(counts) == 10  # a 5 s window: the ten permits, once each
+
+
+async def test_the_database_keeps_chats_only_as_keyed_hashes(core: PrivacyCore) -> None:
+    async with core.uow() as uow:
+        await prepare_budget(B, 5, uow.sending)
+        await take_permits(asks(123456789), uow.sending)
+        await uow.commit()
+    async with core.uow() as uow:
+        [chat] = await uow.session.scalars(select(SendChatRow.chat))
+    assert "123456789" not in chat
+    assert len(chat) == 64
