@@ -3,9 +3,11 @@
 Set-up goes through the services, as in production: N customers who saw the
 notice and agreed to follow-ups, each with one purchase recorded with no delay,
 so N ``followup`` jobs are due at the same moment. Then the real ``Worker`` with
-the real ``Outbound`` limiter (30/s, 1/s per chat, the defaults) sends them
-through aiogram's sender to the fake Telegram server, which enforces 30 msg/s
-and 1 msg/s per chat and answers 429 + retry_after above them.
+the real outbound path (bot/outbound/: 30/s, 1/s per chat, the defaults; its
+budget in memory on SQLite, in the database on PostgreSQL, as ``privacy-bot
+run`` picks) sends them through aiogram's sender to the fake Telegram server,
+which enforces 30 msg/s and 1 msg/s per chat and answers 429 + retry_after above
+them.
 
 The figure: how fully the limit is used. Telegram counts arrivals in sliding
 one-second windows, so N messages at the limit need at least
@@ -21,7 +23,7 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -42,7 +44,7 @@ from core.services.outreach.purchases import PurchaseStatus, RecordPurchase, rec
 from tests.fake_telegram import FakeTelegram
 from tests.followup_support import NOON_HK, freeze
 
-__all__ = ["run"]
+__all__ = ["LIMIT", "due_followups", "run"]
 
 LIMIT = 30  # messages a second, Telegram's (and the fake's) global limit
 _TARGET = 0.95
@@ -69,34 +71,40 @@ class Outcome:
         return self.ideal_span / self.span if self.span > 0 else 0.0
 
 
-async def _due_followups(core: PrivacyCore, count: int) -> None:
+async def due_followups(
+    core: PrivacyCore,
+    count: int,
+    purchased_at: datetime = NOON_HK,
+    first_uid: int = _FIRST_UID,
+    batch: int = 50,
+) -> None:
     """``count`` consenting customers, each with one purchase whose follow-up is due now.
 
     The same services as ``tests.followup_support.customer`` and the purchase
-    callback; 50 customers share a unit of work, committed once.
+    callback; ``batch`` customers share a unit of work, committed once.
     """
     item = (PurchaseItem("TEA-1", "Jasmine tea", 2, Decimal("64.95")),)
-    for first in range(0, count, 50):
+    for first in range(0, count, batch):
         async with core.uow() as uow:
-            for n in range(first, min(first + 50, count)):
-                uid = _FIRST_UID + n
+            for n in range(first, min(first + batch, count)):
+                uid = first_uid + n
                 created, _ = await register_customer(
                     RegisterCustomer(IdentityKind.TELEGRAM, str(uid)), uow
                 )
                 await mark_notice_seen(MarkNoticeSeen(created.ref), uow)
                 await decide_consent(DecideConsent(created.ref, "follow_up", True), uow)
-                status = await record_purchase(_purchase(uid, item), uow)
+                status = await record_purchase(_purchase(uid, item, purchased_at), uow)
                 if status is not PurchaseStatus.SCHEDULED:
                     raise RuntimeError(f"follow-up not scheduled: {status}")
             await uow.commit()
 
 
-def _purchase(uid: int, items: tuple[PurchaseItem, ...]) -> RecordPurchase:
+def _purchase(uid: int, items: tuple[PurchaseItem, ...], purchased_at: datetime) -> RecordPurchase:
     return RecordPurchase(
         order_id=f"B3-{uid}",
         reference=IdentityKind.TELEGRAM,
         reference_value=str(uid),
-        purchased_at=NOON_HK,
+        purchased_at=purchased_at,
         total=Decimal("129.90"),
         currency="HKD",
         items=items,
@@ -116,14 +124,15 @@ async def _jobs_done(core: PrivacyCore) -> int:
 
 async def _send_all(core: PrivacyCore, fake: FakeTelegram, count: int) -> tuple[float, float]:
     """Run the worker until every follow-up arrived; (worker start, deadline hit?)."""
-    from bot.background.outbound import Outbound, OutboundConfig
     from bot.background.outreach import send_followup
     from bot.background.worker import Worker
+    from bot.outbound import Outbound, OutboundConfig, budget_for
     from core.services.outreach.followups import FOLLOWUP
     from tests.outbound_support import real_sender
 
     async with real_sender("aiogram", fake) as sender:
-        outbound = Outbound(sender, OutboundConfig())
+        config = OutboundConfig()
+        outbound = Outbound(sender, config, budget=budget_for(core, config))
         worker = Worker(core, outbound, handlers={FOLLOWUP: send_followup}, poll=0.2)
         started = time.monotonic()
         worker.start()
@@ -145,7 +154,7 @@ def _delivered(fake: FakeTelegram) -> int:
 async def _measure(core: PrivacyCore, count: int) -> Outcome:
     freeze(core)  # 11:00 in Hong Kong: outside quiet hours, every follow-up due now
     setup_start = time.perf_counter()
-    await _due_followups(core, count)
+    await due_followups(core, count)
     setup = time.perf_counter() - setup_start
     async with FakeTelegram() as fake:
         fake.enforce_rate_limits(LIMIT, 1)

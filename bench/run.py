@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "B1": ("bench.b1_inbound", "inbound, aiogram"),
     "B2": ("bench.b2_inbound_ptb", "inbound, python-telegram-bot"),
     "B3": ("bench.b3_outbound", "outbound follow-ups"),
+    "B3m": ("bench.b3m_processes", "outbound, three processes"),
     "B5": ("bench.b5_erasure", "erasure"),
     "B6": ("bench.b6_export", "export"),
     "B7": ("bench.b7_retention", "retention sweep"),
@@ -56,11 +57,15 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def _selected(only: str) -> list[str]:
-    wanted = [x.strip().upper() for x in only.split(",") if x.strip()]
+    wanted = [_canonical(x.strip()) for x in only.split(",") if x.strip()]
     unknown = [x for x in wanted if x not in BENCHMARKS]
     if unknown:
         raise SystemExit(f"unknown benchmark(s): {', '.join(unknown)}")
     return wanted or list(BENCHMARKS)
+
+
+def _canonical(bench_id: str) -> str:
+    return next((b for b in BENCHMARKS if b.upper() == bench_id.upper()), bench_id)
 
 
 def _load(module_name: str) -> Bench | None:

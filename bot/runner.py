@@ -80,14 +80,16 @@ async def run_bot(
     framework: str = "aiogram",
     stop: asyncio.Event | None = None,
     settle: bool = False,
+    outbound: OutboundConfig | None = None,
 ) -> None:
-    """Serve until ``stop`` is set (or SIGINT/SIGTERM); ``settle``: see settle_heap."""
+    """Serve until ``stop`` is set (or SIGINT/SIGTERM); ``settle``: see settle_heap;
+    ``outbound``: the sending limits (default: from the environment)."""
     stop = stop or _stop_on_signals()
     engine = FlowEngine(core)
     metrics = Metrics()
     # One path and one budget for everything this process sends, shared with the
     # bot's other processes through PostgreSQL (bot/outbound/).
-    config = OutboundConfig.from_env()
+    config = outbound or OutboundConfig.from_env()
     budget = budget_for(core, config)
     adapter = make_adapter(
         framework,

@@ -15,12 +15,14 @@ from typing import Protocol
 from bot.outbound.config import OutboundConfig
 from core.app import PrivacyCore
 from core.services.outreach.sending import (
+    Grant,
     PermitAsk,
     Taken,
     TakePermits,
     give_back_permit,
     pause_sending,
     prepare_budget,
+    stamp_answer,
     stamp_departure,
     take_permits,
 )
@@ -34,7 +36,8 @@ TELEGRAM = "telegram"  # the budget's name: one per bot (a second app gets its o
 class Budget(Protocol):
     async def take(self, asks: Sequence[PermitAsk], *, background: bool) -> Taken: ...
     async def depart(self, slot: int) -> None: ...
-    async def give_back(self, slot: int) -> None: ...
+    async def answered(self, slot: int) -> None: ...
+    async def give_back(self, grant: Grant) -> None: ...
     async def pause(self, seconds: float) -> None: ...
 
 
@@ -51,14 +54,17 @@ class LocalBudget:
             await prepare_budget(self.name, self.config.per_second, self._store)
             self._ready = True
         # One process: its own queue already puts replies first, no head start needed.
-        cmd = TakePermits(self.name, tuple(asks), self.config.window, _interval(self.config))
+        cmd = _take(self.config, self.name, asks, self.config.window)
         return await take_permits(cmd, self._store)
 
     async def depart(self, slot: int) -> None:
         await stamp_departure(self.name, slot, self._store)
 
-    async def give_back(self, slot: int) -> None:
-        await give_back_permit(self.name, slot, self._store)
+    async def answered(self, slot: int) -> None:
+        await stamp_answer(self.name, slot, self._store)
+
+    async def give_back(self, grant: Grant) -> None:
+        await give_back_permit(self.name, grant, self.config.window, self._store)
 
     async def pause(self, seconds: float) -> None:
         await pause_sending(self.name, seconds, self._store)
@@ -73,7 +79,7 @@ class SharedBudget:
 
     async def take(self, asks: Sequence[PermitAsk], *, background: bool) -> Taken:
         window = self.config.window + (self.config.head_start if background else 0.0)
-        cmd = TakePermits(self.name, tuple(asks), window, _interval(self.config))
+        cmd = _take(self.config, self.name, asks, window)
         async with self.core.uow() as uow:
             if not self._ready:
                 await prepare_budget(self.name, self.config.per_second, uow.sending)
@@ -85,8 +91,12 @@ class SharedBudget:
     async def depart(self, slot: int) -> None:
         await self._in_transaction(lambda store: stamp_departure(self.name, slot, store))
 
-    async def give_back(self, slot: int) -> None:
-        await self._in_transaction(lambda store: give_back_permit(self.name, slot, store))
+    async def answered(self, slot: int) -> None:
+        await self._in_transaction(lambda store: stamp_answer(self.name, slot, store))
+
+    async def give_back(self, grant: Grant) -> None:
+        window = self.config.window
+        await self._in_transaction(lambda s: give_back_permit(self.name, grant, window, s))
 
     async def pause(self, seconds: float) -> None:
         await self._in_transaction(lambda store: pause_sending(self.name, seconds, store))
@@ -101,8 +111,11 @@ class _StoreWork(Protocol):
     def __call__(self, store: SendBudgetStore, /) -> Awaitable[None]: ...
 
 
-def _interval(config: OutboundConfig) -> float:
-    return config.chat_interval + config.guard if config.chat_interval else 0.0
+def _take(
+    config: OutboundConfig, name: str, asks: Sequence[PermitAsk], window: float
+) -> TakePermits:
+    interval = config.chat_interval + config.guard if config.chat_interval else 0.0
+    return TakePermits(name, tuple(asks), window, interval, config.lead)
 
 
 def budget_for(core: PrivacyCore, config: OutboundConfig) -> Budget:

@@ -21,6 +21,11 @@ class OutboundConfig:
     # With several processes, a freed permit is seen this much earlier by a reply
     # than by a background send, so a waiting customer wins the race for it.
     head_start: float = 0.015
+    # A background send is granted its permit up to this long before the permit
+    # frees, and records its at-most-once marker meanwhile: the permit is not idle
+    # while a transaction commits, and the marker still precedes the request by
+    # no more than this (a crash in between is reported as uncertain).
+    lead: float = 0.15
 
     @property
     def window(self) -> float:

@@ -93,7 +93,9 @@ class Outbound:
         self.sender = sender
         self.config = config or OutboundConfig()
         self.metrics = metrics or Metrics()
-        self.queue = SendQueue(budget or LocalBudget(self.config), self.config.per_second)
+        self.queue = SendQueue(
+            budget or LocalBudget(self.config), self.config.per_second, self.config.guard
+        )
         self.metrics.watch(
             "privacy_outbound_queue", "Sends waiting for a permit, by priority", self._depths
         )
@@ -119,8 +121,11 @@ class Outbound:
             if marker is not None and not await self._mark(marker, permit):
                 return self._count(kind, Delivery.CALLED_OFF)
             try:
-                await self.queue.depart(permit)
-                await self._call(chat_id, reply, message_id)
+                stamped = await self.queue.depart(permit)
+                try:
+                    await self._call(chat_id, reply, message_id)
+                finally:
+                    await self.queue.answered(permit, stamped)
             except SendError as error:
                 outcome = await self._after(error, kind, tries)
                 if marker is not None and outcome in (None, Delivery.RETRY):

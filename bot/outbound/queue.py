@@ -18,22 +18,24 @@ from dataclasses import dataclass, field
 
 from bot.outbound.budget import Budget
 from bot.outbound.kinds import Priority
-from core.services.outreach.sending import PermitAsk, Taken
+from core.services.outreach.sending import Grant, PermitAsk, Taken
 
 __all__ = ["Permit", "SendQueue"]
 
 log = logging.getLogger("bot.outbound")
 
-# A message leaving this long after its permit was granted restamps the permit
-# (a marker was committed in between): the window counts from its departure.
-_RESTAMP_AFTER = 0.005
+# A message leaving this long after its permit's moment restamps the permit (its
+# marker took longer than the lead): the window counts from its real departure.
+_RESTAMP_AFTER = 0.002
 _BUDGET_DOWN_RETRY = 1.0
+_CATCH_UP = 2  # background sends a late queue may let go at once to keep the pace
 
 
 @dataclass(frozen=True)
 class Permit:
-    slot: int
+    grant: Grant
     granted_at: float  # monotonic
+    leave_at: float  # monotonic: not before this
     paced: bool = False  # a background send: it set the pace for the next one
 
 
@@ -54,6 +56,7 @@ class SendQueue:
 
     budget: Budget
     batch: int  # at most this many asked for at once (the budget's size)
+    guard: float = 0.02  # jitter between a request leaving and arriving that the window covers
     _waiting: list[_Waiter] = field(default_factory=list)
     _seq: itertools.count[int] = field(default_factory=itertools.count)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -76,15 +79,30 @@ class SendQueue:
             self._forget(waiter)
             raise
 
-    async def depart(self, permit: Permit) -> None:
-        """Immediately before the request leaves."""
-        if time.monotonic() - permit.granted_at > _RESTAMP_AFTER:
-            await self.budget.depart(permit.slot)
+    async def depart(self, permit: Permit) -> float:
+        """Immediately before the request leaves: waits for the permit's moment (and the
+        end of a pause a 429 began meanwhile); when the permit was stamped (monotonic)."""
+        # A pause may be extended while we sleep (another 429): hence the loop.
+        while (wait := max(permit.leave_at, self._paused_until) - time.monotonic()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(wait)
+        stamped = time.monotonic()
+        if stamped - permit.leave_at > _RESTAMP_AFTER:
+            await self.budget.depart(permit.grant.slot)
+        else:
+            stamped = permit.leave_at
+        return stamped
+
+    async def answered(self, permit: Permit, stamped: float) -> None:
+        """The platform answered (``stamped``: when the permit was stamped). A slow answer
+        means the request may have arrived late (it queued in the HTTP client, or on the
+        way): the permit's window then counts from the answer, the latest it arrived."""
+        if time.monotonic() - stamped > self.guard:
+            await self.budget.answered(permit.grant.slot)
 
     async def give_back(self, permit: Permit) -> None:
         if permit.paced:  # nothing left with it: the next background send need not wait
             self._next_background = min(self._next_background, permit.granted_at)
-        await self.budget.give_back(permit.slot)
+        await self.budget.give_back(permit.grant)
 
     async def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
@@ -133,6 +151,9 @@ class SendQueue:
         return batch[: self.batch], best is not Priority.CONVERSATION
 
     async def _grant(self, batch: list[_Waiter], background: bool) -> bool:
+        # The budget's clock was read as it was asked: a moment it names counts from
+        # here, so a slow answer makes the permit late (restamped), never early.
+        asked = time.monotonic()
         try:
             taken = await self.budget.take([w.ask for w in batch], background=background)
         except Exception as error:  # the database is away: everyone waits, nobody is lost
@@ -142,20 +163,22 @@ class SendQueue:
         if taken.paused_for:
             self._paused_until = max(self._paused_until, now + taken.paused_for)
         granted = False
-        for waiter, slot, wait in zip(batch, taken.slots, taken.waits, strict=True):
-            if slot is None:
+        for waiter, grant, wait in zip(batch, taken.grants, taken.waits, strict=True):
+            if grant is None:
                 waiter.not_before = now + max(wait, 0.001)
                 continue
             if waiter in self._waiting:
                 self._waiting.remove(waiter)
             paced = waiter.priority is not Priority.CONVERSATION
-            if paced:
-                self._next_background = now + 1.0 / self.batch
+            if paced:  # the pace is kept on average: a late wake-up may catch up a little
+                start = max(self._next_background, now - _CATCH_UP / self.batch)
+                self._next_background = start + 1.0 / self.batch
             granted = True
+            permit = Permit(grant, now, asked + grant.leave_in, paced)
             if waiter.future.done():  # its sender was cancelled meanwhile
-                await self.give_back(Permit(slot, now, paced))
+                await self.give_back(permit)
             else:
-                waiter.future.set_result(Permit(slot, now, paced))
+                waiter.future.set_result(permit)
         return granted
 
     async def _sleep(self) -> None:

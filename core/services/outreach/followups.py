@@ -124,7 +124,9 @@ class StartFollowup:
     # Adds the message's button token to the customer's conversation state, so
     # presses on a proactive message validate like any other (bot/conversation/turn.py).
     mark_state: Callable[[dict[str, Any]], None]
-    mark: bool = True  # False: check only, write nothing (before waiting for a permit)
+    # False: only what waiting for a permit needs (is it still due, to which chat),
+    # writing nothing; the policy is checked when the permit comes (mark=True).
+    mark: bool = True
 
 
 @dataclass(frozen=True)
@@ -142,13 +144,16 @@ async def start_followup(cmd: StartFollowup, uow: UnitOfWork) -> FollowupStart:
     """Check, and mark "sending" (``cmd.mark``), or close the job without sending."""
     if not await uow.jobs.held(cmd.job.id, cmd.worker):
         return _SKIP  # the lease passed to another worker; it decides
-    row = await uow.followups.get(cmd.order_id, lock=True)
+    row = await uow.followups.get(cmd.order_id, lock=cmd.mark)
     if row is None or row.state != "scheduled":
         return await _close_stale(cmd, row, uow)
     try:
-        customer = await uow.customers.get(row.customer_ref, lock=True)
+        customer = await uow.customers.get(row.customer_ref, lock=cmd.mark)
     except NotFound:
         return await _close_stale(cmd, None, uow)
+    if not cmd.mark:
+        purchased_at = await uow.purchases.purchased_at(cmd.order_id)
+        return FollowupStart(True, customer, customer.telegram_chat_id, purchased_at)
     reason = await followup_denial(customer, uow)
     if reason is not None:
         await _suppress(cmd, row, reason, uow)
@@ -160,13 +165,11 @@ async def start_followup(cmd: StartFollowup, uow: UnitOfWork) -> FollowupStart:
         # Retries can push a follow-up into the night: wait for the morning.
         await retry_job(cmd.job, cmd.worker, "quiet_hours", uow, delay=resume - now)
         return _SKIP
-    purchased_at = await uow.purchases.purchased_at(cmd.order_id)
-    if cmd.mark:
-        await uow.followups.move(row, "sending", now)
-        state = await uow.conversations.load(customer.ref)
-        cmd.mark_state(state)
-        await uow.conversations.save(customer.ref, state, now)
-    return FollowupStart(True, customer, customer.telegram_chat_id, purchased_at)
+    await uow.followups.move(row, "sending", now)
+    state = await uow.conversations.load(customer.ref)
+    cmd.mark_state(state)
+    await uow.conversations.save(customer.ref, state, now)
+    return FollowupStart(True, customer, customer.telegram_chat_id)
 
 
 async def followup_not_sent(order_id: str, uow: UnitOfWork) -> None:

@@ -13,6 +13,7 @@ SQLite the write lock taken at BEGIN serialises them.
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -36,9 +37,12 @@ class SendBudgetStore(Protocol):
     async def ensure_ring(self, budget: str, size: int) -> None: ...
     async def paused_until(self, budget: str) -> float: ...
     async def pause(self, budget: str, seconds: float) -> None: ...
-    async def take(self, budget: str, count: int, free_before: float, at: float) -> list[int]: ...
-    async def give_back(self, budget: str, slots: Sequence[int]) -> None: ...
+    async def take(
+        self, budget: str, count: int, free_before: float, now: float, window: float
+    ) -> list[tuple[int, float]]: ...
+    async def give_back(self, budget: str, stamps: Sequence[tuple[int, float]]) -> None: ...
     async def stamp(self, budget: str, slot: int) -> None: ...
+    async def stamp_later(self, budget: str, slot: int) -> None: ...
     async def next_free(self, budget: str) -> float: ...
     async def claim_chats(
         self, budget: str, chats: Sequence[int], now: float, until: float
@@ -91,8 +95,12 @@ class SendBudgetRepository:
             )
         )
 
-    async def take(self, budget: str, count: int, free_before: float, at: float) -> list[int]:
-        """Up to ``count`` permits last used before ``free_before``, stamped ``at``."""
+    async def take(
+        self, budget: str, count: int, free_before: float, now: float, window: float
+    ) -> list[tuple[int, float]]:
+        """Up to ``count`` permits last used before ``free_before``, each stamped with the
+        moment it may be used (one window after its last use, or ``now``): (slot, moment)."""
+        later = func.max if self._dialect == "sqlite" else func.greatest
         free = (
             select(_P.slot)
             .where(_P.budget == budget, _P.at <= free_before)
@@ -100,25 +108,34 @@ class SendBudgetRepository:
             .limit(count)
             .with_for_update(skip_locked=True)
         )
-        taken = await self._session.scalars(
+        taken = await self._session.execute(
             update(_P)
             .where(_P.budget == budget, _P.slot.in_(free.scalar_subquery()))
-            .values(at=at)
-            .returning(_P.slot)
+            .values(at=later(_P.at + window, now))
+            .returning(_P.slot, _P.at)
         )
-        return list(taken)
+        return [(int(slot), float(at)) for slot, at in taken]
 
-    async def give_back(self, budget: str, slots: Sequence[int]) -> None:
-        """Permits taken but not used: free again at once (nothing left with them)."""
-        if slots:
+    async def give_back(self, budget: str, stamps: Sequence[tuple[int, float]]) -> None:
+        """Permits taken but not used: stamped again as they were (nothing left with them)."""
+        for slot, at in stamps:
             await self._session.execute(
-                update(_P).where(_P.budget == budget, _P.slot.in_(slots)).values(at=0.0)
+                update(_P).where(_P.budget == budget, _P.slot == slot).values(at=at)
             )
 
     async def stamp(self, budget: str, slot: int) -> None:
         """The message is leaving now: its permit's window counts from this moment."""
         await self._session.execute(
             update(_P).where(_P.budget == budget, _P.slot == slot).values(at=self._now())
+        )
+
+    async def stamp_later(self, budget: str, slot: int) -> None:
+        """Stamped now, unless it already carries a later stamp (a grant since)."""
+        later = func.max if self._dialect == "sqlite" else func.greatest
+        await self._session.execute(
+            update(_P)
+            .where(_P.budget == budget, _P.slot == slot)
+            .values(at=later(_P.at, self._now()))
         )
 
     async def next_free(self, budget: str) -> float:
@@ -184,11 +201,15 @@ _LONG_AGO = float("-inf")
 
 
 class MemorySendBudget:
-    """The budget in this process's memory, on the monotonic clock: nothing to share."""
+    """The budget in this process's memory, on the monotonic clock: nothing to share.
+
+    Each ring is a heap of (stamp, slot) with stale entries skipped, so taking a
+    permit costs log(size) even for a large ``per_second``.
+    """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._rings: dict[str, list[float]] = {}
+        self._rings: dict[str, _Ring] = {}
         self._chats: dict[tuple[str, int], float] = {}
         self._pauses: dict[str, float] = {}
 
@@ -196,9 +217,9 @@ class MemorySendBudget:
         return self._clock()
 
     async def ensure_ring(self, budget: str, size: int) -> None:
-        ring = self._rings.setdefault(budget, [])
-        del ring[size:]
-        ring.extend([_LONG_AGO] * (size - len(ring)))
+        ring = self._rings.get(budget)
+        if ring is None or len(ring.stamps) != size:
+            self._rings[budget] = _Ring(size)
 
     async def paused_until(self, budget: str) -> float:
         return self._pauses.get(budget, _LONG_AGO)
@@ -207,23 +228,24 @@ class MemorySendBudget:
         until = self._clock() + seconds
         self._pauses[budget] = max(self._pauses.get(budget, _LONG_AGO), until)
 
-    async def take(self, budget: str, count: int, free_before: float, at: float) -> list[int]:
-        ring = self._rings[budget]
-        free = sorted((used, slot) for slot, used in enumerate(ring) if used <= free_before)
-        taken = [slot for _, slot in free[:count]]
-        for slot in taken:
-            ring[slot] = at
-        return taken
+    async def take(
+        self, budget: str, count: int, free_before: float, now: float, window: float
+    ) -> list[tuple[int, float]]:
+        return self._rings[budget].take(count, free_before, now, window)
 
-    async def give_back(self, budget: str, slots: Sequence[int]) -> None:
-        for slot in slots:
-            self._rings[budget][slot] = _LONG_AGO
+    async def give_back(self, budget: str, stamps: Sequence[tuple[int, float]]) -> None:
+        for slot, at in stamps:
+            self._rings[budget].set(slot, at)
 
     async def stamp(self, budget: str, slot: int) -> None:
-        self._rings[budget][slot] = self._clock()
+        self._rings[budget].set(slot, self._clock())
+
+    async def stamp_later(self, budget: str, slot: int) -> None:
+        ring = self._rings[budget]
+        ring.set(slot, max(ring.stamps[slot], self._clock()))
 
     async def next_free(self, budget: str) -> float:
-        return min(self._rings[budget])
+        return self._rings[budget].earliest()
 
     async def claim_chats(
         self, budget: str, chats: Sequence[int], now: float, until: float
@@ -247,3 +269,35 @@ class MemorySendBudget:
         for key in old:
             del self._chats[key]
         return len(old)
+
+
+class _Ring:
+    def __init__(self, size: int) -> None:
+        self.stamps = [_LONG_AGO] * size
+        self._heap = [(_LONG_AGO, slot) for slot in range(size)]
+
+    def set(self, slot: int, at: float) -> None:
+        self.stamps[slot] = at
+        heapq.heappush(self._heap, (at, slot))
+
+    def earliest(self) -> float:
+        self._drop_stale()
+        return self._heap[0][0]
+
+    def take(
+        self, count: int, free_before: float, now: float, window: float
+    ) -> list[tuple[int, float]]:
+        taken: list[tuple[int, float]] = []
+        while len(taken) < count:
+            self._drop_stale()
+            used, slot = self._heap[0]
+            if used > free_before:
+                break
+            heapq.heappop(self._heap)
+            self.set(slot, max(used + window, now))
+            taken.append((slot, self.stamps[slot]))
+        return taken
+
+    def _drop_stale(self) -> None:
+        while self._heap[0][0] != self.stamps[self._heap[0][1]]:
+            heapq.heappop(self._heap)
