@@ -78,7 +78,7 @@ async def test_kill_9_while_sends_wait_for_a_permit_sends_them_later_and_resends
     for order in waiting:  # nothing had left: sent now, once, and not called "uncertain"
         assert after[order] == "sent", order
         assert len(fake_telegram.messages(chat[order])) == 1, order
-    for order in in_flight:  # may have arrived: never asked for again
+    for order in in_flight:  # marked (at most the lead before leaving): never asked again
         assert after[order] == "uncertain", order
         asked = [c for c in fake_telegram.calls_to("sendMessage") if c.chat_id == chat[order]]
-        assert len(asked) == 1, order
+        assert len(asked) <= 1, order
