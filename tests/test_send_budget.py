@@ -170,3 +170,13 @@ async def test_an_early_permit_given_back_frees_no_earlier_than_before() -> None
     assert grant is not None
     await give_back_permit(B, grant, WINDOW, store)
     assert (await take_permits(asks(3, exclusive=False), store)).grants == (None,)
+
+
+async def test_a_budget_far_larger_than_telegrams_is_kept_in_the_database(
+    core: PrivacyCore,
+) -> None:
+    async with core.uow() as uow:
+        await prepare_budget(B, 12_000, uow.sending)  # more rows than one INSERT may bind
+        taken = await take_permits(asks(*range(50), exclusive=False), uow.sending)
+        await uow.commit()
+    assert granted(taken.grants) == 50

@@ -75,8 +75,9 @@ class SendBudgetRepository:
         await self._session.execute(delete(_P).where(_P.budget == budget, _P.slot >= size))
         have = set(await self._session.scalars(select(_P.slot).where(_P.budget == budget)))
         rows = [{"budget": budget, "slot": n, "at": 0.0} for n in range(size) if n not in have]
-        if rows:
-            await self._session.execute(self._insert(_P).values(rows).on_conflict_do_nothing())
+        for first in range(0, len(rows), 1000):  # a driver takes at most 32,767 parameters
+            chunk = rows[first : first + 1000]
+            await self._session.execute(self._insert(_P).values(chunk).on_conflict_do_nothing())
 
     async def paused_until(self, budget: str) -> float:
         query = select(SendPauseRow.until).where(SendPauseRow.budget == budget)

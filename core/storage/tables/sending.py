@@ -6,7 +6,7 @@ hosts whose clocks disagree still count one second alike.
 
 from __future__ import annotations
 
-from sqlalchemy import Float, Integer, String
+from sqlalchemy import Float, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.storage.tables.base import Base
@@ -22,6 +22,8 @@ class SendPermitRow(Base):
     """
 
     __tablename__ = "send_permits"
+    # The earliest-used permits are what every grant looks for.
+    __table_args__ = (Index("ix_send_permits_budget_at", "budget", "at"),)
     budget: Mapped[str] = mapped_column(String(32), primary_key=True)
     slot: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[float] = mapped_column(Float, default=0.0)

@@ -22,6 +22,7 @@ def upgrade() -> None:
         sa.Column("slot", sa.Integer(), primary_key=True),
         sa.Column("at", sa.Float(), nullable=False, server_default="0"),
     )
+    op.create_index("ix_send_permits_budget_at", "send_permits", ["budget", "at"])
     op.create_table(
         "send_chats",
         sa.Column("budget", sa.String(32), primary_key=True),
@@ -40,4 +41,5 @@ def downgrade() -> None:
     op.drop_table("send_pauses")
     op.drop_index("ix_send_chats_next_at", table_name="send_chats")
     op.drop_table("send_chats")
+    op.drop_index("ix_send_permits_budget_at", table_name="send_permits")
     op.drop_table("send_permits")
