@@ -22,10 +22,12 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -60,6 +62,8 @@ class Drain:
     per_chat: Counter[int]
     rate_limited: int
     latencies: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # each bot process's CPU seconds in the drain
+    wall: float = 0.0
 
     @property
     def span(self) -> float:
@@ -134,6 +138,13 @@ async def _reply_after(fake: FakeTelegram, uid: int, asked: float) -> float | No
     return None
 
 
+def _cpu_seconds(bot: BotProcess) -> float:
+    """User + system CPU of a running bot process so far (Linux /proc)."""
+    assert bot.process is not None
+    fields = Path(f"/proc/{bot.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _followups_delivered(fake: FakeTelegram) -> list[Any]:
     return [
         c
@@ -162,6 +173,7 @@ async def _measure(ctx: Context, url: str, count: int) -> Drain:
             await asyncio.gather(*(b.start() for b in bots))
             await _start_chatters(fake, bots)
             await due_followups(core, count, datetime.now(UTC), _FIRST_UID, batch=count)
+            cpu_before, started = [_cpu_seconds(b) for b in bots], time.monotonic()
             chatters = [
                 asyncio.create_task(_chat(fake, bots, uid, n * _CHAT_EVERY / 5, stop))
                 for n, uid in enumerate(_CHATTERS)
@@ -169,6 +181,8 @@ async def _measure(ctx: Context, url: str, count: int) -> Drain:
             deadline = time.monotonic() + count / LIMIT * 3 + 60
             while len(_followups_delivered(fake)) < count and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
+            cpu = [_cpu_seconds(b) - c for b, c in zip(bots, cpu_before, strict=True)]
+            wall = time.monotonic() - started
             stop.set()
             latencies = [x for found in await asyncio.gather(*chatters) for x in found]
         finally:
@@ -182,6 +196,8 @@ async def _measure(ctx: Context, url: str, count: int) -> Drain:
             per_chat=Counter(c.chat_id for c in ok),
             rate_limited=fake.rate_limited_count,
             latencies=latencies,
+            cpu=cpu,
+            wall=wall,
         )
 
 
@@ -210,6 +226,11 @@ def _share_row(d: Drain) -> Row:
             "delivered_chats": len(d.per_chat),
             "http_429": d.rate_limited,
             "span_s": round(d.span, 3),
+            # Where the time goes: the bot processes' CPU during the drain, of 2 cores
+            # shared with PostgreSQL and this process (the fake server, the chatters).
+            "bot_cpu_s": [round(c, 1) for c in d.cpu],
+            "bot_cpu_ms_per_followup": round(sum(d.cpu) / d.count * 1000, 1),
+            "bot_cores_busy": round(sum(d.cpu) / d.wall, 2) if d.wall else None,
         },
     )
 
