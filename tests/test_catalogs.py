@@ -5,7 +5,7 @@ it by a literal (``t("key")``, ``turn.t("key")``, ``Translator(...)("key")``), o
 it is built from data at run time: purpose texts from the policy, survey texts, the
 command menu, and ``error.<code>`` for every error class of the core.
 
-To add a message: write it in ``locales/en/LC_MESSAGES/messages.po``, then the same
+To add a message: write it in ``bot/render/locales/en/LC_MESSAGES/messages.po``, then the same
 key in ``zh_Hans`` and ``zh_Hant`` with the same ``{placeholders}``.
 """
 

@@ -1,4 +1,4 @@
-"""One gettext catalog per language, read from ``locales/*.po`` with Babel at start.
+"""One gettext catalog per language, read from ``locales/*.po`` (beside this module).
 
 Reading the ``.po`` files directly means a fresh clone needs no compile step; the
 same catalog serves every channel (aiogram's own i18n would need ``.mo`` files,
@@ -17,7 +17,8 @@ __all__ = ["DEFAULT_LOCALE", "LOCALES", "LOCALES_DIR", "Translator", "catalog", 
 
 LOCALES = ("en", "zh_Hans", "zh_Hant")
 DEFAULT_LOCALE = "en"
-LOCALES_DIR = Path(__file__).resolve().parent.parent.parent / "locales"
+# Package data (pyproject.toml): a wheel or a non-editable install carries them.
+LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 
 
 @cache
