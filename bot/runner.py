@@ -19,7 +19,14 @@ from bot.conversation import FlowEngine
 from bot.http.app import WEBHOOK_PATH, build_app
 from bot.http.metrics import Metrics
 from bot.http.purchase import PurchaseHook
-from bot.outbound import MakeOutbound, Outbound, OutboundConfig, budget_for
+from bot.outbound import (
+    MakeOutbound,
+    Outbound,
+    OutboundConfig,
+    Rejected,
+    SendError,
+    budget_for,
+)
 from bot.settings import BotSettings
 from core.app import PrivacyCore
 from core.errors import ConfigurationError
@@ -126,7 +133,7 @@ async def run_bot(
     desk: asyncio.Task[None] | None = None
     background: Background | None = None
     try:
-        await adapter.register_commands()
+        await _reach_telegram(adapter, settings.api_base)
         # Follow-ups, notices and the daily retention sweep (bot/background/outreach.py).
         background = start_background(core, adapter.outbound, metrics)
         hook.on_scheduled = background.worker.wake
@@ -146,6 +153,22 @@ async def run_bot(
             await asyncio.gather(polling, return_exceptions=True)
         await adapter.close()
         await runner.cleanup()
+
+
+async def _reach_telegram(adapter: Adapter, api_base: str) -> None:
+    """The first call at start (the command menu): if Telegram cannot be reached or
+    refuses the token, say so in one sentence instead of starting half-way."""
+    try:
+        await adapter.register_commands()
+    except Rejected as error:
+        raise ConfigurationError(
+            f"Telegram refused TELEGRAM_BOT_TOKEN ({error}): is it the token BotFather gave?"
+        ) from None
+    except SendError as error:
+        raise ConfigurationError(
+            f"Telegram cannot be reached at {api_base} ({error}):"
+            " check the network or TELEGRAM_API_BASE"
+        ) from None
 
 
 def _stop_on_signals() -> asyncio.Event:

@@ -44,6 +44,11 @@ class BotSettings:
             raise ConfigurationError(
                 "TELEGRAM_BOT_TOKEN is not set (try `privacy-bot chat` to talk in the terminal)"
             )
+        bot_id, _, secret = self.token.partition(":")
+        if not bot_id.isdigit() or not secret or any(c.isspace() for c in self.token):
+            raise ConfigurationError(
+                "TELEGRAM_BOT_TOKEN is malformed: BotFather's tokens look like 123456789:AAE..."
+            )
         return self.token
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import sqlite3
+import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from core.services.customers import RegisterCustomer, register_customer
 from core.services.outreach.purchases import RememberSignature, remember_signature
 from core.services.requests import OpenRequest, open_request
 from core.storage.tables import NonceRow
+from tests.chat_drivers import free_port
 
 BIN = Path(sys.executable).with_name("privacy-bot")
 
@@ -232,3 +236,88 @@ async def test_retention_run_at_the_cli_removes_and_reports(core: PrivacyCore) -
     assert line.split()[-1] == "1"
     async with core.uow() as uow:
         assert await uow.session.scalar(select(func.count()).select_from(NonceRow)) == 0
+
+
+# --- a sentence, not a traceback, when the machine is not as the shop thinks -----------
+
+
+def one_sentence(result: subprocess.CompletedProcess[str], *words: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    [sentence] = [line for line in result.stderr.splitlines() if "error" in line.lower()]
+    assert sentence.startswith("privacy-bot: error: "), result.stderr
+    for word in words:
+        assert word in sentence
+
+
+@contextlib.contextmanager
+def read_only(folder: Path) -> Iterator[None]:
+    """Nobody may write in ``folder``, not even root (who ignores the mode bits)."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield
+        finally:
+            folder.chmod(0o755)
+        return
+    if subprocess.run(["chattr", "+i", str(folder)], check=False).returncode != 0:
+        pytest.skip("running as root on a filesystem without chattr +i")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+def test_the_database_and_its_folder_are_readable_by_the_shop_only(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run(data, "db", "upgrade").returncode == 0
+    assert stat.S_IMODE((data / "privacy.db").stat().st_mode) == 0o600
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+
+
+def test_a_read_only_data_folder_is_one_sentence(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run(data, "db", "upgrade").returncode == 0
+    with read_only(data):
+        for command in (["audit", "verify"], ["chat"]):
+            one_sentence(run(data, *command, stdin="/help\n"), "privacy.db", "writable")
+
+
+def test_a_data_folder_under_a_read_only_path_is_one_sentence() -> None:
+    one_sentence(run(Path("/sys/privacy-bot"), "chat", stdin="/help\n"), "data folder")
+
+
+def test_a_data_dir_naming_a_file_is_one_sentence(tmp_path: Path) -> None:
+    (tmp_path / "data").write_text("not a folder")
+    one_sentence(run(tmp_path / "data", "chat", stdin="/help\n"), "is a file, not a folder")
+
+
+def bot_run(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("PRIVACY_", "TELEGRAM_"))}
+    return subprocess.run(
+        [str(BIN), "run"],
+        env={**keep, "PRIVACY_DATA_DIR": str(tmp_path), **env},
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+
+
+def test_a_malformed_token_is_one_sentence(tmp_path: Path) -> None:
+    one_sentence(bot_run(tmp_path, TELEGRAM_BOT_TOKEN="not a token"), "malformed")
+
+
+def test_telegram_unreachable_at_start_is_one_sentence(tmp_path: Path, framework: str) -> None:
+    nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    result = subprocess.run(
+        [str(BIN), "run", "--framework", framework],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("PRIVACY_", "TELEGRAM_"))},
+            "PRIVACY_DATA_DIR": str(tmp_path),
+            "TELEGRAM_BOT_TOKEN": "123456:AAEabcdefghijklmnopqrstuvwxyz012345",
+            "TELEGRAM_API_BASE": nobody,
+            "PRIVACY_HTTP_PORT": str(free_port()),
+        },
+        capture_output=True, text=True, check=False, timeout=90,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert "Telegram cannot be reached" in result.stderr

@@ -206,7 +206,8 @@ class AiogramAdapter:
     async def register_commands(self) -> None:
         for code, locale in MENU_LANGUAGES.items():
             commands = [BotCommand(command=c, description=d) for c, d in command_menu(locale)]
-            await self.bot.set_my_commands(commands, language_code=code)
+            with _translated():
+                await self.bot.set_my_commands(commands, language_code=code)
 
     async def set_chat_commands(self, chat_id: int, commands: list[tuple[str, str]]) -> None:
         """A staff member's private menu (bot/background/staff_tasks.py decides what is in it)."""

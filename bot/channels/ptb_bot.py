@@ -176,10 +176,11 @@ class PtbAdapter:
         log.error("update failed: %s", type(context.error).__name__)
 
     async def register_commands(self) -> None:
-        await self._ensure_started()
-        for code, locale in MENU_LANGUAGES.items():
-            commands = [BotCommand(c, d) for c, d in command_menu(locale)]
-            await self.application.bot.set_my_commands(commands, language_code=code)
+        with _translated():
+            await self._ensure_started()  # getMe: the token and the network, first
+            for code, locale in MENU_LANGUAGES.items():
+                commands = [BotCommand(c, d) for c, d in command_menu(locale)]
+                await self.application.bot.set_my_commands(commands, language_code=code)
 
     async def set_chat_commands(self, chat_id: int, commands: list[tuple[str, str]]) -> None:
         """A staff member's private menu (bot/background/staff_tasks.py decides what is in it)."""

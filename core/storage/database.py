@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, event, inspect, text
+from sqlalchemy import Connection, event, exc, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -13,6 +14,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from core.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -38,10 +41,19 @@ class Database:
 
     async def upgrade(self) -> None:
         """Apply every Alembic migration not yet applied (idempotent)."""
-        async with self.engine.begin() as conn:
-            if await conn.run_sync(_at_head):
-                return  # the common case, without loading Alembic (it is slow to import)
-            await conn.run_sync(_upgrade)
+        try:
+            async with self.engine.begin() as conn:
+                if await conn.run_sync(_at_head):
+                    return  # the common case, without loading Alembic (slow to import)
+                await conn.run_sync(_upgrade)
+        except exc.OperationalError as error:
+            if not self.is_sqlite:
+                raise
+            # Read-only file or folder (SQLite needs to write its journal beside it).
+            where = make_url(self.url).database
+            raise ConfigurationError(
+                f"cannot write the database {where}: {error.orig} (is the data folder writable?)"
+            ) from None
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -61,9 +73,30 @@ def _engine_options(url: str, is_sqlite: bool) -> dict[str, Any]:
 
 
 def _ensure_sqlite_folder(url: str) -> None:
+    """The data folder (0700) and the database file (0600, it holds ciphertext and the
+    wrapped keys), or one clear sentence saying why they cannot be made."""
     database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    if not database or database == ":memory:":
+        return
+    path = Path(database)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ConfigurationError(
+            f"{path.parent} is a file, not a folder: PRIVACY_DATA_DIR must name a folder"
+        ) from None
+    except OSError as error:
+        raise ConfigurationError(
+            f"cannot create the data folder {path.parent}: {error.strerror}"
+        ) from None
+    if path.exists():
+        return
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    except OSError as error:
+        raise ConfigurationError(
+            f"cannot create the database {path}: {error.strerror} (is the folder writable?)"
+        ) from None
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
