@@ -166,3 +166,14 @@ def test_receipt_formats_with_its_placeholders(locale: str) -> None:
     assert "}" not in text, text
     if locale != "en":
         assert text != Translator("en")("consent.receipt", **values)
+
+
+@pytest.mark.parametrize(
+    ("locale", "word"), [("en", "backup"), ("zh_Hans", "备份"), ("zh_Hant", "備份")]
+)
+def test_the_erasure_warning_promises_nothing_of_backups_while_they_carry_the_keys(
+    locale: str, word: str
+) -> None:
+    # A copy of the database holds the wrapped data keys with the ciphertext (until
+    # the key store is kept apart): an erased customer stays readable in it.
+    assert word not in Translator(locale)("rights.erase.explain")
