@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import pytest
 from sqlalchemy import select, update
 
 from bot.http.purchase import sign
@@ -161,3 +162,14 @@ async def until_all_jobs_finish(core: PrivacyCore, timeout: float) -> list[JobRo
             raise AssertionError(f"{len(open_jobs)} jobs still open: {shown}")
         await let_time_pass(core, leases=False)
         await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+def shop_settings(tmp_path: Path, database_url: str) -> Settings:
+    """A shop on the test's database, with ``shop_policy``'s policy."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        master_key=None,
+        policy_file=shop_policy(tmp_path),
+    )

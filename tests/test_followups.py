@@ -161,6 +161,16 @@ async def test_stop_button_withdraws_followup_consent_with_a_receipt(
         assert not (await current_consents(ref, uow))["follow_up"].given
 
 
+async def answer_happy(core: PrivacyCore, fake: FakeTelegram, ref: str) -> str:
+    """Press "happy" on the follow-up in chat 7001; the satisfaction answer then kept."""
+    [message] = fake.messages(7001)
+    happy = next(d for d in buttons(message) if d.endswith("satisfaction:happy"))
+    await press(core, 7001, happy)
+    async with core.uow() as uow:
+        answers = await survey_answers(ref, "followup", uow)
+    return str(answers["satisfaction"].value)
+
+
 async def test_answer_buttons_become_preference_data(
     core: PrivacyCore, fake_telegram: FakeTelegram
 ) -> None:
@@ -168,12 +178,7 @@ async def test_answer_buttons_become_preference_data(
     ref = await customer(core, 7001)
     await buy(core, "A-1", 7001)
     await send_due(core, fake_telegram, clock)
-    [message] = fake_telegram.messages(7001)
-    happy = next(d for d in buttons(message) if d.endswith("satisfaction:happy"))
-    await press(core, 7001, happy)
-    async with core.uow() as uow:
-        answers = await survey_answers(ref, "followup", uow)
-    assert answers["satisfaction"].value == "happy"
+    assert await answer_happy(core, fake_telegram, ref) == "happy"
 
 
 async def test_forged_followup_button_is_refused(core: PrivacyCore) -> None:
@@ -362,9 +367,4 @@ async def test_a_followup_sent_while_the_customer_is_mid_turn_keeps_its_buttons_
         release.set()
         await turn
         await sending
-    [message] = fake_telegram.messages(7001)
-    happy = next(d for d in buttons(message) if d.endswith("satisfaction:happy"))
-    await press(core, 7001, happy)
-    async with core.uow() as uow:
-        answers = await survey_answers(ref, "followup", uow)
-    assert answers["satisfaction"].value == "happy"
+    assert await answer_happy(core, fake_telegram, ref) == "happy"

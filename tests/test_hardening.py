@@ -46,7 +46,6 @@ from tests.process_support import (
     bot_env,
     let_time_pass,
     post_purchases,
-    shop_policy,
     until_all_jobs_finish,
 )
 from tests.rights_helpers import add_purchases, approve
@@ -320,16 +319,6 @@ def slow_telegram(fake: FakeTelegram, rng: random.Random) -> None:
     after = rng.random() < 0.5
     fake.delay_next("sendMessage", rng.uniform(0.05, 0.4), times=100, after_processing=after)
     fake.delay_next("sendDocument", rng.uniform(0.05, 0.4), times=20, after_processing=after)
-
-
-@pytest.fixture
-def shop_settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        master_key=None,
-        policy_file=shop_policy(tmp_path),
-    )
 
 
 def audit_verify_cli(env: dict[str, str], workdir: Path) -> None:

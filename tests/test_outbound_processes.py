@@ -18,19 +18,8 @@ from tests.process_support import (
     bot_env,
     let_time_pass,
     post_purchases,
-    shop_policy,
     until_all_jobs_finish,
 )
-
-
-@pytest.fixture
-def shop_settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        master_key=None,
-        policy_file=shop_policy(tmp_path),
-    )
 
 
 async def followup_states(settings: Settings) -> dict[str, str]:

@@ -151,23 +151,24 @@ async def test_the_database_keeps_chats_only_as_keyed_hashes(core: PrivacyCore) 
     assert len(chat) == 64
 
 
-async def test_a_permit_granted_early_says_when_its_message_may_leave() -> None:
+async def early_grant() -> tuple[MemorySendBudget, Grant]:
+    """A one-permit budget used 0.9 s ago, and its permit granted with a 0.2 s lead."""
     store, clock = await budget(1)
     await take_permits(asks(1, exclusive=False), store)
     clock.now += 0.9
     early = TakePermits(B, (PermitAsk(2, False),), WINDOW, INTERVAL, lead=0.2)
     [grant] = (await take_permits(early, store)).grants
     assert grant is not None
+    return store, grant
+
+
+async def test_a_permit_granted_early_says_when_its_message_may_leave() -> None:
+    _, grant = await early_grant()
     assert grant.leave_in == pytest.approx(0.1)  # one window after the last departure
 
 
 async def test_an_early_permit_given_back_frees_no_earlier_than_before() -> None:
-    store, clock = await budget(1)
-    await take_permits(asks(1, exclusive=False), store)
-    clock.now += 0.9
-    early = TakePermits(B, (PermitAsk(2, False),), WINDOW, INTERVAL, lead=0.2)
-    [grant] = (await take_permits(early, store)).grants
-    assert grant is not None
+    store, grant = await early_grant()
     await give_back_permit(B, grant, WINDOW, store)
     assert (await take_permits(asks(3, exclusive=False), store)).grants == (None,)
 

@@ -9,7 +9,7 @@ not 30 each. ``budget_for`` picks by the database.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from bot.outbound.config import OutboundConfig
@@ -101,14 +101,10 @@ class SharedBudget:
     async def pause(self, seconds: float) -> None:
         await self._in_transaction(lambda store: pause_sending(self.name, seconds, store))
 
-    async def _in_transaction(self, work: _StoreWork) -> None:
+    async def _in_transaction(self, work: Callable[[SendBudgetStore], Awaitable[None]]) -> None:
         async with self.core.uow() as uow:
             await work(uow.sending)
             await uow.commit()
-
-
-class _StoreWork(Protocol):
-    def __call__(self, store: SendBudgetStore, /) -> Awaitable[None]: ...
 
 
 def _take(
