@@ -24,6 +24,9 @@ class Settings:
     downstream: tuple[tuple[str, str], ...] = ()
     # The shop's own preference survey (default: core/policy/survey.toml).
     survey_file: Path | None = None
+    # Where customers' data keys live, apart from the database (PRIVACY_KEYSTORE_URL;
+    # default: keys/keys.db in the data folder, for a SQLite database only).
+    keystore_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -38,11 +41,41 @@ class Settings:
             policy_file=Path(policy) if policy else None,
             downstream=parse_downstream(env.get("PRIVACY_DOWNSTREAM") or ""),
             survey_file=Path(survey) if (survey := env.get("PRIVACY_SURVEY_FILE")) else None,
+            keystore_url=env.get("PRIVACY_KEYSTORE_URL") or None,
         )
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def key_store_url(self) -> str:
+        """The key store's URL: never the database's own (a copy of one must not
+        carry the other)."""
+        if self.keystore_url:
+            if _same_database(self.keystore_url, self.database_url):
+                raise ConfigurationError(
+                    "PRIVACY_KEYSTORE_URL names the database itself: the key store must be "
+                    "a database of its own, or a backup of one carries the keys to the other"
+                )
+            return self.keystore_url
+        if not self.is_sqlite:
+            raise ConfigurationError(
+                "PRIVACY_DATABASE_URL is PostgreSQL: set PRIVACY_KEYSTORE_URL to a database of "
+                "its own for the key store (for example the same server's privacy_keys)"
+            )
+        return f"sqlite+aiosqlite:///{self.data_dir / 'keys' / 'keys.db'}"
+
+
+def _same_database(a: str, b: str) -> bool:
+    from sqlalchemy.engine import make_url
+
+    ua, ub = make_url(a), make_url(b)
+    return (ua.get_backend_name(), ua.host, ua.port, ua.database) == (
+        ub.get_backend_name(),
+        ub.host,
+        ub.port,
+        ub.database,
+    )
 
 
 _SYSTEM = re.compile(r"^[a-z0-9_-]{1,32}$")

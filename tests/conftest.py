@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings as hypothesis_settings
-from sqlalchemy import make_url, text
+from sqlalchemy import URL, make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.app import PrivacyCore, open_core
@@ -66,18 +66,22 @@ async def worker_database(url: str) -> str:
     if not worker:
         return url
     base = make_url(url)
-    mine = base.set(database=f"{base.database}_{worker}")
-    if str(mine) not in _created:
-        admin = create_async_engine(base, isolation_level="AUTOCOMMIT")
+    return await ensure_database(base.set(database=f"{base.database}_{worker}"))
+
+
+async def ensure_database(url: URL) -> str:
+    """A PostgreSQL database beside the configured one, created when missing."""
+    if str(url) not in _created:
+        admin = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
         async with admin.connect() as conn:
             exists = await conn.scalar(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": mine.database}
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
             )
             if not exists:
-                await conn.execute(text(f'CREATE DATABASE "{mine.database}"'))
+                await conn.execute(text(f'CREATE DATABASE "{url.database}"'))
         await admin.dispose()
-        _created.add(str(mine))
-    return mine.render_as_string(hide_password=False)
+        _created.add(str(url))
+    return url.render_as_string(hide_password=False)
 
 
 _created: set[str] = set()
@@ -93,13 +97,34 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'privacy.db'}"
 
 
+async def key_store_database(database_url: str) -> str | None:
+    """With PostgreSQL, the key store is a database of its own beside the test's
+    (emptied for each test); with SQLite, the default file in the data folder."""
+    if database_url.startswith("sqlite"):
+        return None
+    base = make_url(database_url)
+    url = await ensure_database(base.set(database=f"{base.database}_keys"))
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+    return url
+
+
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
+async def keystore_url(database_url: str) -> str | None:
+    return await key_store_database(database_url)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, keystore_url: str | None) -> Settings:
     return Settings(
         data_dir=tmp_path / "data",
         database_url=database_url,
         master_key=None,
         policy_file=None,
+        keystore_url=keystore_url,
     )
 
 

@@ -110,6 +110,7 @@ def bot_env(fake: FakeTelegram, settings: Settings) -> dict[str, str]:
         "TELEGRAM_API_BASE": fake.api_base,
         "PRIVACY_DATA_DIR": str(settings.data_dir),
         "PRIVACY_DATABASE_URL": settings.database_url,
+        "PRIVACY_KEYSTORE_URL": settings.key_store_url(),
         "PRIVACY_POLICY_FILE": str(settings.policy_file),
         "PRIVACY_WEBHOOK_SECRET": SECRET,
         "PRIVACY_FOLLOWUP_DELAY": "0",
@@ -165,11 +166,12 @@ async def until_all_jobs_finish(core: PrivacyCore, timeout: float) -> list[JobRo
 
 
 @pytest.fixture
-def shop_settings(tmp_path: Path, database_url: str) -> Settings:
+def shop_settings(tmp_path: Path, database_url: str, keystore_url: str | None) -> Settings:
     """A shop on the test's database, with ``shop_policy``'s policy."""
     return Settings(
         data_dir=tmp_path / "data",
         database_url=database_url,
         master_key=None,
         policy_file=shop_policy(tmp_path),
+        keystore_url=keystore_url,
     )

@@ -26,7 +26,7 @@ from core.services import (
 )
 from core.services.keys import rotate_master_key
 from core.settings import Settings
-from core.storage.tables import CustomerRow, DataKeyRow, MetaRow
+from core.storage.tables import CustomerRow, MetaRow
 
 SURVEY = Survey(
     "prefs", "survey.prefs.title", (Question("wishes", QuestionKind.TEXT, "survey.prefs.wishes"),)
@@ -94,9 +94,8 @@ async def ciphertexts(core: PrivacyCore) -> list[tuple[bytes | None, ...]]:
 
 async def wrapping_kids(core: PrivacyCore) -> set[str]:
     """The master key ids that wrap the data keys and the blind-index key."""
+    kids = await core.keystore.master_kids()
     async with core.uow() as uow:
-        rows = await uow.session.execute(select(DataKeyRow.master_kid, DataKeyRow.wrapped))
-        kids = {kid for kid, _ in rows} | {bytes(wrapped[:8]).hex() for _, wrapped in rows}
         blind = await uow.session.scalar(
             select(MetaRow.value).where(MetaRow.key == "blind_index_key")
         )

@@ -35,7 +35,7 @@ from core.services import verify_audit
 from core.services.rights.erasure import RequestErasure, request_erasure
 from core.services.rights.export import RequestExport, request_export
 from core.settings import Settings
-from core.storage.tables import DataKeyRow, FollowupRow, JobRow, PurchaseRow
+from core.storage.tables import FollowupRow, JobRow, PurchaseRow
 from tests.chat_drivers import TelegramDriver, free_port, hook_deliver
 from tests.conftest import POSTGRES_URL
 from tests.fake_telegram import FakeTelegram
@@ -407,7 +407,7 @@ async def check_kill_trials(
         for ref, customer_ref in work.erasures.items():
             assert (await uow.requests.get(ref)).state is RequestState.COMPLETED
             assert not await uow.customers.exists(customer_ref)
-            assert await uow.session.get(DataKeyRow, customer_ref) is None
+            assert not await uow.keys.exists(customer_ref)
         assert (await verify_audit(uow)).ok
 
 

@@ -24,7 +24,7 @@ from core.services import (
 from core.services.outreach.purchases import RecordPurchase, record_purchase
 from core.services.retention import run_retention
 from core.storage import UnitOfWork
-from core.storage.tables import CustomerRow, DataKeyRow, NonceRow, PurchaseRow, SurveyAnswerRow
+from core.storage.tables import CustomerRow, NonceRow, PurchaseRow, SurveyAnswerRow
 from tests.followup_support import count, customer, freeze
 
 START = datetime(2018, 1, 10, 3, 0, tzinfo=UTC)
@@ -91,7 +91,7 @@ async def test_real_run_removes_the_rows_and_the_audit_still_verifies(core: Priv
     async with core.uow() as uow:
         await run_retention(uow)
     async with core.uow() as uow:
-        assert await uow.session.get(DataKeyRow, refs["gone"]) is None  # shredded
+        assert not await uow.keys.exists(refs["gone"])  # shredded
         assert await uow.session.get(CustomerRow, refs["gone"]) is None
         purchases = {p.order_id: p for p in await uow.session.scalars(select(PurchaseRow))}
         answers = list(await uow.session.scalars(select(SurveyAnswerRow)))
@@ -223,7 +223,7 @@ async def test_rows_fresh_again_after_planning_stay_and_are_not_audited(
     }
     async with core.uow() as uow:
         assert await uow.session.get(CustomerRow, refs["gone"]) is not None
-        assert await uow.session.get(DataKeyRow, refs["gone"]) is not None
+        assert await uow.keys.exists(refs["gone"])
         orders = set(await uow.session.scalars(select(PurchaseRow.order_id)))
     assert orders == {"MID-1", "NEW-1"}  # OLD-1 (past the hold) went all the same
     assert await count(core, SurveyAnswerRow) == 1

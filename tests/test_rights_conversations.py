@@ -7,10 +7,8 @@ import io
 import json
 import re
 import zipfile
-from pathlib import Path
 
 import aiohttp
-from sqlalchemy.engine import make_url
 
 from bot.background.rights_jobs import RightsJobs
 from bot.conversation.events import Reply
@@ -20,10 +18,10 @@ from core.domain.customer import IdentityKind
 from core.domain.requests import RequestState
 from core.services import find_customer, verify_audit
 from core.services.rights.erasure import is_suppressed
-from core.storage.tables import DataKeyRow
 from tests.chat_drivers import TelegramDriver, find_button
 from tests.chat_fixtures import MakeChat
 from tests.fake_telegram import FakeTelegram
+from tests.keystore_support import file_bytes, wrapped_key
 from tests.outbound_support import RecordingSender
 from tests.rights_helpers import add_purchases, approve, make_jobs_due
 
@@ -95,8 +93,8 @@ async def test_erasure_leaves_nothing_readable_and_suppresses_the_contacts(
         core, ALICE, name="Alice Wong", email="alice.wong@example.com", address="1 Queen's Road"
     )
     await add_purchases(core, ref, ["E-1", "E-2"])
-    async with core.uow() as uow:
-        wrapped = (await uow.session.get(DataKeyRow, ref)).wrapped  # type: ignore[union-attr]
+    wrapped = await wrapped_key(core, ref)
+    assert wrapped is not None
     await alice.send("/delete")
     msg, confirm = find_button(alice.messages, "Yes, erase my data")
     await alice.press_raw(confirm, msg.id)
@@ -117,7 +115,7 @@ async def test_erasure_leaves_nothing_readable_and_suppresses_the_contacts(
     if isinstance(alice, TelegramDriver):
         await fake_telegram.wait_for("sendMessage", lambda c: "being erased" in str(c.params))
     if core.db.is_sqlite:
-        raw = _database_bytes(core)
+        raw = file_bytes(core)
         for secret in (b"Alice Wong", b"alice.wong@example.com", b"Queen's Road", wrapped):
             assert secret not in raw
 
@@ -134,12 +132,6 @@ async def _erased(core: PrivacyCore, jobs: RightsJobs, request_ref: str) -> None
                 if (await uow.requests.get(request_ref)).state is RequestState.COMPLETED:
                     return
             await asyncio.sleep(0.1)
-
-
-def _database_bytes(core: PrivacyCore) -> bytes:
-    path = Path(str(make_url(core.settings.database_url).database))
-    parts = [path, path.with_name(path.name + "-wal")]
-    return b"".join(p.read_bytes() for p in parts if p.exists())
 
 
 async def test_a_second_delete_while_one_runs_changes_nothing(

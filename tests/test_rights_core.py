@@ -34,7 +34,7 @@ from core.services.rights.rectification import CorrectField, correct_field
 from core.services.rights.requests import OpenRight, open_right
 from core.services.rights.verification import ClaimPhone, claim_phone
 from core.settings import Settings
-from core.storage.tables import DataKeyRow, PurchaseRow
+from core.storage.tables import PurchaseRow
 from tests.followup_support import commit_fails_once, run_steps
 from tests.outbound_support import RecordingSender
 from tests.rights_helpers import (
@@ -145,7 +145,7 @@ async def test_erasure_waits_for_approval_then_confirms_shreds_and_deletes(
     assert [chat for chat, _ in sender.texts] == [ALICE]
     async with core.uow() as uow:
         assert not await uow.customers.exists(ref)
-        assert await uow.session.get(DataKeyRow, ref) is None
+        assert not await uow.keys.exists(ref)
         kept = list(
             await uow.session.execute(
                 select(
@@ -189,7 +189,9 @@ from core.app import open_core
 from core.settings import Settings
 
 async def main():
-    core = await open_core(Settings(Path(sys.argv[1]), sys.argv[2], None, None))
+    core = await open_core(
+        Settings(Path(sys.argv[1]), sys.argv[2], None, None, keystore_url=sys.argv[3])
+    )
     async def killed(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)  # kill -9 between shredding and deleting
     erasure.finish_erasure = killed
@@ -215,11 +217,12 @@ async def test_kill_9_during_erasure_then_restart_finishes_it(
         _KILL_SCRIPT,
         str(settings.data_dir),
         settings.database_url,
+        settings.key_store_url(),
         cwd=str(ROOT),
     )
     assert await process.wait() == -9
     async with core.uow() as uow:
-        assert await uow.session.get(DataKeyRow, ref) is None  # shredded ...
+        assert not await uow.keys.exists(ref)  # shredded ...
         assert await uow.customers.exists(ref)  # ... but not yet deleted
     later = FixedClock(datetime.now(UTC) + timedelta(minutes=5))  # the dead lease expired
     restarted = await open_core(settings, clock=later)
@@ -324,7 +327,7 @@ async def test_claiming_a_number_merges_in_store_purchases(core: PrivacyCore) ->
     async with core.uow() as uow:
         mine = [p async for p in uow.purchases.for_customer(ref)]
         assert not await uow.customers.exists(walk_in)
-        assert await uow.session.get(DataKeyRow, walk_in) is None
+        assert not await uow.keys.exists(walk_in)
         owner = await uow.customers.find(IdentityKind.PHONE, "+85291234567")
     assert [(p.order_id, p.items[0].name) for p in mine] == [
         ("S-1", "Oolong"),
@@ -389,7 +392,7 @@ async def test_erasure_whose_step_died_before_its_commit_confirms_once_and_finis
     handler = RightsJobs(core, Outbound(sender), None).handlers()["erasure"]
     await run_steps(core, "erasure", commit_fails_once(handler))
     async with core.uow() as uow:
-        assert await uow.session.get(DataKeyRow, ref) is None  # the shred was committed
+        assert not await uow.keys.exists(ref)  # the shred was committed
     await run_steps(core, "erasure", handler)
     assert [chat for chat, _ in sender.texts] == [ALICE]  # the chat id went with the key
     async with core.uow() as uow:

@@ -88,6 +88,13 @@ class Keyring:
         self.keys = keys
         self._by_kid = {k.kid: k for k in keys}
 
+    def reload(self) -> None:
+        """Re-read the key file now (after this process rewrote it)."""
+        if self._path is None:
+            raise KeyUnavailableError(f"{self.source}: not a key file, cannot be re-read")
+        self._set(_parse_keys(self._path.read_text("ascii"), source=self.source))
+        self._stamp = _stamp(self._path)
+
     def refresh(self) -> None:
         """Re-read the key file if it changed since it was read."""
         if self._path is None:

@@ -1,10 +1,11 @@
 """Master key rotation: rewrap every data key, never touch a ciphertext.
 
-A batch driver, the documented exception to "the entry point commits once": it
-takes the core, not a unit of work, and owns its transactions, one per batch of
-data keys (a rotation of every key is too big for one). Safe to interrupt: each
-batch commits on its own, and a re-run first finishes rewrapping under the newest
-key before it would make yet another one.
+The data keys live in the key store, which rewraps them a batch at a time; the
+blind-index key lives in the database. A batch driver, the documented exception to
+"the entry point commits once": it takes the core, not a unit of work, and owns its
+transactions, one per batch of data keys (a rotation of every key is too big for
+one). Safe to interrupt: each batch commits on its own, and a re-run first finishes
+rewrapping under the newest key before it would make yet another one.
 
 The previous key stays in the key file until the next rotation: another process
 may have wrapped a new customer's key with it just before it noticed the new
@@ -18,14 +19,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from core.app import PrivacyCore
-from core.crypto import Keyring, generate_master_key
+from core.crypto import generate_master_key
 from core.crypto.keys import KEY_FILE_NAME, write_key_file
 from core.errors import ConfigurationError
 from core.services._common import SYSTEM
-from core.storage.tables import DataKeyRow, MetaRow
+from core.storage.tables import MetaRow
 
 __all__ = ["RotationReport", "rotate_master_key"]
 
@@ -50,8 +51,8 @@ async def rotate_master_key(core: PrivacyCore, progress: Progress | None = None)
         _add_new_key(core)
         generated = True
     total = await _pending(core)
-    done = 0
-    while batch := await _rewrap_batch(core):
+    done = await _rewrap_blind_key(core)
+    while batch := await core.keystore.rewrap(_BATCH):
         done += batch
         if progress:
             progress(done, total)
@@ -67,30 +68,23 @@ async def rotate_master_key(core: PrivacyCore, progress: Progress | None = None)
 
 
 async def _pending(core: PrivacyCore) -> int:
-    primary = core.keyring.primary.kid_hex
     async with core.uow() as uow:
-        count = await uow.session.scalar(
-            select(func.count()).select_from(DataKeyRow).where(DataKeyRow.master_kid != primary)
-        )
         blind = await uow.session.get(MetaRow, "blind_index_key")
         stale_blind = (
             blind is not None and core.keyring.wrapped_by(blind.value) != core.keyring.primary.kid
         )
-    return int(count or 0) + int(stale_blind)
+    return await core.keystore.pending_rewrap() + int(stale_blind)
 
 
-async def _rewrap_batch(core: PrivacyCore) -> int:
+async def _rewrap_blind_key(core: PrivacyCore) -> int:
+    """The blind-index key lives in the database, wrapped like the data keys."""
     async with core.uow() as uow:
-        done = 0
         blind = await uow.session.get(MetaRow, "blind_index_key", with_for_update=True)
-        if blind is not None and core.keyring.wrapped_by(blind.value) != core.keyring.primary.kid:
-            blind.value = core.keyring.wrap(core.keyring.unwrap(blind.value))
-            done += 1
-        for ref in await uow.keys.refs_not_wrapped_by(core.keyring.primary.kid_hex, _BATCH):
-            await uow.keys.rewrap(ref)
-            done += 1
+        if blind is None or core.keyring.wrapped_by(blind.value) == core.keyring.primary.kid:
+            return 0
+        blind.value = core.keyring.wrap(core.keyring.unwrap(blind.value))
         await uow.commit()
-    return done
+    return 1
 
 
 def _key_file(core: PrivacyCore) -> Path:
@@ -103,25 +97,22 @@ def _key_file(core: PrivacyCore) -> Path:
 
 
 def _add_new_key(core: PrivacyCore) -> None:
-    path = _key_file(core)
-    keys = [generate_master_key(), *core.keyring.keys]
     # The file is written before any rewrap, so no data key ever depends on a key
     # that exists only in memory.
-    write_key_file(path, keys)
-    core.keyring = Keyring(keys, source=str(path), path=path)
+    write_key_file(_key_file(core), [generate_master_key(), *core.keyring.keys])
+    core.keyring.reload()
 
 
 async def _retire_unused_keys(core: PrivacyCore) -> None:
     if len(core.keyring.keys) == 1 or core.settings.master_key:
         return
+    used = await core.keystore.master_kids()
     async with core.uow() as uow:
-        used = set(await uow.session.scalars(select(DataKeyRow.master_kid).distinct()))
         blind = await uow.session.scalar(
             select(MetaRow.value).where(MetaRow.key == "blind_index_key")
         )
     if blind is not None:
         used.add(core.keyring.wrapped_by(blind).hex())
     keep = [k for i, k in enumerate(core.keyring.keys) if i == 0 or k.kid_hex in used]
-    path = _key_file(core)
-    write_key_file(path, keep)
-    core.keyring = Keyring(keep, source=str(path), path=path)
+    write_key_file(_key_file(core), keep)
+    core.keyring.reload()

@@ -273,7 +273,7 @@ async def _remove_leaver(
             item.subject, cut.purchases
         )
     # Shred first: from this moment every copy of their ciphertext is unreadable.
-    await uow.keys.shred(item.subject)
+    uow.keys.shred(item.subject)
     out.delete_customer = bool(await repo.remove_customer(item.subject, cut.inactive))
 
 

@@ -20,7 +20,7 @@ from core.errors import ConfigurationError
 if TYPE_CHECKING:
     from alembic.config import Config
 
-__all__ = ["Database"]
+__all__ = ["Database", "ensure_sqlite_file", "unreachable"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -30,7 +30,7 @@ class Database:
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         if self.is_sqlite:
-            _ensure_sqlite_folder(url)
+            ensure_sqlite_file(url, what="database")
         self.engine: AsyncEngine = create_async_engine(url, **_engine_options(url, self.is_sqlite))
         if self.is_sqlite:
             _configure_sqlite(self.engine)
@@ -46,14 +46,9 @@ class Database:
                 if await conn.run_sync(_at_head):
                     return  # the common case, without loading Alembic (slow to import)
                 await conn.run_sync(_upgrade)
-        except exc.OperationalError as error:
-            if not self.is_sqlite:
-                raise
-            # Read-only file or folder (SQLite needs to write its journal beside it).
-            where = make_url(self.url).database
-            raise ConfigurationError(
-                f"cannot write the database {where}: {error.orig} (is the data folder writable?)"
-            ) from None
+        except (exc.DBAPIError, OSError) as error:
+            where = make_url(self.url).render_as_string(hide_password=True)
+            raise unreachable("database", where, "PRIVACY_DATABASE_URL", error) from None
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -72,9 +67,9 @@ def _engine_options(url: str, is_sqlite: bool) -> dict[str, Any]:
     return options
 
 
-def _ensure_sqlite_folder(url: str) -> None:
-    """The data folder (0700) and the database file (0600, it holds ciphertext and the
-    wrapped keys), or one clear sentence saying why they cannot be made."""
+def ensure_sqlite_file(url: str, *, what: str, folder: str = "data folder") -> None:
+    """The file's folder (0700) and the file (0600: it holds ciphertext or keys), or
+    one clear sentence saying why they cannot be made."""
     database = make_url(url).database
     if not database or database == ":memory:":
         return
@@ -86,17 +81,34 @@ def _ensure_sqlite_folder(url: str) -> None:
             f"{path.parent} is a file, not a folder: PRIVACY_DATA_DIR must name a folder"
         ) from None
     except OSError as error:
-        raise ConfigurationError(
-            f"cannot create the data folder {path.parent}: {error.strerror}"
-        ) from None
+        reason = error.strerror
+        raise ConfigurationError(f"cannot create the {folder} {path.parent}: {reason}") from None
     if path.exists():
         return
     try:
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
     except OSError as error:
         raise ConfigurationError(
-            f"cannot create the database {path}: {error.strerror} (is the folder writable?)"
+            f"cannot create the {what} {path}: {error.strerror} (is the folder writable?)"
         ) from None
+
+
+def unreachable(what: str, where: str, setting: str, error: BaseException) -> ConfigurationError:
+    """One sentence for a database (or key store) that cannot be opened: which, where,
+    and what to check; the driver's own words, never a traceback."""
+    reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    if where.startswith("sqlite"):
+        path = make_url(where).database
+        if "locked" in reason:
+            hint = "another program holds it locked; stop it, or wait and try again"
+        elif "not a database" in reason or "malformed" in reason:
+            hint = "the file is damaged or not a database; restore it from a backup"
+        else:
+            hint = "is the data folder writable?"
+        return ConfigurationError(f"cannot open the {what} {path}: {reason} ({hint})")
+    return ConfigurationError(
+        f"cannot reach the {what} at {where}: {reason} (is it running, and is {setting} right?)"
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

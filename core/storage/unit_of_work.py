@@ -20,20 +20,21 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
-from core.crypto import BlindIndexer, Keyring
+from core.crypto import BlindIndexer
 from core.domain.actor import Actor
 from core.domain.policy import Policy
 from core.errors import PrivacyError
 from core.storage.database import Database
+from core.storage.keystore import KeyStore
 from core.storage.repositories import (
     AuditRepository,
     ConsentRepository,
     ConversationRepository,
     CustomerRepository,
+    DataKeys,
     FollowupRepository,
     HoldingsRepository,
     JobRepository,
-    KeyStore,
     PageStore,
     PurchaseRepository,
     RequestRepository,
@@ -65,20 +66,20 @@ class UnitOfWork:
     def __init__(
         self,
         db: Database,
-        keyring: Keyring,
+        keystore: KeyStore,
         indexer: BlindIndexer,
         policy: Policy,
         clock: Clock,
     ) -> None:
         self._db = db
-        self.keyring = keyring
+        self._keystore = keystore
         self.indexer = indexer
         self.policy = policy
         self.clock = clock
 
     async def __aenter__(self) -> UnitOfWork:
         self.session = self._db.session()
-        self.keys = KeyStore(self.session, self.keyring)
+        self.keys = DataKeys(self._keystore)
         self.conversations = ConversationRepository(self.session, self.keys)
         self.customers = CustomerRepository(
             self.session, self.keys, self.indexer, self.conversations
@@ -132,9 +133,12 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         await self._write_denials()
+        await self.session.flush()  # a failing statement fails before the key store is written
+        await self.keys.write(self.now())
         await self.session.commit()
         self._denials.clear()
         self._written = 0
+        await self.keys.tidy()
 
     def deny(
         self,
@@ -158,17 +162,19 @@ class UnitOfWork:
         turn (its conversation state, the refusal's audit entry), but none of what
         the refused action had begun.
         """
-        written = self._written
+        written, keys = self._written, self.keys.mark()
         try:
             async with self.session.begin_nested():
                 yield
         except PrivacyError:
             self._written = min(self._written, written)
+            self.keys.rewind(keys)
             await self._write_denials()
             raise
 
     async def rollback(self) -> None:
         await self.session.rollback()
+        self.keys.drop()
         self._written = 0  # the denials it held are to be written again
 
     async def _write_denials(self) -> None:

@@ -21,6 +21,9 @@ marks for approval wait until staff move the request to ``in_progress``.
    entry point commits this with its own bookkeeping (the job's completion, the
    turn's state), then calls ``fold_erased_pages``.
 
+``reapply_erasure``: a database restored from a backup still holds a customer the
+erasure journal (kept with the keys) says was erased: erase them again.
+
 Kept: the audit trail and the request (pseudonymous refs only, as proof), the
 suppression hashes, pseudonymised purchases (order id, date, total, currency).
 
@@ -56,6 +59,7 @@ __all__ = [
     "finish_erasure",
     "fold_erased_pages",
     "is_suppressed",
+    "reapply_erasure",
     "request_erasure",
     "shred_customer",
 ]
@@ -161,7 +165,7 @@ async def shred_customer(request_ref: str, uow: UnitOfWork) -> bool:
     for kind, blind in sorted(blinds):
         await uow.suppressions.add(kind, blind, now)
     await uow.pages.scrub_deleted()
-    await uow.keys.shred(ref)
+    uow.keys.shred(ref)
     await uow.record(
         SYSTEM,
         "erasure.key_shredded",
@@ -220,6 +224,33 @@ async def finish_erasure(cmd: FinishErasure, uow: UnitOfWork) -> DataRequest:
     done = await complete_request(request, uow, note="erased", notify=False)
     await notify_downstream(done, "erasure", cmd.downstream, uow)
     return done
+
+
+async def reapply_erasure(customer_ref: str, seq: int, uow: UnitOfWork) -> None:
+    """Erase again a customer whom a restored database still holds although the
+    erasure journal's entry ``seq`` says they were erased. Their key is gone, so
+    only what needs no key is done: suppress their identities' blind indexes, then
+    what :func:`finish_erasure` does (through their open erasure request, if the
+    restored database has one)."""
+    now = uow.now()
+    for kind, blind in sorted(await uow.customers.identity_blinds(customer_ref)):
+        await uow.suppressions.add(kind, blind, now)
+    await uow.record(
+        SYSTEM, "erasure.reapplied", subject_ref=customer_ref, details={"journal": seq}
+    )
+    running = await uow.requests.open_of(customer_ref, RequestKind.ERASURE.value)
+    if running is not None:
+        await finish_erasure(FinishErasure(running), uow)
+        return
+    await uow.pages.scrub_deleted()
+    pseudonymised = await uow.purchases.pseudonymise(customer_ref)
+    await uow.customers.delete(customer_ref)
+    await uow.record(
+        SYSTEM,
+        "erasure.completed",
+        subject_ref=customer_ref,
+        details={"request": None, "purchases_kept_pseudonymised": pseudonymised},
+    )
 
 
 async def fold_erased_pages(uow: UnitOfWork) -> None:

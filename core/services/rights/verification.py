@@ -105,7 +105,7 @@ async def _merge(source: Customer, target: Customer, uow: UnitOfWork) -> int:
         if getattr(target, name) is None and getattr(source, name) is not None:
             setattr(target, name, getattr(source, name))
     await uow.customers.delete(source.ref)
-    await uow.keys.shred(source.ref)
+    uow.keys.discard(source.ref)
     await uow.record(
         customer_actor(target.ref),
         "customer.merged",

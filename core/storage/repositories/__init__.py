@@ -10,7 +10,7 @@ from core.storage.repositories.customers import CustomerRepository
 from core.storage.repositories.followups import FollowupRepository
 from core.storage.repositories.holdings import HoldingsRepository
 from core.storage.repositories.jobs import JobRepository
-from core.storage.repositories.keys import KeyStore
+from core.storage.repositories.keys import DataKeys
 from core.storage.repositories.pages import PageStore
 from core.storage.repositories.purchases import PurchaseRepository
 from core.storage.repositories.requests import RequestRepository
@@ -26,10 +26,10 @@ __all__ = [
     "ConsentRepository",
     "ConversationRepository",
     "CustomerRepository",
+    "DataKeys",
     "FollowupRepository",
     "HoldingsRepository",
     "JobRepository",
-    "KeyStore",
     "PageStore",
     "PurchaseRepository",
     "RequestRepository",

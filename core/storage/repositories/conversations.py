@@ -10,7 +10,7 @@ from sqlalchemy import Table, Update, bindparam, delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from core.storage.repositories.keys import KeyStore
+from core.storage.repositories.keys import DataKeys
 from core.storage.tables import ConversationRow
 
 __all__ = ["ConversationRepository"]
@@ -19,7 +19,7 @@ __all__ = ["ConversationRepository"]
 class ConversationRepository:
     """A row loaded in this transaction is kept for its save (no second read)."""
 
-    def __init__(self, session: AsyncSession, keys: KeyStore) -> None:
+    def __init__(self, session: AsyncSession, keys: DataKeys) -> None:
         self._session = session
         self._keys = keys
         self._rows: dict[str, ConversationRow | None] = {}

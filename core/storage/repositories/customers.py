@@ -14,8 +14,8 @@ from core.crypto import BlindIndexer, FieldCipher
 from core.domain.customer import Customer, Identity, IdentityKind, ProcessingFlags
 from core.errors import Conflict, NotFound
 from core.storage.repositories.conversations import ConversationRepository
-from core.storage.repositories.keys import KeyStore
-from core.storage.tables import ConversationRow, CustomerRow, DataKeyRow, IdentityRow
+from core.storage.repositories.keys import DataKeys
+from core.storage.tables import ConversationRow, CustomerRow, IdentityRow
 
 __all__ = ["CustomerRepository"]
 
@@ -30,7 +30,7 @@ class CustomerRepository:
     def __init__(
         self,
         session: AsyncSession,
-        keys: KeyStore,
+        keys: DataKeys,
         indexer: BlindIndexer,
         conversations: ConversationRepository,
     ) -> None:
@@ -182,12 +182,12 @@ class CustomerRepository:
         rows = (await self._session.execute(statement, params)).all()
         if not rows:
             return None
-        row, wrapped, conversation = rows[0][0], rows[0][1], rows[0][2]
+        row, conversation = rows[0][0], rows[0][1]
         self._keep(row, lock=lock)
         self._conversations.adopt(row.ref, conversation)
-        if wrapped is None:
+        cipher = await self._keys.find(row.ref)
+        if cipher is None:
             return row  # shredded: reading a field says so (DataShredded)
-        cipher = self._keys.adopt(row.ref, wrapped)
         self._identities_of[row.ref] = [
             Identity(IdentityKind(k), cipher.decrypt(f"identity.{k}", enc) or "", verified)
             for *_rows, k, enc, verified in rows
@@ -287,15 +287,14 @@ def _personal(c: Customer) -> dict[str, str | None]:
     return {name: getattr(c, name) for name in _PERSONAL_FIELDS}
 
 
-_Statement = Select[CustomerRow, bytes, ConversationRow, str, bytes, bool]
+_Statement = Select[CustomerRow, ConversationRow, str, bytes, bool]
 
 
 def _customer_statement(where: ColumnElement[bool], *, by_identity: bool) -> _Statement:
-    """The customer's row, wrapped data key, conversation and identities (a row per
-    identity). Built once: building a statement costs more than running it here."""
+    """The customer's row, conversation and identities (a row per identity).
+    Built once: building a statement costs more than running it here."""
     statement = select(
         CustomerRow,
-        DataKeyRow.wrapped,
         ConversationRow,
         IdentityRow.kind,
         IdentityRow.value_enc,
@@ -304,8 +303,7 @@ def _customer_statement(where: ColumnElement[bool], *, by_identity: bool) -> _St
     if by_identity:
         statement = statement.join(_MINE, _MINE.customer_ref == CustomerRow.ref)
     return (
-        statement.outerjoin(DataKeyRow, DataKeyRow.customer_ref == CustomerRow.ref)
-        .outerjoin(ConversationRow, ConversationRow.customer_ref == CustomerRow.ref)
+        statement.outerjoin(ConversationRow, ConversationRow.customer_ref == CustomerRow.ref)
         .outerjoin(IdentityRow, IdentityRow.customer_ref == CustomerRow.ref)
         .where(where)
         .order_by(IdentityRow.id)

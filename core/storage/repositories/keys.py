@@ -1,74 +1,108 @@
-"""Customers' data keys: created on first use, unwrapped once per unit of work, shredded."""
+"""Customers' data keys as one unit of work sees them: read once, written at its commit.
+
+The keys live in the key store, apart from the database. New keys and erasures
+are held here and written to the key store just before the database commits
+(:meth:`DataKeys.write`): so no committed row ever lacks its key, and an erasure
+is final in the key store even if the database's commit then fails (the job
+resumes it, and every start re-applies the erasure journal). Keys of a merged
+record, whose data moved to another customer, are discarded only after the
+database's commit (:meth:`DataKeys.tidy`): until then the data is theirs.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from dataclasses import dataclass, field
+from datetime import datetime
 
-from core.crypto import DataKey, FieldCipher, Keyring, new_data_key
+from core.crypto import DataKey, FieldCipher, new_data_key
 from core.errors import DataShredded
-from core.storage.tables import DataKeyRow
+from core.storage.keystore import KeyStore
 
-__all__ = ["KeyStore", "recrypt"]
+__all__ = ["DataKeys", "recrypt"]
 
 
-class KeyStore:
-    def __init__(self, session: AsyncSession, keyring: Keyring) -> None:
-        self._session = session
-        self._keyring = keyring
+@dataclass
+class _Pending:
+    new: dict[str, bytes] = field(default_factory=dict)
+    erased: set[str] = field(default_factory=set)
+    discarded: set[str] = field(default_factory=set)
+
+    def copy(self) -> _Pending:
+        return _Pending(dict(self.new), set(self.erased), set(self.discarded))
+
+
+class DataKeys:
+    def __init__(self, store: KeyStore) -> None:
+        self._store = store
         self._ciphers: dict[str, FieldCipher] = {}
+        self._pending = _Pending()
 
     async def create(self, customer_ref: str) -> FieldCipher:
         key = new_data_key(customer_ref)
-        self._session.add(
-            DataKeyRow(
-                customer_ref=customer_ref,
-                wrapped=self._keyring.wrap(key.secret),
-                master_kid=self._keyring.primary.kid_hex,
-            )
-        )
+        self._pending.new[customer_ref] = key.secret
         self._ciphers[customer_ref] = FieldCipher(key)
         return self._ciphers[customer_ref]
 
-    def adopt(self, customer_ref: str, wrapped: bytes) -> FieldCipher:
-        """The cipher of a key read with another row (unwrapped once per unit of work)."""
-        if customer_ref not in self._ciphers:
-            secret = self._keyring.unwrap(wrapped)
-            self._ciphers[customer_ref] = FieldCipher(DataKey(customer_ref, secret))
-        return self._ciphers[customer_ref]
+    async def find(self, customer_ref: str) -> FieldCipher | None:
+        """The customer's cipher, or None when their key no longer exists."""
+        if customer_ref in self._pending.erased:
+            return None
+        known = self._ciphers.get(customer_ref)
+        if known is None:
+            secret = (await self._store.fetch([customer_ref])).get(customer_ref)
+            if secret is None:
+                return None
+            known = self._ciphers[customer_ref] = FieldCipher(DataKey(customer_ref, secret))
+        return known
 
     async def cipher(self, customer_ref: str) -> FieldCipher:
-        known = self._ciphers.get(customer_ref)
-        if known is not None:
-            return known
-        row = await self._session.get(DataKeyRow, customer_ref)
-        if row is None:
+        found = await self.find(customer_ref)
+        if found is None:
             raise DataShredded("this customer's data key no longer exists")
-        return self.adopt(customer_ref, row.wrapped)
+        return found
 
     async def exists(self, customer_ref: str) -> bool:
-        return await self._session.get(DataKeyRow, customer_ref) is not None
+        return await self.find(customer_ref) is not None
 
-    async def shred(self, customer_ref: str) -> bool:
-        """Destroy the key; every ciphertext of this customer becomes noise."""
+    def shred(self, customer_ref: str) -> None:
+        """Erase: destroy the key and journal it; every ciphertext of theirs, in the
+        database and in every copy of it, becomes noise."""
         self._ciphers.pop(customer_ref, None)
-        result = await self._session.execute(
-            delete(DataKeyRow).where(DataKeyRow.customer_ref == customer_ref)
-        )
-        return bool(getattr(result, "rowcount", 0))
+        self._pending.new.pop(customer_ref, None)
+        self._pending.erased.add(customer_ref)
 
-    async def refs_not_wrapped_by(self, kid: str, limit: int) -> list[str]:
-        rows = await self._session.scalars(
-            select(DataKeyRow.customer_ref).where(DataKeyRow.master_kid != kid).limit(limit)
-        )
-        return list(rows)
+    def discard(self, customer_ref: str) -> None:
+        """Destroy the key of a record whose data moved to another customer (a merge)."""
+        self._ciphers.pop(customer_ref, None)
+        self._pending.discarded.add(customer_ref)
 
-    async def rewrap(self, customer_ref: str) -> None:
-        row = await self._session.get(DataKeyRow, customer_ref, with_for_update=True)
-        if row is None or row.master_kid == self._keyring.primary.kid_hex:
-            return
-        row.wrapped = self._keyring.wrap(self._keyring.unwrap(row.wrapped))
-        row.master_kid = self._keyring.primary.kid_hex
+    async def write(self, at: datetime) -> None:
+        """Before the database commits: new keys first, then erasures."""
+        pending = self._pending
+        await self._store.store(pending.new)
+        pending.new = {}
+        await self._store.erase(pending.erased, at)
+        pending.erased = set()
+
+    async def tidy(self) -> None:
+        """After the database committed."""
+        discarded, self._pending.discarded = self._pending.discarded, set()
+        await self._store.discard(discarded)
+
+    def drop(self) -> None:
+        """The transaction rolled back: nothing it meant to write is written."""
+        for ref in self._pending.new:
+            self._ciphers.pop(ref, None)
+        self._pending = _Pending()
+
+    def mark(self) -> _Pending:
+        return self._pending.copy()
+
+    def rewind(self, mark: _Pending) -> None:
+        """A savepoint rolled back: forget what was asked after ``mark``."""
+        for ref in self._pending.new.keys() - mark.new.keys():
+            self._ciphers.pop(ref, None)
+        self._pending = mark
 
 
 def recrypt(old: FieldCipher, new: FieldCipher, field: str, blob: bytes | None) -> bytes | None:

@@ -11,14 +11,14 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.domain.purchase import Purchase, PurchaseItem
-from core.storage.repositories.keys import KeyStore, recrypt
+from core.storage.repositories.keys import DataKeys, recrypt
 from core.storage.tables import PurchaseRow
 
 __all__ = ["PurchaseRepository"]
 
 
 class PurchaseRepository:
-    def __init__(self, session: AsyncSession, keys: KeyStore) -> None:
+    def __init__(self, session: AsyncSession, keys: DataKeys) -> None:
         self._session = session
         self._keys = keys
 

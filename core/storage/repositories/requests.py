@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.domain.requests import DataRequest, Delivery, RequestKind, RequestState
 from core.errors import NotFound
-from core.storage.repositories.keys import KeyStore
+from core.storage.repositories.keys import DataKeys
 from core.storage.tables import DataRequestRow, PendingChangeRow
 
 __all__ = ["RequestFacts", "RequestRepository"]
@@ -21,7 +21,7 @@ _OPEN = [RequestState.RECEIVED, RequestState.VERIFYING, RequestState.IN_PROGRESS
 
 
 class RequestRepository:
-    def __init__(self, session: AsyncSession, keys: KeyStore) -> None:
+    def __init__(self, session: AsyncSession, keys: DataKeys) -> None:
         self._session = session
         self._keys = keys
 

@@ -8,14 +8,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.domain.survey import Answer
-from core.storage.repositories.keys import KeyStore, recrypt
+from core.storage.repositories.keys import DataKeys, recrypt
 from core.storage.tables import SurveyAnswerRow
 
 __all__ = ["SurveyRepository"]
 
 
 class SurveyRepository:
-    def __init__(self, session: AsyncSession, keys: KeyStore) -> None:
+    def __init__(self, session: AsyncSession, keys: DataKeys) -> None:
         self._session = session
         self._keys = keys
 

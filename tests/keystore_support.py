@@ -1,0 +1,38 @@
+"""Looking into the stores as an attacker with a copy of their files would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import make_url, select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from core.app import PrivacyCore
+from core.storage.keystore.tables import data_keys
+
+__all__ = ["file_bytes", "sqlite_files", "wrapped_key"]
+
+
+async def wrapped_key(core: PrivacyCore, ref: str) -> bytes | None:
+    """The customer's data key as the key store holds it (wrapped)."""
+    engine = create_async_engine(core.settings.key_store_url())
+    try:
+        async with engine.connect() as conn:
+            return await conn.scalar(
+                select(data_keys.c.wrapped).where(data_keys.c.customer_ref == ref)
+            )
+    finally:
+        await engine.dispose()
+
+
+def sqlite_files(url: str) -> list[Path]:
+    """A SQLite database's file and whatever journal or log lies beside it."""
+    path = Path(str(make_url(url).database))
+    suffixes = ("", "-wal", "-journal", "-shm")
+    return [p for s in suffixes if (p := path.with_name(path.name + s)).exists()]
+
+
+def file_bytes(core: PrivacyCore) -> bytes:
+    """Every byte of the main database's and the key store's files (SQLite)."""
+    urls = (core.settings.database_url, core.settings.key_store_url())
+    return b"".join(p.read_bytes() for url in urls for p in sqlite_files(url))
