@@ -32,10 +32,13 @@ from tests.chat_drivers import free_port
 BIN = Path(sys.executable).with_name("privacy-bot")
 
 
-def run(data_dir: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    data_dir: Path, *args: str, stdin: str | None = None, **settings: str
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PRIVACY_DATA_DIR": str(data_dir)}
-    env.pop("PRIVACY_DATABASE_URL", None)
-    env.pop("PRIVACY_MASTER_KEY", None)
+    for name in ("PRIVACY_DATABASE_URL", "PRIVACY_MASTER_KEY", "PRIVACY_KEYSTORE_URL"):
+        env.pop(name, None)
+    env.update(settings)
     return subprocess.run(
         [str(BIN), *args],
         env=env,
@@ -285,6 +288,36 @@ def test_a_read_only_data_folder_is_one_sentence(tmp_path: Path) -> None:
 
 def test_a_data_folder_under_a_read_only_path_is_one_sentence() -> None:
     one_sentence(run(Path("/sys/privacy-bot"), "chat", stdin="/help\n"), "data folder")
+
+
+def test_an_unreachable_key_store_is_one_sentence(tmp_path: Path) -> None:
+    nowhere = f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/privacy_keys"
+    result = run(tmp_path / "data", "db", "upgrade", PRIVACY_KEYSTORE_URL=nowhere)
+    one_sentence(result, "cannot reach the key store", "PRIVACY_KEYSTORE_URL")
+
+
+def test_an_unreachable_postgresql_database_is_one_sentence(tmp_path: Path) -> None:
+    port = free_port()
+    result = run(
+        tmp_path / "data",
+        "db",
+        "upgrade",
+        PRIVACY_DATABASE_URL=f"postgresql+asyncpg://postgres@127.0.0.1:{port}/privacy",
+        PRIVACY_KEYSTORE_URL=f"postgresql+asyncpg://postgres@127.0.0.1:{port}/privacy_keys",
+    )
+    one_sentence(result, "cannot reach the database", "PRIVACY_DATABASE_URL")
+
+
+def test_postgresql_without_a_key_store_is_one_sentence(tmp_path: Path) -> None:
+    url = "postgresql+asyncpg://postgres@127.0.0.1:5432/privacy"
+    one_sentence(run(tmp_path, "db", "upgrade", PRIVACY_DATABASE_URL=url), "PRIVACY_KEYSTORE_URL")
+
+
+def test_a_corrupt_database_file_is_one_sentence(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "privacy.db").write_bytes(b"this is not a database, it was overwritten" * 100)
+    one_sentence(run(data, "audit", "verify"), "privacy.db", "restore it from a backup")
 
 
 def test_a_data_dir_naming_a_file_is_one_sentence(tmp_path: Path) -> None:
