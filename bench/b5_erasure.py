@@ -15,9 +15,10 @@ committed:
   pseudonymised, request completed) and the erased pages folded (WAL
   checkpointed).
 
-Baseline: the same end state in plain SQL (delete the key, pseudonymise the
-purchases, delete the customer with its cascades) with sqlite3 on a copy of
-the database taken just before, in one transaction.
+Baseline: the same end state in plain SQL with sqlite3 on copies of the database
+and of the key store taken just before: delete the key and journal it in the key
+store (one transaction), then pseudonymise the purchases and delete the customer
+with its cascades (one transaction).
 """
 
 from __future__ import annotations
@@ -165,15 +166,23 @@ def _copy(db: Path, to: Path) -> None:
         dst.close()
 
 
-def _plain_sql(db: Path, ref: str) -> float:
+def _plain_sql(db: Path, keys: Path, ref: str) -> float:
     con = sqlite3.connect(db, isolation_level=None)
+    store = sqlite3.connect(keys, isolation_level=None)
     try:
         con.execute("PRAGMA foreign_keys=ON")
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")
+        store.execute("PRAGMA secure_delete=ON")
         start = time.perf_counter()
+        store.execute("BEGIN IMMEDIATE")
+        store.execute("DELETE FROM data_keys WHERE customer_ref = ?", (ref,))
+        store.execute(
+            "INSERT INTO erasures (customer_ref, erased_at) VALUES (?, ?)",
+            (ref, datetime.now(UTC).isoformat(" ")),
+        )
+        store.execute("COMMIT")
         con.execute("BEGIN IMMEDIATE")
-        con.execute("DELETE FROM data_keys WHERE customer_ref = ?", (ref,))
         con.execute(
             "UPDATE purchases SET customer_ref = NULL, items_enc = NULL WHERE customer_ref = ?",
             (ref,),
@@ -183,6 +192,7 @@ def _plain_sql(db: Path, ref: str) -> float:
         return time.perf_counter() - start
     finally:
         con.close()
+        store.close()
 
 
 async def erase_one(ctx: Context, count: int) -> Erased:
@@ -194,13 +204,14 @@ async def erase_one(ctx: Context, count: int) -> Erased:
         ref = await telegram_customer(core, _CHAT, name="Chan Tai Man", email="tm@example.com")
         await add_purchases_bulk(core, ref, count, "B5")
         setup = time.perf_counter() - setup_start
-        copy = data / "baseline.db"
+        copy, keys_copy = data / "baseline.db", data / "baseline-keys.db"
         _copy(data / "privacy.db", copy)
+        _copy(data / "keys" / "keys.db", keys_copy)
         unreadable, purged, shred_step, shredded = await _erase(core, ref)
         left = await _linked(core, ref)
     finally:
         await core.close()
-    baseline = _plain_sql(copy, ref)
+    baseline = _plain_sql(copy, keys_copy, ref)
     return Erased(unreadable, purged, shred_step, shredded, left, baseline, setup)
 
 
