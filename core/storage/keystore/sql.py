@@ -32,7 +32,7 @@ class SqlKeyStore:
 
     def __init__(self, engine: AsyncEngine, where: str) -> None:
         self._engine = engine
-        # Reads begin a plain (shared) transaction; writes take the lock up front.
+        # Reads run without a transaction of their own; writes take the lock up front.
         self._reader = engine.execution_options(keystore_read=True)
         self._keys: Keyring | None = None
         self.where = where
@@ -232,5 +232,6 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        reading = conn.get_execution_options().get("keystore_read", False)
-        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+        # A read is one SELECT (SQLite's own implicit transaction): no BEGIN to pay for.
+        if not conn.get_execution_options().get("keystore_read", False):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
