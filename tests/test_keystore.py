@@ -63,6 +63,22 @@ async def erase(core: PrivacyCore, ref: str) -> None:
     await RightsJobs(core, Outbound(RecordingSender()), None).run_due(("erasure",))
 
 
+async def copy_then_erase(settings: Settings, tmp_path: Path) -> tuple[str, str]:
+    """A customer, a copy of the database with them in it, then their erasure: the
+    customer's ref and the copy's URL."""
+    core = await open_core(settings)
+    ref = await telegram_customer(core, ALICE, name=NAME, email=EMAIL)
+    await core.close()
+    copy_url = await copy_database(settings.database_url, tmp_path)
+    core = await open_core(settings)
+    try:
+        await erase(core, ref)
+        assert await wrapped_key(core, ref) is None  # the key itself is gone
+    finally:
+        await core.close()
+    return ref, copy_url
+
+
 async def actions(core: PrivacyCore) -> list[str]:
     async with core.uow() as uow:
         return list(
@@ -73,14 +89,7 @@ async def actions(core: PrivacyCore) -> list[str]:
 async def test_a_database_copy_from_before_an_erasure_is_erased_again_when_started(
     settings: Settings, tmp_path: Path
 ) -> None:
-    core = await open_core(settings)
-    ref = await telegram_customer(core, ALICE, name=NAME, email=EMAIL)
-    await core.close()
-    copy_url = await copy_database(settings.database_url, tmp_path)
-    core = await open_core(settings)
-    await erase(core, ref)
-    assert await wrapped_key(core, ref) is None  # the key itself is gone
-    await core.close()
+    ref, copy_url = await copy_then_erase(settings, tmp_path)
 
     restored = await open_core(dataclasses.replace(settings, database_url=copy_url))
     try:
@@ -106,13 +115,7 @@ async def test_a_database_copy_from_before_an_erasure_is_erased_again_when_start
 async def test_the_copy_holds_the_customer_but_not_their_key_before_any_start(
     settings: Settings, tmp_path: Path
 ) -> None:
-    core = await open_core(settings)
-    ref = await telegram_customer(core, ALICE, name=NAME, email=EMAIL)
-    await core.close()
-    copy_url = await copy_database(settings.database_url, tmp_path)
-    core = await open_core(settings)
-    await erase(core, ref)
-    await core.close()
+    ref, copy_url = await copy_then_erase(settings, tmp_path)
     engine = create_async_engine(copy_url)
     async with engine.connect() as conn:
         rows = await conn.scalar(text("SELECT count(*) FROM customers WHERE ref = :r"), {"r": ref})

@@ -209,16 +209,7 @@ async def finish_erasure(cmd: FinishErasure, uow: UnitOfWork) -> DataRequest:
     request = await uow.requests.get(cmd.request_ref, lock=True)
     if request.state.closed:
         return request
-    ref = request.customer_ref
-    await uow.pages.scrub_deleted()
-    pseudonymised = await uow.purchases.pseudonymise(ref)
-    await uow.customers.delete(ref)
-    await uow.record(
-        SYSTEM,
-        "erasure.completed",
-        subject_ref=ref,
-        details={"request": request.ref, "purchases_kept_pseudonymised": pseudonymised},
-    )
+    await _delete_protected(request.customer_ref, request.ref, uow)
     # The customer can no longer be reached through the notice queue: the chat
     # confirmation went out before the key was shredded.
     done = await complete_request(request, uow, note="erased", notify=False)
@@ -242,6 +233,11 @@ async def reapply_erasure(customer_ref: str, seq: int, uow: UnitOfWork) -> None:
     if running is not None:
         await finish_erasure(FinishErasure(running), uow)
         return
+    await _delete_protected(customer_ref, None, uow)
+
+
+async def _delete_protected(customer_ref: str, request_ref: str | None, uow: UnitOfWork) -> None:
+    """The customer's rows go (cascading); purchases keep only the invoice facts."""
     await uow.pages.scrub_deleted()
     pseudonymised = await uow.purchases.pseudonymise(customer_ref)
     await uow.customers.delete(customer_ref)
@@ -249,7 +245,7 @@ async def reapply_erasure(customer_ref: str, seq: int, uow: UnitOfWork) -> None:
         SYSTEM,
         "erasure.completed",
         subject_ref=customer_ref,
-        details={"request": None, "purchases_kept_pseudonymised": pseudonymised},
+        details={"request": request_ref, "purchases_kept_pseudonymised": pseudonymised},
     )
 
 
