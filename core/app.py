@@ -32,6 +32,7 @@ class PrivacyCore:
     keyring: Keyring
     indexer: BlindIndexer
     clock: Clock = field(default_factory=SystemClock)
+    reapplied: int = 0  # erasures the start re-applied (a database restored from a backup)
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.db, self.keystore, self.indexer, self.policy, self.clock)
@@ -62,7 +63,7 @@ async def open_core(
         await bind_key_store(db, keystore)
         core = PrivacyCore(settings, policy, db, keystore, keyring, indexer, clock or SystemClock())
         await move_data_keys(db, keystore, keyring, core.uow, progress)
-        await reapply_erasures(keystore, core.uow)
+        core.reapplied = await reapply_erasures(keystore, core.uow)
     except BaseException:
         if keystore is not None:
             await keystore.close()

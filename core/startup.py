@@ -123,11 +123,14 @@ async def _delete_legacy(db: Database, refs: list[str]) -> None:
         await session.execute(delete(DataKeyRow).where(DataKeyRow.customer_ref.in_(refs)))
 
 
-async def reapply_erasures(store: KeyStore, uow: Callable[[], UnitOfWork]) -> int:
+async def reapply_erasures(
+    store: KeyStore, uow: Callable[[], UnitOfWork], *, rescan: bool = False
+) -> int:
     """Erase again everyone the journal lists whom the database still holds (a
-    restored backup); how many. Entries the database has seen are skipped."""
+    restored backup); how many. Entries the database has seen are skipped, unless
+    ``rescan`` (a restored key store: its journal is shorter than the database saw)."""
     reapplied = 0
-    seen = await _journal_seen(uow)
+    seen = 0 if rescan else await _journal_seen(uow)
     while entries := await store.erased_after(seen, _BATCH):
         async with uow() as work:
             refs = [e.customer_ref for e in entries]

@@ -7,10 +7,15 @@ from pathlib import Path
 from sqlalchemy import make_url, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bot.background.rights_jobs import RightsJobs
+from bot.outbound import Outbound
 from core.app import PrivacyCore
+from core.services.rights.erasure import RequestErasure, request_erasure
 from core.storage.keystore.tables import data_keys
+from tests.outbound_support import RecordingSender
+from tests.rights_helpers import approve, make_jobs_due
 
-__all__ = ["file_bytes", "sqlite_files", "wrapped_key"]
+__all__ = ["erase", "file_bytes", "sqlite_files", "wrapped_key"]
 
 
 async def wrapped_key(core: PrivacyCore, ref: str) -> bytes | None:
@@ -36,3 +41,13 @@ def file_bytes(core: PrivacyCore) -> bytes:
     """Every byte of the main database's and the key store's files (SQLite)."""
     urls = (core.settings.database_url, core.settings.key_store_url())
     return b"".join(p.read_bytes() for url in urls for p in sqlite_files(url))
+
+
+async def erase(core: PrivacyCore, ref: str) -> None:
+    """The customer's erasure, as the shipped policy runs it: asked, approved, carried out."""
+    async with core.uow() as uow:
+        request, _ = await request_erasure(RequestErasure(ref), uow)
+        await uow.commit()
+    await approve(core, request.ref)
+    await make_jobs_due(core)
+    await RightsJobs(core, Outbound(RecordingSender()), None).run_due(("erasure",))

@@ -12,21 +12,17 @@ import pytest
 from sqlalchemy import func, make_url, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.background.rights_jobs import RightsJobs
-from bot.outbound import Outbound
 from core import startup
 from core.app import PrivacyCore, open_core
 from core.errors import ConfigurationError, DataShredded, NotFound
 from core.services import verify_audit
 from core.services.desk.lookup import Lookup, Reveal, lookup_customer, reveal_customer
-from core.services.rights.erasure import RequestErasure, request_erasure
 from core.services.rights.export import RequestExport, request_export
 from core.settings import Settings
 from core.storage.keystore import SqlKeyStore
 from core.storage.tables import AuditEntryRow, DataKeyRow
-from tests.keystore_support import sqlite_files, wrapped_key
-from tests.outbound_support import RecordingSender
-from tests.rights_helpers import approve, make_jobs_due, telegram_customer
+from tests.keystore_support import erase, sqlite_files, wrapped_key
+from tests.rights_helpers import telegram_customer
 
 ALICE = 4242
 NAME, EMAIL = "Alice Wong", "alice.wong@example.com"
@@ -52,15 +48,6 @@ async def copy_database(url: str, tmp_path: Path) -> str:
         await conn.execute(text(f'CREATE DATABASE "{copy.database}" TEMPLATE "{base.database}"'))
     await admin.dispose()
     return copy.render_as_string(hide_password=False)
-
-
-async def erase(core: PrivacyCore, ref: str) -> None:
-    async with core.uow() as uow:
-        request, _ = await request_erasure(RequestErasure(ref), uow)
-        await uow.commit()
-    await approve(core, request.ref)  # the shipped policy asks staff first
-    await make_jobs_due(core)
-    await RightsJobs(core, Outbound(RecordingSender()), None).run_due(("erasure",))
 
 
 async def copy_then_erase(settings: Settings, tmp_path: Path) -> tuple[str, str]:

@@ -298,6 +298,26 @@ def test_default_timings_and_limits(policy: Policy) -> None:
     assert policy.followup_purpose == "follow_up"
 
 
+def test_key_store_backups_are_kept_35_days_by_default(policy: Policy) -> None:
+    assert policy.key_backup_retention == Duration.parse("35 days")
+
+
+def test_a_policy_without_key_backup_retention_keeps_the_default(tmp_path: Path) -> None:
+    assert load_policy(write(tmp_path, REPLACEMENT)).key_backup_retention == Duration(
+        35, TimeUnit.DAYS
+    )
+
+
+def test_a_shop_can_keep_key_store_backups_for_a_shorter_time(tmp_path: Path) -> None:
+    path = variant(tmp_path, 'key_backup_retention = "35 days"', 'key_backup_retention = "7 days"')
+    assert load_policy(path).key_backup_retention == Duration(7, TimeUnit.DAYS)
+
+
+def test_a_key_backup_retention_that_is_not_a_duration_is_named(tmp_path: Path) -> None:
+    path = variant(tmp_path, 'key_backup_retention = "35 days"', "key_backup_retention = 35")
+    assert_names(load_error(path), path, "key_backup_retention", "expected a duration")
+
+
 def test_unknown_purpose_lookup_raises_not_found(policy: Policy) -> None:
     with pytest.raises(NotFound, match="no purpose 'bogus'"):
         policy.purpose("bogus")

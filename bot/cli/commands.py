@@ -2,7 +2,8 @@
 
 Chat frameworks are imported only by ``run``, so ``--help`` and the rest start fast.
 Each command that changes data is one unit of work, committed once at its end
-(``keys rotate`` and ``retention run`` are batch drivers: one transaction per batch).
+(``keys rotate`` and ``retention run`` are batch drivers: one transaction per batch;
+``backup restore`` puts files in place before it opens the core).
 """
 
 from __future__ import annotations
@@ -68,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     retention = sub.add_parser("retention", help="delete or pseudonymise data past its time")
     retention.add_argument("action", choices=["run"])
     retention.add_argument("--dry-run", action="store_true", help="show, change nothing")
+
+    backup = sub.add_parser("backup", help="back up or restore the database and the key store")
+    backup.add_argument("action", choices=["create", "list", "restore"])
+    backup.add_argument("dir", metavar="DIR", help="where backups go (restore: one backup)")
+    backup.add_argument("--keys-dir", help="create: put the key-store copy here instead")
+    backup.add_argument("--keys", action="store_true", help="restore: the key store too")
+    backup.add_argument("--yes", action="store_true", help="restore: yes, replace the live data")
     return parser
 
 
@@ -87,7 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def _run(args: argparse.Namespace) -> int:
     from core.app import open_core
 
-    core = await open_core(Settings.from_env())
+    settings = Settings.from_env()
+    if args.command == "backup" and args.action == "restore":
+        from bot.cli.backup import restore_command
+
+        return await restore_command(args, settings)  # puts files in place, then opens
+    core = await open_core(settings)
     try:
         return await _COMMANDS[args.command](args, core)
     finally:
@@ -201,7 +214,14 @@ async def _retention(args: argparse.Namespace, core: PrivacyCore) -> int:
     return await retention_command(core, dry_run=args.dry_run)
 
 
+async def _backup(args: argparse.Namespace, core: PrivacyCore) -> int:
+    from bot.cli.backup import backup_command
+
+    return await backup_command(args, core)
+
+
 _COMMANDS: dict[str, Command] = {
+    "backup": _backup,
     "retention": _retention,
     "requests": _requests,
     "stats": _stats,

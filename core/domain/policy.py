@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import NoReturn, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from core.domain.calendar import Duration, WorkingCalendar
+from core.domain.calendar import Duration, TimeUnit, WorkingCalendar
 from core.domain.categories import DataCategory
 from core.domain.deadlines import due_at
 from core.domain.requests import RequestKind
@@ -182,6 +182,9 @@ def _find(items: Iterable[_K], key: str, what: str) -> _K:
     raise NotFound(f"no {what} {key[:40]!r} in the policy", code=f"unknown_{what}")
 
 
+_KEY_BACKUP_RETENTION = Duration(35, TimeUnit.DAYS)
+
+
 @dataclass(frozen=True)
 class Policy:
     version: str
@@ -200,6 +203,9 @@ class Policy:
     default_phone_region: str
     export_rate_limit: int
     followup_purpose: str = "follow_up"
+    # How long a key-store backup may be kept: it holds the keys of customers erased
+    # after it was made, so this bounds how long they stay readable in backups.
+    key_backup_retention: Duration = _KEY_BACKUP_RETENTION
     source: Path | None = field(default=None, compare=False)
 
     @property
@@ -470,6 +476,7 @@ _ROOT_KEYS = (
     "followup_min_interval",
     "inactive_after",
     "conversation_state_ttl",
+    "key_backup_retention",
     "export_rate_limit",
     "approval_required",
     "quiet_hours",
@@ -504,8 +511,14 @@ def _build_policy(root: _Table) -> Policy:
         default_phone_region=_phone_region(root),
         export_rate_limit=root.positive_int("export_rate_limit"),
         followup_purpose=_followup_purpose(root, purposes),
+        key_backup_retention=_key_backup_retention(root),
         source=root.source,
     )
+
+
+def _key_backup_retention(root: _Table) -> Duration:
+    value = root.optional_duration("key_backup_retention")
+    return _KEY_BACKUP_RETENTION if value is None else value
 
 
 def _categories(table: _Table) -> tuple[CategorySpec, ...]:
