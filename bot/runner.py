@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import itertools
 import logging
 import signal
 from datetime import timedelta
@@ -34,6 +36,7 @@ from core.errors import ConfigurationError
 __all__ = ["Adapter", "make_adapter", "run_bot", "settle_heap"]
 
 log = logging.getLogger("bot.run")
+_START_BACKOFF_CAP = 30.0
 
 
 class Adapter(Protocol):
@@ -133,7 +136,7 @@ async def run_bot(
     desk: asyncio.Task[None] | None = None
     background: Background | None = None
     try:
-        await _reach_telegram(adapter, settings.api_base)
+        await _reach_telegram(adapter, settings, stop)
         # Follow-ups, notices and the daily retention sweep (bot/background/outreach.py).
         background = start_background(core, adapter.outbound, metrics)
         hook.on_scheduled = background.worker.wake
@@ -155,20 +158,36 @@ async def run_bot(
         await runner.cleanup()
 
 
-async def _reach_telegram(adapter: Adapter, api_base: str) -> None:
-    """The first call at start (the command menu): if Telegram cannot be reached or
-    refuses the token, say so in one sentence instead of starting half-way."""
-    try:
-        await adapter.register_commands()
-    except Rejected as error:
-        raise ConfigurationError(
-            f"Telegram refused TELEGRAM_BOT_TOKEN ({error}): is it the token BotFather gave?"
-        ) from None
-    except SendError as error:
-        raise ConfigurationError(
-            f"Telegram cannot be reached at {api_base} ({error}):"
-            " check the network or TELEGRAM_API_BASE"
-        ) from None
+async def _reach_telegram(adapter: Adapter, settings: BotSettings, stop: asyncio.Event) -> None:
+    """The first call at start (the command menu). A token Telegram refuses stops the
+    start at once; Telegram out of reach is tried again, waiting 1, 2, 4 ... up to 30 s
+    between attempts (one log line each), for ``TELEGRAM_START_TIMEOUT`` seconds; then
+    one sentence instead of a start half-way."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + settings.start_timeout
+    for attempt in itertools.count(1):
+        try:
+            await adapter.register_commands()
+            return
+        except Rejected as error:
+            raise ConfigurationError(
+                f"Telegram refused TELEGRAM_BOT_TOKEN ({error}): is it the token BotFather gave?"
+            ) from None
+        except SendError as error:
+            wait = min(2 ** (attempt - 1), _START_BACKOFF_CAP, give_up - loop.time())
+            if wait <= 0 or stop.is_set():
+                raise ConfigurationError(
+                    f"Telegram cannot be reached at {settings.api_base} ({error}) after "
+                    f"{attempt} attempts: check the network or TELEGRAM_API_BASE"
+                ) from None
+            log.warning(
+                "Telegram cannot be reached (attempt %d: %s); trying again in %.0f s",
+                attempt,
+                error,
+                wait,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), wait)
 
 
 def _stop_on_signals() -> asyncio.Event:

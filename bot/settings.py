@@ -24,6 +24,7 @@ class BotSettings:
     http_host: str
     http_port: int
     followup_delay: int
+    start_timeout: int = 120  # seconds to keep trying Telegram at start
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BotSettings:
@@ -37,6 +38,7 @@ class BotSettings:
             http_host=env.get("PRIVACY_HTTP_HOST") or "127.0.0.1",
             http_port=_int(env, "PRIVACY_HTTP_PORT", 8080),
             followup_delay=_int(env, "PRIVACY_FOLLOWUP_DELAY", 3 * 24 * 3600),
+            start_timeout=_int(env, "TELEGRAM_START_TIMEOUT", 120),
         )
 
     def require_token(self) -> str:

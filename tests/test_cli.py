@@ -338,7 +338,9 @@ def test_a_malformed_token_is_one_sentence(tmp_path: Path) -> None:
     one_sentence(bot_run(tmp_path, TELEGRAM_BOT_TOKEN="not a token"), "malformed")
 
 
-def test_telegram_unreachable_at_start_is_one_sentence(tmp_path: Path, framework: str) -> None:
+def test_telegram_unreachable_at_start_is_retried_then_one_sentence(
+    tmp_path: Path, framework: str
+) -> None:
     nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     result = subprocess.run(
         [str(BIN), "run", "--framework", framework],
@@ -347,10 +349,13 @@ def test_telegram_unreachable_at_start_is_one_sentence(tmp_path: Path, framework
             "PRIVACY_DATA_DIR": str(tmp_path),
             "TELEGRAM_BOT_TOKEN": "123456:AAEabcdefghijklmnopqrstuvwxyz012345",
             "TELEGRAM_API_BASE": nobody,
+            "TELEGRAM_START_TIMEOUT": "4",
             "PRIVACY_HTTP_PORT": str(free_port()),
         },
         capture_output=True, text=True, check=False, timeout=90,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
-    assert "Telegram cannot be reached" in result.stderr
+    tries = [line for line in result.stderr.splitlines() if "trying again in" in line]
+    assert [t.split("(attempt ")[1][0] for t in tries] == ["1", "2", "3"]  # waits 1, 2, 1 s
+    assert "Telegram cannot be reached" in result.stderr.splitlines()[-1]

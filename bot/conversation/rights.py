@@ -93,8 +93,15 @@ async def my_data(turn: Turn) -> None:
         )
         if h.legal_hold is not None:
             lines.append(t("rights.mydata.legal_hold", duration=duration_text(t, h.legal_hold)))
+    lines.append(t("rights.mydata.protection", duration=_key_backups(turn)))
     lines.append(t("rights.mydata.footer"))
     turn.say("\n\n".join(lines), *_menu_rows(turn))
+
+
+def _key_backups(turn: Turn) -> str:
+    """How long the shop keeps backups of its keys: the longest an erased customer
+    stays readable in any backup."""
+    return duration_text(turn.t, turn.core.policy.key_backup_retention)
 
 
 def _menu_rows(turn: Turn) -> list[tuple[Button, ...]]:
@@ -169,7 +176,12 @@ async def delete(turn: Turn) -> None:
         if hold is not None
         else t("rights.erase.kept_nothing")
     )
-    lines = [t("rights.erase.explain"), kept, t("rights.erase.suppression")]
+    lines = [
+        t("rights.erase.explain"),
+        t("rights.erase.backups", duration=_key_backups(turn)),
+        kept,
+        t("rights.erase.suppression"),
+    ]
     if turn.core.policy.needs_approval(RequestKind.ERASURE.value):
         lines.append(t("rights.erase.checked_by_staff"))
     turn.say(
