@@ -313,6 +313,20 @@ def test_postgresql_without_a_key_store_is_one_sentence(tmp_path: Path) -> None:
     one_sentence(run(tmp_path, "db", "upgrade", PRIVACY_DATABASE_URL=url), "PRIVACY_KEYSTORE_URL")
 
 
+@pytest.mark.slow
+def test_a_database_another_program_holds_locked_is_one_sentence(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run(data, "db", "upgrade").returncode == 0
+    holder = sqlite3.connect(data / "privacy.db", isolation_level=None)
+    try:
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")
+        # The bot waits SQLite's busy timeout (30 s) before it gives up.
+        one_sentence(run(data, "audit", "verify"), "privacy.db", "locked", "stop it")
+    finally:
+        holder.close()
+
+
 def test_a_corrupt_database_file_is_one_sentence(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()
