@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--framework", choices=["aiogram", "ptb"], default="aiogram")
 
     db = sub.add_parser("db", help="database maintenance")
-    db.add_argument("action", choices=["upgrade"])
+    db.add_argument("action", choices=["upgrade", "move-to"])
+    db.add_argument("target", nargs="?", help="move-to: the new (empty) PostgreSQL database URL")
+    db.add_argument("--keystore", help="move-to: the new (empty) key-store database URL")
 
     audit = sub.add_parser("audit", help="verify or show the audit log")
     audit.add_argument("action", choices=["verify", "tail"])
@@ -132,6 +134,10 @@ async def _run_bot(args: argparse.Namespace, core: PrivacyCore) -> int:
 
 
 async def _db(args: argparse.Namespace, core: PrivacyCore) -> int:
+    if args.action == "move-to":
+        from bot.cli.move import move_command
+
+        return await move_command(args.target, args.keystore, core)
     # open_core has applied every migration already.
     print("database is up to date")
     return 0

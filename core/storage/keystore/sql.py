@@ -37,6 +37,11 @@ class SqlKeyStore:
         self._keys: Keyring | None = None
         self.where = where
 
+    @property
+    def engine(self) -> AsyncEngine:
+        """For copying the store whole (``db move``), nothing else."""
+        return self._engine
+
     def use(self, keyring: Keyring) -> None:
         """The master keys that wrap the stored keys (known once the store is open:
         whether one may be made depends on what the store holds)."""
