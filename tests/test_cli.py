@@ -313,6 +313,13 @@ def test_postgresql_without_a_key_store_is_one_sentence(tmp_path: Path) -> None:
     one_sentence(run(tmp_path, "db", "upgrade", PRIVACY_DATABASE_URL=url), "PRIVACY_KEYSTORE_URL")
 
 
+def test_a_corrupt_key_store_file_is_one_sentence(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run(data, "db", "upgrade").returncode == 0
+    (data / "keys" / "keys.db").write_bytes(b"overwritten by a careless copy " * 200)
+    one_sentence(run(data, "audit", "verify"), "key store", "keys.db", "restore it from a backup")
+
+
 @pytest.mark.slow
 def test_a_database_another_program_holds_locked_is_one_sentence(tmp_path: Path) -> None:
     data = tmp_path / "data"
