@@ -102,8 +102,13 @@ async def key_store_database(database_url: str) -> str | None:
     (emptied for each test); with SQLite, the default file in the data folder."""
     if database_url.startswith("sqlite"):
         return None
+    return await empty_database_beside(database_url, "keys")
+
+
+async def empty_database_beside(database_url: str, suffix: str) -> str:
+    """An empty PostgreSQL database named after ``database_url`` plus ``_suffix``."""
     base = make_url(database_url)
-    url = await ensure_database(base.set(database=f"{base.database}_keys"))
+    url = await ensure_database(base.set(database=f"{base.database}_{suffix}"))
     engine = create_async_engine(url)
     async with engine.begin() as conn:
         await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))

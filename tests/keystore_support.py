@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import make_url, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.background.rights_jobs import RightsJobs
 from bot.outbound import Outbound
 from core.app import PrivacyCore
+from core.errors import DataShredded, NotFound
+from core.services import verify_audit
+from core.services.desk.lookup import Lookup, Reveal, lookup_customer, reveal_customer
 from core.services.rights.erasure import RequestErasure, request_erasure
+from core.services.rights.export import RequestExport, request_export
 from core.storage.keystore.tables import data_keys
 from tests.outbound_support import RecordingSender
 from tests.rights_helpers import approve, make_jobs_due
 
-__all__ = ["erase", "file_bytes", "sqlite_files", "wrapped_key"]
+__all__ = ["assert_nothing_readable", "erase", "file_bytes", "sqlite_files", "wrapped_key"]
 
 
 async def wrapped_key(core: PrivacyCore, ref: str) -> bytes | None:
@@ -51,3 +56,16 @@ async def erase(core: PrivacyCore, ref: str) -> None:
     await approve(core, request.ref)
     await make_jobs_due(core)
     await RightsJobs(core, Outbound(RecordingSender()), None).run_due(("erasure",))
+
+
+async def assert_nothing_readable(core: PrivacyCore, ref: str, email: str) -> None:
+    """Staff look-up, reveal and export find nothing of the customer; the audit log holds."""
+    async with core.uow() as uow:
+        assert not await uow.customers.exists(ref)
+        found = await lookup_customer(Lookup(None, email, "backup check"), uow)
+        assert found.customer_ref is None
+        with pytest.raises(NotFound):
+            await reveal_customer(Reveal(None, ref, "backup check"), uow)
+        with pytest.raises((NotFound, DataShredded)):
+            await request_export(RequestExport(ref), uow)
+        assert (await verify_audit(uow)).ok

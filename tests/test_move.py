@@ -8,8 +8,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.app import PrivacyCore, open_core
 from core.errors import ConfigurationError
@@ -17,7 +15,7 @@ from core.move import move_to
 from core.services import verify_audit
 from core.services.desk.lookup import Reveal, reveal_customer
 from core.settings import Settings
-from tests.conftest import POSTGRES_URL, ensure_database, worker_database
+from tests.conftest import POSTGRES_URL, empty_database_beside, worker_database
 from tests.keystore_support import erase
 from tests.rights_helpers import telegram_customer
 
@@ -26,14 +24,7 @@ pytestmark = pytest.mark.skipif(not POSTGRES_URL, reason="needs PRIVACY_TEST_POS
 
 async def empty_database(suffix: str) -> str:
     assert POSTGRES_URL
-    base = make_url(await worker_database(POSTGRES_URL))
-    url = await ensure_database(base.set(database=f"{base.database}_{suffix}"))
-    engine = create_async_engine(url)
-    async with engine.begin() as conn:
-        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        await conn.execute(text("CREATE SCHEMA public"))
-    await engine.dispose()
-    return url
+    return await empty_database_beside(await worker_database(POSTGRES_URL), suffix)
 
 
 @pytest.fixture
