@@ -231,11 +231,13 @@ def test_pdpo_extension_is_denied(policy: Policy) -> None:
         policy.jurisdiction("pdpo").extended_due(datetime(2026, 1, 1, tzinfo=UTC))
 
 
-def test_ccpa_acknowledgement_due_after_10_business_days(policy: Policy) -> None:
-    received = datetime(2026, 3, 6, 18, 0, tzinfo=UTC)  # Friday in Los Angeles
+def test_ccpa_acknowledgement_due_after_10_business_days_the_day_of_receipt_first(
+    policy: Policy,
+) -> None:
+    received = datetime(2026, 3, 6, 18, 0, tzinfo=UTC)  # Friday in Los Angeles: day 1
     due = policy.jurisdiction("ccpa").acknowledge_due(received)
     assert due is not None
-    assert due.astimezone(policy.jurisdiction("ccpa").zone).date() == date(2026, 3, 20)
+    assert due.astimezone(policy.jurisdiction("ccpa").zone).date() == date(2026, 3, 19)
 
 
 def test_regime_without_acknowledgement_has_no_acknowledgement_due(policy: Policy) -> None:

@@ -57,8 +57,8 @@ RECEIVED = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)
     ("regime", "due_local"),
     [
         ("gdpr", date(2026, 2, 28)),  # 1 month, clamped to the month's end
-        ("ccpa", date(2026, 3, 17)),  # 45 days
-        ("pipl", date(2026, 2, 20)),  # 15 working days from Monday 2 Feb
+        ("ccpa", date(2026, 3, 16)),  # 45 days, the day of receipt the first
+        ("pipl", date(2026, 2, 27)),  # 15 working days from Monday 2 Feb, past Spring Festival
         ("pdpo", date(2026, 3, 12)),  # 40 days
     ],
 )

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from bot.logs import configure_logging
+from core.domain.policy import LegalClock
 from core.errors import PrivacyError
 from core.settings import Settings
 
@@ -72,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     retention.add_argument("action", choices=["run"])
     retention.add_argument("--dry-run", action="store_true", help="show, change nothing")
 
+    deadline = sub.add_parser("deadline", help="when a legal clock ends, and why")
+    deadline.add_argument("regime", help="a jurisdiction of the policy: gdpr, ccpa, pipl, pdpo")
+    deadline.add_argument("date", help="the day the request was received, e.g. 2026-09-28")
+    deadline.add_argument(
+        "--clock", choices=[c.value for c in LegalClock], default=LegalClock.RESPOND.value
+    )
+
     backup = sub.add_parser("backup", help="back up or restore the database and the key store")
     backup.add_argument("action", choices=["create", "list", "restore"])
     backup.add_argument("dir", metavar="DIR", help="where backups go (restore: one backup)")
@@ -98,6 +106,12 @@ async def _run(args: argparse.Namespace) -> int:
     from core.app import open_core
 
     settings = Settings.from_env()
+    if args.command == "deadline":  # the policy only: no database needed
+        from bot.cli.deadline import deadline_command
+        from core.domain.policy import load_policy
+
+        policy = load_policy(settings.policy_file)
+        return deadline_command(policy, args.regime, args.date, args.clock)
     if args.command == "backup" and args.action == "restore":
         from bot.cli.backup import restore_command
 

@@ -14,7 +14,8 @@ import re
 from bot.conversation.events import Button
 from bot.conversation.staff_turn import Desk, short_time
 from bot.conversation.turn import Press
-from core.domain.policy import Permission
+from bot.render.deadline import explain_deadline
+from core.domain.policy import LegalClock, Permission
 from core.domain.requests import DataRequest, RequestState
 from core.services.desk.queue import (
     DecideRequest,
@@ -106,6 +107,9 @@ async def show_request(desk: Desk, ref: str) -> None:
         lines.append(desk.t(f"staff.mark.{urgency(request, now).value}"))
     if request.extended:
         lines.append(desk.t("staff.request.was_extended"))
+    clock = LegalClock.EXTEND if request.extended else LegalClock.RESPOND
+    counted = explain_deadline(desk.t, regime, regime.deadline(request.received_at, clock))
+    lines += ["", desk.t("staff.request.clock"), *counted[1:]]  # the date is shown above
     lines += ["", desk.t("staff.request.history")]
     lines += [
         f"· {short_time(at)} {desk.t(f'staff.state.{s.value}')}" + (f": {note}" if note else "")

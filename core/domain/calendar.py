@@ -11,12 +11,23 @@ from the start date and clamp to the month's end (31 Jan + 1 month = 28 Feb).
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from enum import StrEnum
 
-__all__ = ["Duration", "TimeUnit", "WorkingCalendar"]
+import holidays
+
+__all__ = [
+    "DayKind",
+    "Duration",
+    "NotableDay",
+    "TimeUnit",
+    "WorkingCalendar",
+    "known_region",
+    "official_calendar",
+]
 
 
 class TimeUnit(StrEnum):
@@ -85,22 +96,73 @@ class Duration:
         return f"{self.amount} {word}" if self.amount == 1 else f"{self.amount} {word}s"
 
 
+class DayKind(StrEnum):
+    """Why a day counted or not, as an explanation names it."""
+
+    WEEKEND = "weekend"  # skipped
+    HOLIDAY = "holiday"  # skipped
+    MAKE_UP = "make_up"  # a weekend day declared a working day: counted
+
+
+@dataclass(frozen=True)
+class NotableDay:
+    """A day a working-day count skipped, or a weekend day it counted."""
+
+    day: date
+    kind: DayKind
+    name: str = ""  # the holiday's name
+
+
 @dataclass(frozen=True)
 class WorkingCalendar:
-    """Monday to Friday, less ``holidays``, plus ``extra_working_days`` (weekend
-    dates declared working days, like China's 调休 make-up days)."""
+    """Monday to Friday, less public holidays, plus weekend days declared working
+    days (China's 调休 make-up days).
+
+    ``region`` names an official calendar from python-holidays ("CN", "HK",
+    "US-CA", "DE-BE"): its holidays and make-up days, for any year. The policy adds
+    ``holidays`` and ``extra_working_days`` of its own and can take dates out with
+    ``removed``. With no region, only the policy's own dates count.
+    """
 
     holidays: frozenset[date] = frozenset()
     extra_working_days: frozenset[date] = frozenset()
+    region: str | None = None
+    removed: frozenset[date] = frozenset()
 
-    def is_working_day(self, day: date) -> bool:
+    def holiday(self, day: date) -> str | None:
+        """The holiday's name, if ``day`` is one on this calendar."""
+        if day in self.removed:
+            return None
+        if day in self.holidays:
+            return "holiday (shop policy)"
+        if self.region is None:
+            return None
+        name = official_calendar(self.region).get(day)
+        return None if name is None else str(name)
+
+    def is_make_up_day(self, day: date) -> bool:
+        """A weekend day worked in exchange for a holiday."""
+        if day.weekday() < 5 or day in self.removed:
+            return False
         if day in self.extra_working_days:
             return True
-        return day.weekday() < 5 and day not in self.holidays
+        if self.region is None:
+            return False
+        official = official_calendar(self.region)
+        official.get(day)  # makes sure the day's year is loaded
+        return day in getattr(official, "weekend_workdays", ())
 
-    def add(self, start: date, d: Duration) -> date:
-        """The date ``d`` after ``start`` (the start day itself never counts)."""
-        return self._shift(start, d, 1)
+    def is_working_day(self, day: date) -> bool:
+        if self.is_make_up_day(day):
+            return True
+        return day.weekday() < 5 and self.holiday(day) is None
+
+    def add(self, start: date, d: Duration, *, start_counts: bool = False) -> date:
+        """The date ``d`` after ``start``. The start day itself counts only with
+        ``start_counts`` (CCPA: the period "will begin on the day that the business
+        receives the request"); otherwise the period runs from the next day."""
+        anchor = start - timedelta(days=1) if start_counts else start
+        return self._shift(anchor, d, 1)
 
     def subtract(self, start: date, d: Duration) -> date:
         """The date ``d`` before ``start``: the inverse count, on the same calendar."""
@@ -113,6 +175,32 @@ class WorkingCalendar:
     def earlier(self, at: datetime, d: Duration, zone: tzinfo) -> datetime:
         """``at`` minus ``d`` on the local calendar of ``zone``, at the same wall time, in UTC."""
         return self._shift_local(at, d, zone, -1)
+
+    def roll_forward(self, day: date, past: frozenset[str]) -> date:
+        """The first day from ``day`` that is none of ``past`` ("saturday", "sunday",
+        "holiday"): where a law moves a last day to the next working day."""
+        while (
+            ("saturday" in past and day.weekday() == 5)
+            or ("sunday" in past and day.weekday() == 6)
+            or ("holiday" in past and self.holiday(day) is not None)
+        ):
+            day += timedelta(days=1)
+        return day
+
+    def notable_days(self, first: date, last: date) -> list[NotableDay]:
+        """From ``first`` to ``last``: each weekend day and holiday a working-day count
+        skips, and each make-up day it counts."""
+        found = []
+        day = first
+        while day <= last:
+            if self.is_make_up_day(day):
+                found.append(NotableDay(day, DayKind.MAKE_UP))
+            elif (name := self.holiday(day)) is not None:
+                found.append(NotableDay(day, DayKind.HOLIDAY, name))
+            elif day.weekday() >= 5:
+                found.append(NotableDay(day, DayKind.WEEKEND))
+            day += timedelta(days=1)
+        return found
 
     def _shift_local(self, at: datetime, d: Duration, zone: tzinfo, sign: int) -> datetime:
         local = at.astimezone(zone)
@@ -136,6 +224,19 @@ class WorkingCalendar:
             if self.is_working_day(day):
                 remaining -= 1
         return day
+
+
+@functools.cache
+def official_calendar(region: str) -> holidays.HolidayBase:
+    """The official public holidays of ``region`` ("CN", "US-CA"), every year on demand."""
+    country, _, subdivision = region.partition("-")
+    return holidays.country_holidays(country, subdiv=subdivision or None)
+
+
+def known_region(region: str) -> bool:
+    country, _, subdivision = region.partition("-")
+    supported = holidays.list_supported_countries()
+    return country in supported and (not subdivision or subdivision in supported[country])
 
 
 def _add_months(start: date, months: int) -> date:

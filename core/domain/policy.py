@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import NoReturn, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from core.domain.calendar import Duration, TimeUnit, WorkingCalendar
+from core.domain.calendar import Duration, TimeUnit, WorkingCalendar, known_region
 from core.domain.categories import DataCategory
-from core.domain.deadlines import due_at
+from core.domain.deadlines import Deadline, count_deadline
 from core.domain.requests import RequestKind
 from core.domain.staff import Role
 from core.errors import ConfigurationError, NotFound, PolicyDenied
@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_POLICY_PATH",
     "CategorySpec",
     "JurisdictionSpec",
+    "LegalClock",
     "Permission",
     "Policy",
     "PolicyError",
@@ -61,6 +62,15 @@ class Permission(StrEnum):
 
 
 _PERMISSIONS = tuple(p.value for p in Permission)
+
+
+class LegalClock(StrEnum):
+    """A regime's legal clocks."""
+
+    RESPOND = "respond"  # answer the request
+    EXTEND = "extend"  # the further period, where the law allows one
+    CONFIRM = "confirm"  # confirm receipt (CCPA)
+    OPT_OUT = "opt-out"  # act on an opt-out of sale/sharing (CCPA)
 
 
 class PolicyError(ConfigurationError):
@@ -108,6 +118,10 @@ class JurisdictionSpec:
     opt_out_within: Duration | None = None
     holidays: frozenset[date] = frozenset()
     extra_working_days: frozenset[date] = frozenset()
+    calendar_region: str | None = None  # python-holidays: "CN", "US-CA", "HK", "DE"
+    not_holidays: frozenset[date] = frozenset()
+    receipt_day_counts: bool = False
+    last_day_moves_past: frozenset[str] = frozenset()
 
     @property
     def zone(self) -> ZoneInfo:
@@ -115,38 +129,55 @@ class JurisdictionSpec:
 
     @property
     def calendar(self) -> WorkingCalendar:
-        return WorkingCalendar(self.holidays, self.extra_working_days)
-
-    def response_due(self, received_at: datetime) -> datetime:
-        return self._due(received_at, self.respond_within)
-
-    def extended_due(self, received_at: datetime) -> datetime:
-        if self.extension is None:
-            raise PolicyDenied(
-                f"{self.name} allows no extension of the response period",
-                code="extension_not_allowed",
-            )
-        # The further period runs from the end of the first one; that is never
-        # later than adding both at once (31 Jan: 28 Feb, then 28 Apr, not 30 Apr).
-        return self._due(self.response_due(received_at), self.extension)
-
-    def acknowledge_due(self, received_at: datetime) -> datetime | None:
-        return (
-            None
-            if self.acknowledge_within is None
-            else self._due(received_at, self.acknowledge_within)
+        return WorkingCalendar(
+            self.holidays, self.extra_working_days, self.calendar_region, self.not_holidays
         )
 
-    def opt_out_due(self, received_at: datetime) -> datetime | None:
-        return None if self.opt_out_within is None else self._due(received_at, self.opt_out_within)
+    def deadline(self, received_at: datetime, clock: LegalClock = LegalClock.RESPOND) -> Deadline:
+        """One of the regime's clocks, counted from ``received_at``, with its reasons."""
+        if clock is LegalClock.EXTEND:
+            if self.extension is None:
+                raise PolicyDenied(
+                    f"{self.name} allows no extension of the response period",
+                    code="extension_not_allowed",
+                )
+            # The further period runs from the end of the first one; that is never
+            # later than adding both at once (31 Jan: 28 Feb, then 28 Apr, not 30 Apr).
+            first = self.deadline(received_at).due_at
+            return self._count(first, self.extension, start_counts=False)
+        period = {
+            LegalClock.RESPOND: self.respond_within,
+            LegalClock.CONFIRM: self.acknowledge_within,
+            LegalClock.OPT_OUT: self.opt_out_within,
+        }[clock]
+        if period is None:
+            raise NotFound(f"{self.name} has no {clock.value} clock", code="no_such_clock")
+        return self._count(received_at, period, start_counts=self.receipt_day_counts)
 
-    def _due(self, received_at: datetime, d: Duration) -> datetime:
-        return due_at(
+    def response_due(self, received_at: datetime) -> datetime:
+        return self.deadline(received_at).due_at
+
+    def extended_due(self, received_at: datetime) -> datetime:
+        return self.deadline(received_at, LegalClock.EXTEND).due_at
+
+    def acknowledge_due(self, received_at: datetime) -> datetime | None:
+        if self.acknowledge_within is None:
+            return None
+        return self.deadline(received_at, LegalClock.CONFIRM).due_at
+
+    def opt_out_due(self, received_at: datetime) -> datetime | None:
+        if self.opt_out_within is None:
+            return None
+        return self.deadline(received_at, LegalClock.OPT_OUT).due_at
+
+    def _count(self, received_at: datetime, d: Duration, *, start_counts: bool) -> Deadline:
+        return count_deadline(
             received_at,
             d,
             self.zone,
-            holidays=self.holidays,
-            extra_working_days=self.extra_working_days,
+            self.calendar,
+            start_counts=start_counts,
+            moves_past=self.last_day_moves_past,
         )
 
 
@@ -608,6 +639,10 @@ _JURISDICTION_KEYS = (
     "timezone",
     "holidays",
     "extra_working_days",
+    "calendar",
+    "not_holidays",
+    "receipt_day_counts",
+    "last_day_moves_past",
     "note",
 )
 
@@ -630,7 +665,40 @@ def _jurisdiction(key: str, table: _Table) -> JurisdictionSpec:
         opt_out_within=table.optional_duration("opt_out_within"),
         holidays=table.dates("holidays"),
         extra_working_days=_extra_working_days(table),
+        calendar_region=_region(table),
+        not_holidays=table.dates("not_holidays"),
+        receipt_day_counts=table.boolean("receipt_day_counts", default=False),
+        last_day_moves_past=_moves_past(table),
     )
+
+
+def _region(table: _Table) -> str | None:
+    if "calendar" not in table.data:
+        return None
+    region = table.string("calendar").upper()
+    if not known_region(region):
+        table.fail(
+            "calendar",
+            f"no official calendar {region!r}; expected a country code like 'CN' or 'HK', "
+            "or a country and region like 'US-CA' (python-holidays)",
+        )
+    return region
+
+
+_MOVES_PAST = ("saturday", "sunday", "holiday")
+
+
+def _moves_past(table: _Table) -> frozenset[str]:
+    if "last_day_moves_past" not in table.data:
+        return frozenset()
+    found = table.strings("last_day_moves_past", allow_empty=True)
+    for i, word in enumerate(found):
+        if word not in _MOVES_PAST:
+            table.fail(
+                f"last_day_moves_past[{i}]",
+                f"expected one of {', '.join(_MOVES_PAST)}, got {word!r}",
+            )
+    return frozenset(found)
 
 
 def _extra_working_days(table: _Table) -> frozenset[date]:
