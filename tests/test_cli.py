@@ -22,7 +22,7 @@ from core.app import PrivacyCore
 from core.clock import FixedClock
 from core.domain.customer import IdentityKind
 from core.domain.requests import RequestKind, RequestState
-from core.errors import InvalidTransition
+from core.errors import InvalidTransition, PolicyDenied
 from core.services.customers import RegisterCustomer, register_customer
 from core.services.outreach.purchases import RememberSignature, remember_signature
 from core.services.requests import OpenRequest, open_request
@@ -211,6 +211,18 @@ async def test_a_request_decided_at_the_cli_stays_decided(
         entries = await uow.audit.tail(10)
     assert request.state is RequestState.REJECTED
     assert "request.rejected" in {e.action for e in entries}
+
+
+async def test_the_cli_says_an_erasures_first_approval_waits_for_a_second_approver(
+    core: PrivacyCore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ref = await _open_erasure(core)
+    assert await requests_command("approve", ref, "", core) == 0
+    assert f"{ref}: first approval recorded" in capsys.readouterr().out
+    with pytest.raises(PolicyDenied, match="second staff member"):
+        await requests_command("approve", ref, "", core)
+    async with core.uow() as uow:
+        assert (await uow.requests.get(ref)).state is RequestState.RECEIVED
 
 
 async def test_a_decision_the_cli_refuses_is_audited(core: PrivacyCore) -> None:

@@ -598,3 +598,15 @@ def test_file_that_is_not_utf8_is_rejected(tmp_path: Path) -> None:
     path = tmp_path / "latin1.toml"
     path.write_bytes('note = "Datenschutzerklärung"'.encode("latin-1"))
     assert "not UTF-8" in str(load_error(path))
+
+
+def test_erasures_need_two_approvers_by_default(policy: Policy) -> None:
+    assert policy.needs_second_approval("erasure")
+    assert not policy.needs_second_approval("rectification")
+
+
+def test_four_eyes_on_a_kind_that_needs_no_approval_is_named(tmp_path: Path) -> None:
+    path = variant(
+        tmp_path, 'second_approval_required = ["erasure"]', 'second_approval_required = ["access"]'
+    )
+    assert_names(load_error(path), path, "second_approval_required[0]", "needs no approval at all")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import struct
 from datetime import timedelta
 
+import pytest
+
 from bot.background.staff_tasks import send_digest
 from bot.conversation.events import EventKind
 from bot.conversation.routes import build_route_map
@@ -16,6 +18,7 @@ from core.app import PrivacyCore
 from core.audit import AuditEntry
 from core.domain.customer import IdentityKind
 from core.domain.requests import DataRequest, RequestKind, RequestState
+from core.errors import PolicyDenied
 from core.services import (
     SYSTEM,
     AddStaff,
@@ -27,8 +30,10 @@ from core.services import (
     register_customer,
     remove_staff,
 )
+from core.services.desk.queue import DecideRequest, reject_request
 from tests.chat_drivers import ConsoleDriver
 from tests.outbound_support import recording
+from tests.rights_helpers import telegram_customer
 
 ADMIN, AGENT, AUDITOR, NOBODY = 8001, 8002, 8003, 8009
 ROLES = {ADMIN: "admin", AGENT: "agent", AUDITOR: "auditor"}
@@ -273,7 +278,7 @@ async def test_approve_moves_the_request_in_progress_tells_the_customer_and_is_a
     core: PrivacyCore,
 ) -> None:
     await staff(core, AGENT)
-    opened = await request(core)
+    opened = await request(core, RequestKind.RECTIFICATION)  # one approval is enough
     chat = ConsoleDriver(core, AGENT)
     await chat.send(f"/request {opened.ref}")
     await chat.press("Approve")
@@ -287,7 +292,7 @@ async def test_approve_moves_the_request_in_progress_tells_the_customer_and_is_a
 
 async def test_approving_twice_is_refused_and_audited(core: PrivacyCore) -> None:
     await staff(core, AGENT)
-    opened = await request(core)
+    opened = await request(core, RequestKind.RECTIFICATION)
     chat = ConsoleDriver(core, AGENT)
     await chat.send(f"/request {opened.ref}")
     await chat.press("Approve")
@@ -545,3 +550,63 @@ async def test_no_digest_is_sent_when_nothing_is_due(core: PrivacyCore) -> None:
     outbound, sender = recording()
     assert await send_digest(core, outbound) == 0
     assert sender.sent == []
+
+
+# --- separation of duties -----------------------------------------------------------------
+
+
+async def test_an_erasure_needs_two_different_approvers_before_it_runs(core: PrivacyCore) -> None:
+    await staff(core, AGENT, ADMIN)
+    opened = await request(core)
+    agent, admin = ConsoleDriver(core, AGENT), ConsoleDriver(core, ADMIN)
+    await agent.send(f"/request {opened.ref}")
+    await agent.press("Approve")
+    assert texts(agent)[-1] == en("staff.request.first_approval", ref=opened.ref)
+    assert (await stored(core, opened.ref)).state is RequestState.RECEIVED
+    assert await notice(core, f"approved:{opened.ref}") is None  # the customer waits
+    await admin.send(f"/request {opened.ref}")
+    await admin.press("Approve")
+    assert (await stored(core, opened.ref)).state is RequestState.IN_PROGRESS
+
+
+async def test_the_first_approver_cannot_give_the_second_approval(core: PrivacyCore) -> None:
+    await staff(core, AGENT)
+    opened = await request(core)
+    chat = ConsoleDriver(core, AGENT)
+    await chat.send(f"/request {opened.ref}")
+    await chat.press("Approve")
+    await chat.send(f"/request {opened.ref}")
+    await chat.press("Approve")
+    assert texts(chat)[-1] == en("staff.error.second_approver_needed")
+    assert (await stored(core, opened.ref)).state is RequestState.RECEIVED
+    last = (await audit_entries(core))[-1]
+    assert (last.action, last.outcome) == ("request.approve", "denied")
+
+
+async def test_a_staff_member_cannot_decide_their_own_request(core: PrivacyCore) -> None:
+    await staff(core, AGENT)
+    own = await telegram_customer(core, AGENT)
+    async with core.uow() as uow:
+        opened = await open_request(OpenRequest(own, RequestKind.RECTIFICATION), uow)
+        await uow.commit()
+    chat = ConsoleDriver(core, AGENT)
+    await chat.send(f"/request {opened.ref}")
+    await chat.press("Approve")
+    assert texts(chat)[-1] == en("staff.error.own_request")
+    assert (await stored(core, opened.ref)).state is RequestState.RECEIVED
+    last = (await audit_entries(core))[-1]
+    assert (last.action, last.outcome) == ("request.approve", "denied")
+
+
+async def test_a_staff_member_with_the_customers_phone_cannot_reject_their_request(
+    core: PrivacyCore,
+) -> None:
+    await staff(core, AGENT)
+    opened = await request(core, RequestKind.RECTIFICATION)  # the customer of PHONE
+    await telegram_customer(core, AGENT, phone=PHONE)  # the agent's own record
+    async with core.uow() as uow:
+        with pytest.raises(PolicyDenied, match="about themselves"):
+            await reject_request(DecideRequest(AGENT, opened.ref, "not me"), uow)
+    assert (await stored(core, opened.ref)).state is RequestState.RECEIVED
+    last = (await audit_entries(core))[-1]
+    assert (last.action, last.outcome) == ("request.reject", "denied")

@@ -18,7 +18,7 @@ from bot.conversation import FlowEngine
 from bot.render.i18n import Translator
 from bot.runner import make_adapter
 from core.app import PrivacyCore
-from core.domain.requests import RequestState
+from core.domain.requests import RequestKind, RequestState
 from tests.chat_drivers import TelegramDriver, hook_deliver
 from tests.fake_telegram import FakeTelegram
 from tests.test_staff_desk import (
@@ -104,7 +104,7 @@ async def test_an_agent_trying_an_admin_command_is_refused_and_audited(
 async def test_approve_over_telegram_changes_state_notifies_and_audits(
     desk: dict[int, TelegramDriver], core: PrivacyCore
 ) -> None:
-    opened = await request(core)
+    opened = await request(core, RequestKind.RECTIFICATION)  # one approval is enough
     await desk[AGENT].send(f"/request {opened.ref}")
     await desk[AGENT].press("Approve")
     assert (await stored(core, opened.ref)).state is RequestState.IN_PROGRESS

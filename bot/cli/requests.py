@@ -45,7 +45,10 @@ async def requests_command(action: str, ref: str | None, reason: str, core: Priv
         request = await _DECIDE[action](DecideRequest(None, ref, reason), uow)
         await uow.commit()
         due = local_due_date(request, uow)
-    print(f"{request.ref}: {request.state} (due {due}); the customer will be told")
+    if request.first_approver:
+        print(f"{request.ref}: first approval recorded; a staff member must give the second")
+    else:
+        print(f"{request.ref}: {request.state} (due {due}); the customer will be told")
     return 0
 
 

@@ -147,8 +147,9 @@ async def on_approve(desk: Desk, press: Press) -> None:
         desk.notify(desk.t("button.expired"))
         return
     request = await approve_request(DecideRequest(desk.by, press.arg), desk.uow)
-    desk.notify(desk.t("staff.request.approved", ref=request.ref))
-    desk.say(desk.t("staff.request.approved", ref=request.ref))
+    said = "staff.request.first_approval" if request.first_approver else "staff.request.approved"
+    desk.notify(desk.t(said, ref=request.ref))
+    desk.say(desk.t(said, ref=request.ref))
 
 
 async def on_reason_needed(desk: Desk, press: Press) -> None:

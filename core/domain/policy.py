@@ -237,6 +237,8 @@ class Policy:
     # How long a key-store backup may be kept: it holds the keys of customers erased
     # after it was made, so this bounds how long they stay readable in backups.
     key_backup_retention: Duration = _KEY_BACKUP_RETENTION
+    # Kinds that need two different staff members to approve them (four eyes).
+    second_approval_required: frozenset[str] = frozenset({"erasure"})
     source: Path | None = field(default=None, compare=False)
 
     @property
@@ -275,6 +277,9 @@ class Policy:
 
     def needs_approval(self, kind: str) -> bool:
         return kind in self.approval_required
+
+    def needs_second_approval(self, kind: str) -> bool:
+        return kind in self.second_approval_required
 
 
 def load_policy(path: Path | None = None) -> Policy:
@@ -510,6 +515,7 @@ _ROOT_KEYS = (
     "key_backup_retention",
     "export_rate_limit",
     "approval_required",
+    "second_approval_required",
     "quiet_hours",
     "roles",
     "purposes",
@@ -534,6 +540,7 @@ def _build_policy(root: _Table) -> Policy:
         jurisdictions=jurisdictions,
         roles=_roles(root.table("roles")),
         approval_required=_approval_required(root),
+        second_approval_required=_second_approval_required(root),
         quiet_hours=_quiet_hours(root.table("quiet_hours")),
         default_timezone=_zone_name(root, "default_timezone"),
         followup_min_interval=root.duration("followup_min_interval"),
@@ -729,13 +736,30 @@ def _permissions(table: _Table, role: str) -> frozenset[str]:
 
 
 def _approval_required(root: _Table) -> frozenset[str]:
+    return _request_kinds(root, "approval_required")
+
+
+def _second_approval_required(root: _Table) -> frozenset[str]:
+    needing = _request_kinds(root, "approval_required")
+    if "second_approval_required" not in root.data:
+        return frozenset({RequestKind.ERASURE.value}) & needing
+    kinds = root.strings("second_approval_required", allow_empty=True)
+    _request_kinds(root, "second_approval_required")
+    for i, name in enumerate(kinds):
+        if name not in needing:
+            root.fail(
+                f"second_approval_required[{i}]",
+                f"{name!r} needs no approval at all (add it to approval_required first)",
+            )
+    return frozenset(kinds)
+
+
+def _request_kinds(root: _Table, key: str) -> frozenset[str]:
     known = tuple(kind.value for kind in RequestKind)
-    kinds = root.strings("approval_required", allow_empty=True)
+    kinds = root.strings(key, allow_empty=True)
     for i, name in enumerate(kinds):
         if name not in known:
-            root.fail(
-                f"approval_required[{i}]", f"unknown request kind {name!r}{_hint(name, known)}"
-            )
+            root.fail(f"{key}[{i}]", f"unknown request kind {name!r}{_hint(name, known)}")
     return frozenset(kinds)
 
 

@@ -51,6 +51,9 @@ _NEXT: dict[RequestState, frozenset[RequestState]] = {
 }
 
 
+_FIRST_APPROVAL = "first approval by "
+
+
 @dataclass
 class DataRequest:
     ref: str
@@ -69,6 +72,21 @@ class DataRequest:
             raise InvalidTransition(f"a {self.state} request cannot become {state}")
         self.state = state
         self.history.append((at, state, note))
+
+    @property
+    def first_approver(self) -> str | None:
+        """Who gave the first of two approvals (four eyes), while the second is awaited."""
+        if self.state not in (RequestState.RECEIVED, RequestState.VERIFYING):
+            return None
+        notes = (note for _, state, note in self.history if state is self.state and note)
+        firsts = [n.removeprefix(_FIRST_APPROVAL) for n in notes if n.startswith(_FIRST_APPROVAL)]
+        return firsts[-1] if firsts else None
+
+    def approve_first(self, at: datetime, by: str) -> None:
+        """The first of two approvals: the state stays, the approver is noted."""
+        if self.state not in (RequestState.RECEIVED, RequestState.VERIFYING):
+            raise InvalidTransition(f"a {self.state} request cannot be approved")
+        self.history.append((at, self.state, f"{_FIRST_APPROVAL}{by}"))
 
     def extend(self, new_due_at: datetime, at: datetime, reason: str) -> None:
         if self.state.closed:

@@ -19,6 +19,7 @@ __all__ = [
     "RegisterCustomer",
     "ReportBlocked",
     "change_language",
+    "contact_blinds",
     "find_customer",
     "mark_reachable",
     "mark_unreachable",
@@ -174,3 +175,23 @@ async def report_blocked(cmd: ReportBlocked, uow: UnitOfWork) -> None:
     if customer is None or customer.flags.unreachable:
         return
     await mark_unreachable(customer.ref, uow)
+
+
+async def contact_blinds(customer_ref: str, uow: UnitOfWork) -> set[tuple[str, str]]:
+    """Phone and email held as contact fields but not (yet) as identities."""
+    try:
+        customer = await uow.customers.get(customer_ref)
+    except NotFound:
+        return set()
+    found: set[tuple[str, str]] = set()
+    region = uow.policy.default_phone_region
+    for kind, raw, normalise in (
+        (IdentityKind.PHONE, customer.phone, lambda v: normalise_phone(v, region)),
+        (IdentityKind.EMAIL, customer.email, normalise_email),
+    ):
+        if raw:
+            try:
+                found.add((kind.value, uow.customers.blind(kind, normalise(raw))))
+            except InvalidInput:
+                continue  # an unreadable old value cannot be matched later either
+    return found

@@ -22,6 +22,7 @@ from core.domain.requests import DataRequest, RequestKind, RequestState
 from core.errors import InvalidInput, InvalidTransition
 from core.services._common import SYSTEM, refuse
 from core.services.audit import audit_tail, verify_audit
+from core.services.desk.duties import refuse_own_request, second_approver_needed
 from core.services.outreach.notices import NotifyCustomer, notify_customer
 from core.services.requests import (
     ExtendRequest,
@@ -175,12 +176,24 @@ class DecideRequest:
 
 
 async def approve_request(cmd: DecideRequest, uow: UnitOfWork) -> DataRequest:
-    """received/verifying -> in_progress; the work starts and the customer is told."""
+    """received/verifying -> in_progress; the work starts and the customer is told.
+    Kinds that need four eyes stay where they are after the first approval (noted
+    in the history) until a second, different staff member approves."""
     actor = await permit(cmd.by, Permission.REQUEST_APPROVE, "request.approve", uow)
     current = await uow.requests.get(cmd.request_ref, lock=True)
     if current.state not in _APPROVABLE:
         error = InvalidTransition(f"a {current.state} request cannot be approved")
         await refuse(uow, actor, "request.approve", error, subject_ref=current.customer_ref)
+    await refuse_own_request(cmd.by, actor, current.ref, "request.approve", uow)
+    if await second_approver_needed(actor, current, uow):
+        await uow.requests.save(current)
+        await uow.record(
+            actor,
+            "request.approve",
+            subject_ref=current.customer_ref,
+            details={"request": current.ref, "kind": current.kind.value, "approval": "first"},
+        )
+        return current
     request = await move_request(
         MoveRequest(cmd.request_ref, RequestState.IN_PROGRESS, actor, "approved"), uow
     )
@@ -193,6 +206,7 @@ async def approve_request(cmd: DecideRequest, uow: UnitOfWork) -> DataRequest:
 async def reject_request(cmd: DecideRequest, uow: UnitOfWork) -> DataRequest:
     """-> rejected, with the staff member's reason, which the customer is told."""
     actor = await permit(cmd.by, Permission.REQUEST_REJECT, "request.reject", uow)
+    await refuse_own_request(cmd.by, actor, cmd.request_ref, "request.reject", uow)
     reason = await _required_reason(cmd, actor, "request.reject", uow)
     request = await move_request(
         MoveRequest(cmd.request_ref, RequestState.REJECTED, actor, reason), uow
@@ -204,6 +218,7 @@ async def reject_request(cmd: DecideRequest, uow: UnitOfWork) -> DataRequest:
 async def extend_with_notice(cmd: DecideRequest, uow: UnitOfWork) -> DataRequest:
     """Extend once where the regime allows; the customer is told the new date and why."""
     actor = await permit(cmd.by, Permission.REQUEST_EXTEND, "request.extend", uow)
+    await refuse_own_request(cmd.by, actor, cmd.request_ref, "request.extended", uow)
     reason = await _required_reason(cmd, actor, "request.extended", uow)
     request = await extend_request(ExtendRequest(cmd.request_ref, actor, reason), uow)
     await _tell(request, "staff.notice.extended", "extended", uow, reason=reason)

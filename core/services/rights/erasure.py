@@ -41,6 +41,7 @@ from core.domain.customer import IdentityKind
 from core.domain.requests import DataRequest, RequestKind, RequestState
 from core.errors import DataShredded, InvalidInput, NotFound
 from core.services._common import SYSTEM
+from core.services.customers import contact_blinds
 from core.services.jobs import EnqueueJob, enqueue_job
 from core.services.rights.downstream import notify_downstream
 from core.services.rights.requests import OpenRight, complete_request, open_right
@@ -161,7 +162,7 @@ async def shred_customer(request_ref: str, uow: UnitOfWork) -> bool:
         return False
     now = uow.now()
     blinds = set(await uow.customers.identity_blinds(ref))
-    blinds |= await _contact_blinds(ref, uow)
+    blinds |= await contact_blinds(ref, uow)
     for kind, blind in sorted(blinds):
         await uow.suppressions.add(kind, blind, now)
     await uow.pages.scrub_deleted()
@@ -173,26 +174,6 @@ async def shred_customer(request_ref: str, uow: UnitOfWork) -> bool:
         details={"request": request.ref, "suppressed": len(blinds)},
     )
     return True
-
-
-async def _contact_blinds(customer_ref: str, uow: UnitOfWork) -> set[tuple[str, str]]:
-    """Phone and email held as contact fields but not (yet) as identities."""
-    try:
-        customer = await uow.customers.get(customer_ref)
-    except NotFound:
-        return set()
-    found: set[tuple[str, str]] = set()
-    region = uow.policy.default_phone_region
-    for kind, raw, normalise in (
-        (IdentityKind.PHONE, customer.phone, lambda v: normalise_phone(v, region)),
-        (IdentityKind.EMAIL, customer.email, normalise_email),
-    ):
-        if raw:
-            try:
-                found.add((kind.value, uow.customers.blind(kind, normalise(raw))))
-            except InvalidInput:
-                continue  # an unreadable old value cannot be matched later either
-    return found
 
 
 @dataclass(frozen=True)
