@@ -31,6 +31,7 @@ from core.services import (
     remove_staff,
 )
 from core.services.desk.queue import DecideRequest, reject_request
+from core.services.rights.rectification import CorrectField, correct_field
 from tests.chat_drivers import ConsoleDriver
 from tests.outbound_support import recording
 from tests.rights_helpers import telegram_customer
@@ -610,3 +611,44 @@ async def test_a_staff_member_with_the_customers_phone_cannot_reject_their_reque
     assert (await stored(core, opened.ref)).state is RequestState.RECEIVED
     last = (await audit_entries(core))[-1]
     assert (last.action, last.outcome) == ("request.reject", "denied")
+
+
+# --- deciding with the facts ---------------------------------------------------------------
+
+
+async def correction(core: PrivacyCore, new_email: str) -> str:
+    ref = await customer(core)
+    async with core.uow() as uow:
+        person = await uow.customers.get(ref)
+        person.email = "alice.old@example.com"
+        await uow.customers.save(person)
+        request, _ = await correct_field(CorrectField(ref, "email", new_email), uow)
+        await uow.commit()
+    return request.ref
+
+
+async def test_a_correction_shows_the_change_masked_to_an_agent(core: PrivacyCore) -> None:
+    await staff(core, AGENT)
+    ref = await correction(core, "alice.new@example.org")
+    chat = ConsoleDriver(core, AGENT)
+    await chat.send(f"/request {ref}")
+    text = texts(chat)[-1]
+    assert "Change: email a***@example.com → a***@example.org" in text
+    assert "alice.new" not in text
+    assert en("staff.button.reveal_change") not in chat.messages[-1].labels()  # agents can't
+
+
+async def test_an_admin_sees_the_change_in_full_with_a_reason_that_is_audited(
+    core: PrivacyCore,
+) -> None:
+    await staff(core, ADMIN)
+    ref = await correction(core, "alice.new@example.org")
+    chat = ConsoleDriver(core, ADMIN)
+    await chat.send(f"/request {ref}")
+    await chat.press(en("staff.button.reveal_change"))
+    await chat.send("customer called to confirm the new address")
+    assert texts(chat)[-1] == "Change: email alice.old@example.com → alice.new@example.org"
+    last = (await audit_entries(core))[-1]
+    assert (last.action, last.outcome) == ("staff.reveal", "ok")
+    assert last.details["reason"] == "customer called to confirm the new address"
+    assert "alice" not in str(last.details)

@@ -5,6 +5,7 @@ tap a request   -> its details with the buttons the staff member's role allows
 approve         -> in progress, the work starts, the customer is told
 reject / extend -> "send the reason" -> the next message is the reason -> done,
                    the customer is told (a command instead cancels)
+a correction    -> its change, masked; "show in full" -> the reason -> in full (audited)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from bot.conversation.turn import Press
 from bot.render.deadline import explain_deadline
 from core.domain.policy import LegalClock, Permission
 from core.domain.requests import DataRequest, RequestState
+from core.services.desk.changes import Change, ViewChange, view_change
 from core.services.desk.queue import (
     DecideRequest,
     QueueItem,
@@ -34,7 +36,7 @@ from core.services.desk.queue import (
 
 __all__ = ["ACTIONS", "on_reason", "show_queue", "show_request"]
 
-PAGE, OPEN, APPROVE, REJECT, EXTEND = "sq", "so", "sa", "sj", "sx"
+PAGE, OPEN, APPROVE, REJECT, EXTEND, REVEAL = "sq", "so", "sa", "sj", "sx", "sc"
 _REF = re.compile(r"^q[0-9a-f]{24}$")
 _MARK = {Urgency.OVERDUE: "🔴", Urgency.DUE_SOON: "🟠", Urgency.ON_TRACK: "⚪"}
 
@@ -107,6 +109,9 @@ async def show_request(desk: Desk, ref: str) -> None:
         lines.append(desk.t(f"staff.mark.{urgency(request, now).value}"))
     if request.extended:
         lines.append(desk.t("staff.request.was_extended"))
+    change = await view_change(ViewChange(desk.by, request.ref), desk.uow)
+    if change is not None:
+        lines.append(_change_line(desk, change))
     clock = LegalClock.EXTEND if request.extended else LegalClock.RESPOND
     counted = explain_deadline(desk.t, regime, regime.deadline(request.received_at, clock))
     lines += ["", desk.t("staff.request.clock"), *counted[1:]]  # the date is shown above
@@ -115,7 +120,19 @@ async def show_request(desk: Desk, ref: str) -> None:
         f"· {short_time(at)} {desk.t(f'staff.state.{s.value}')}" + (f": {note}" if note else "")
         for at, s, note in request.history
     ]
-    desk.say("\n".join(lines), *_decision_buttons(desk, request, regime.extension is not None))
+    buttons = _decision_buttons(desk, request, regime.extension is not None)
+    if change is not None and desk.may(Permission.LOOKUP_REVEAL.value):
+        buttons.append((desk.button(desk.t("staff.button.reveal_change"), REVEAL, request.ref),))
+    desk.say("\n".join(lines), *buttons)
+
+
+def _change_line(desk: Desk, change: Change) -> str:
+    return desk.t(
+        "staff.request.change",
+        field=desk.t(f"rights.field.{change.field}").lower(),
+        old=change.old or "—",
+        new=change.new,
+    )
 
 
 def _decision_buttons(
@@ -156,7 +173,7 @@ async def on_reason_needed(desk: Desk, press: Press) -> None:
     if not _REF.match(press.arg):
         desk.notify(desk.t("button.expired"))
         return
-    step = "reject" if press.action == REJECT else "extend"
+    step = {REJECT: "reject", EXTEND: "extend", REVEAL: "reveal"}[press.action]
     desk.state["pending"] = {"do": step, "ref": press.arg}
     desk.say(desk.t(f"staff.reason.ask_{step}", ref=press.arg))
 
@@ -169,6 +186,10 @@ async def on_reason(desk: Desk, text: str) -> None:
         desk.say(desk.t("staff.reason.empty"))
         return
     desk.state.pop("pending", None)
+    if step == "reveal":
+        change = await view_change(ViewChange(desk.by, ref, text), desk.uow)
+        desk.say(_change_line(desk, change) if change else desk.t("staff.request.no_change"))
+        return
     decide = reject_request if step == "reject" else extend_with_notice
     request = await decide(DecideRequest(desk.by, ref, text), desk.uow)
     due = local_due_date(request, desk.uow)
@@ -182,4 +203,5 @@ ACTIONS = {
     APPROVE: on_approve,
     REJECT: on_reason_needed,
     EXTEND: on_reason_needed,
+    REVEAL: on_reason_needed,
 }

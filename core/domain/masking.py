@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import phonenumbers
 
-__all__ = ["MASK", "mask_email", "mask_member", "mask_name", "mask_phone"]
+__all__ = ["MASK", "mask_email", "mask_field", "mask_member", "mask_name", "mask_phone"]
 
 MASK = "***"
 
@@ -44,3 +44,20 @@ def mask_name(name: str) -> str:
 def mask_member(member_no: str) -> str:
     """``M12345678`` -> ``***5678``."""
     return f"{MASK}{member_no[-4:]}" if len(member_no) > 6 else MASK
+
+
+def mask_address(address: str) -> str:
+    """``12 Nathan Road, Kowloon`` -> ``1***``: an address gives a person away."""
+    return f"{address[:1]}{MASK}" if address else MASK
+
+
+def mask_field(name: str, value: str) -> str:
+    """A customer field's value, masked as its kind is."""
+    masks = {
+        "name": mask_name,
+        "phone": mask_phone,
+        "email": mask_email,
+        "member_no": mask_member,
+        "address": mask_address,
+    }
+    return masks.get(name, mask_address)(value) if value else ""

@@ -162,6 +162,14 @@ class RequestRepository:
         )
         await self._session.flush()
 
+    async def peek_pending(self, request_ref: str) -> tuple[str, str] | None:
+        """The (field, value) waiting under this request, left in place."""
+        row = await self._session.get(PendingChangeRow, request_ref)
+        if row is None:
+            return None
+        cipher = await self._keys.cipher(row.customer_ref)
+        return row.field, cipher.decrypt(f"pending.{row.field}", row.value_enc) or ""
+
     async def take_pending(self, request_ref: str) -> tuple[str, str] | None:
         """The (field, value) waiting under this request, removed from storage."""
         row = await self._session.get(PendingChangeRow, request_ref, with_for_update=True)
