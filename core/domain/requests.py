@@ -34,20 +34,34 @@ class RequestState(StrEnum):
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
     REJECTED = "rejected"
+    CANCELLED = "cancelled"  # by the customer, before any work began
 
     @property
     def closed(self) -> bool:
-        return self in (RequestState.COMPLETED, RequestState.REJECTED)
+        return self in (RequestState.COMPLETED, RequestState.REJECTED, RequestState.CANCELLED)
+
+    @property
+    def cancellable(self) -> bool:
+        """Still waiting: the customer may call it off."""
+        return self in (RequestState.RECEIVED, RequestState.VERIFYING)
 
 
 _NEXT: dict[RequestState, frozenset[RequestState]] = {
     RequestState.RECEIVED: frozenset(
-        {RequestState.VERIFYING, RequestState.IN_PROGRESS, RequestState.REJECTED}
+        {
+            RequestState.VERIFYING,
+            RequestState.IN_PROGRESS,
+            RequestState.REJECTED,
+            RequestState.CANCELLED,
+        }
     ),
-    RequestState.VERIFYING: frozenset({RequestState.IN_PROGRESS, RequestState.REJECTED}),
+    RequestState.VERIFYING: frozenset(
+        {RequestState.IN_PROGRESS, RequestState.REJECTED, RequestState.CANCELLED}
+    ),
     RequestState.IN_PROGRESS: frozenset({RequestState.COMPLETED, RequestState.REJECTED}),
     RequestState.COMPLETED: frozenset(),
     RequestState.REJECTED: frozenset(),
+    RequestState.CANCELLED: frozenset(),
 }
 
 
@@ -66,6 +80,7 @@ class DataRequest:
     extended: bool = False
     reason: str | None = None
     history: list[tuple[datetime, RequestState, str | None]] = field(default_factory=list)
+    detail: str | None = None  # what it is about where the kind does not say: a field
 
     def move_to(self, state: RequestState, at: datetime, note: str | None = None) -> None:
         if state not in _NEXT[self.state]:

@@ -35,10 +35,12 @@ from core.services.jobs import (
 )
 from core.services.requests import (
     ExtendRequest,
+    CancelRequest,
     MoveRequest,
     OpenRequest,
     customer_requests,
     extend_request,
+    cancel_request,
     move_request,
     open_request,
     request_queue,
@@ -70,6 +72,7 @@ __all__ = [
     "EnqueueJob",
     "ExtendRequest",
     "MarkNoticeSeen",
+    "CancelRequest",
     "MoveRequest",
     "OpenRequest",
     "RecordAnswer",
@@ -94,6 +97,7 @@ __all__ = [
     "list_staff",
     "load_conversation",
     "mark_notice_seen",
+    "cancel_request",
     "move_request",
     "open_request",
     "record_answer",

@@ -11,15 +11,17 @@ from dataclasses import dataclass
 
 from core.domain.actor import Actor
 from core.domain.requests import DataRequest, RequestKind, RequestState
-from core.errors import InvalidInput, PrivacyError
+from core.errors import InvalidInput, InvalidTransition, NotFound, PrivacyError
 from core.ids import new_ref
 from core.services._common import customer_actor, refuse
 from core.storage import UnitOfWork
 
 __all__ = [
+    "CancelRequest",
     "ExtendRequest",
     "MoveRequest",
     "OpenRequest",
+    "cancel_request",
     "customer_requests",
     "extend_request",
     "move_request",
@@ -33,6 +35,7 @@ class OpenRequest:
     customer_ref: str
     kind: RequestKind
     channel: str = "telegram"
+    detail: str | None = None  # what it is about: a correction's field
 
 
 async def open_request(cmd: OpenRequest, uow: UnitOfWork) -> DataRequest:
@@ -48,6 +51,7 @@ async def open_request(cmd: OpenRequest, uow: UnitOfWork) -> DataRequest:
         received_at=now,
         due_at=regime.response_due(now),
         history=[(now, RequestState.RECEIVED, None)],
+        detail=cmd.detail,
     )
     if not uow.policy.needs_approval(cmd.kind.value):
         request.move_to(RequestState.IN_PROGRESS, now, "automatic")
@@ -94,6 +98,31 @@ async def move_request(cmd: MoveRequest, uow: UnitOfWork) -> DataRequest:
         details={"request": request.ref, "kind": request.kind.value},
     )
     return request
+
+
+@dataclass(frozen=True)
+class CancelRequest:
+    customer_ref: str
+    request_ref: str
+
+
+async def cancel_request(cmd: CancelRequest, uow: UnitOfWork) -> DataRequest:
+    """The customer calls off a request no work has begun on; a correction's new
+    value, waiting for approval, is deleted with it."""
+    actor = customer_actor(cmd.customer_ref)
+    request = await uow.requests.get(cmd.request_ref, lock=True)
+    if request.customer_ref != cmd.customer_ref:  # forged: as if it did not exist
+        unknown = NotFound("no such request", code="unknown_request")
+        await refuse(uow, actor, "request.cancelled", unknown, subject_ref=cmd.customer_ref)
+    if not request.state.cancellable:
+        late = InvalidTransition(
+            f"a {request.state} request cannot be cancelled", code="not_cancellable"
+        )
+        await refuse(uow, actor, "request.cancelled", late, subject_ref=request.customer_ref)
+    await uow.requests.take_pending(request.ref)
+    return await move_request(
+        MoveRequest(request.ref, RequestState.CANCELLED, actor, "cancelled by the customer"), uow
+    )
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,9 @@ async def correct_field(cmd: CorrectField, uow: UnitOfWork) -> tuple[DataRequest
         value = await _checked(cmd, customer, uow)
     except PrivacyError as error:
         await refuse(uow, actor, "rectification.requested", error, subject_ref=customer.ref)
-    request = await open_right(OpenRight(customer.ref, RequestKind.RECTIFICATION, cmd.channel), uow)
+    request = await open_right(
+        OpenRight(customer.ref, RequestKind.RECTIFICATION, cmd.channel, cmd.field), uow
+    )
     await uow.record(
         actor,
         "rectification.requested",

@@ -22,6 +22,7 @@ class OpenRight:
     customer_ref: str
     kind: RequestKind
     channel: str = "telegram"
+    detail: str | None = None
 
 
 async def open_right(cmd: OpenRight, uow: UnitOfWork) -> DataRequest:
@@ -30,7 +31,9 @@ async def open_right(cmd: OpenRight, uow: UnitOfWork) -> DataRequest:
     The chat answer is the acknowledgement, so it is recorded as given at receipt;
     CCPA's 10 working days are met the same second.
     """
-    request = await open_request(OpenRequest(cmd.customer_ref, cmd.kind, cmd.channel), uow)
+    request = await open_request(
+        OpenRequest(cmd.customer_ref, cmd.kind, cmd.channel, cmd.detail), uow
+    )
     await uow.requests.acknowledge(request.ref, request.received_at)
     return request
 

@@ -198,6 +198,7 @@ class RequestRepository:
         row.received_at = r.received_at
         row.due_at = r.due_at
         row.extended = r.extended
+        row.detail = r.detail
         row.history = [[at.isoformat(), state.value, note] for at, state, note in r.history]
         if r.state.closed and row.closed_at is None:
             row.closed_at = r.history[-1][0] if r.history else r.received_at
@@ -218,4 +219,5 @@ class RequestRepository:
             state=RequestState(row.state),
             extended=row.extended,
             history=history,
+            detail=row.detail,
         )

@@ -31,6 +31,8 @@ class DataRequestRow(Base):
     # Background export delivery: "sending" is committed before the document leaves,
     # "uncertain" when it may have arrived but was never confirmed (never sent twice).
     delivery: Mapped[str | None] = mapped_column(String(16))
+    # What the request is about, where its kind does not say (a correction's field).
+    detail: Mapped[str | None] = mapped_column(String(32))
 
 
 class PendingChangeRow(Base):
