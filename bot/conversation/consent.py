@@ -16,6 +16,7 @@ from core.services import (
     MarkNoticeSeen,
     current_consents,
     decide_consent,
+    lifts_suppression,
     mark_notice_seen,
 )
 
@@ -65,22 +66,26 @@ async def on_consent_press(turn: Turn, press: Press) -> None:
     # purpose of theirs at this very moment would show at the next redraw.)
     current[purpose] = entry
     await _consent_screen(turn, turn.t("privacy.title"), edit=True, current=current)
-    send_receipt(turn, entry)
+    lifted = give and await lifts_suppression(turn.customer.ref, purpose, turn.uow)
+    send_receipt(turn, entry, lifted=lifted)
 
 
-def send_receipt(turn: Turn, entry: ConsentEntry) -> None:
-    """The consent receipt after a change, and the same decision as the press notice."""
+def send_receipt(turn: Turn, entry: ConsentEntry, *, lifted: bool = False) -> None:
+    """The consent receipt after a change, and the same decision as the press notice;
+    ``lifted``: this consent lifts the block an earlier erasure left on the purpose."""
     decision = turn.t(f"consent.decision.{entry.decision.value}")
-    turn.say(
-        turn.t(
-            "consent.receipt",
-            purpose=purpose_title(turn, entry.purpose),
-            decision=decision,
-            version=entry.notice_version,
-            time=local_time(turn, entry.decided_at),
-            ref=entry.ref,
-        )
+    receipt = turn.t(
+        "consent.receipt",
+        purpose=purpose_title(turn, entry.purpose),
+        decision=decision,
+        version=entry.notice_version,
+        time=local_time(turn, entry.decided_at),
+        ref=entry.ref,
     )
+    if lifted:
+        title = purpose_title(turn, entry.purpose)
+        receipt += "\n\n" + turn.t("consent.suppression_lifted", purpose=title)
+    turn.say(receipt)
     turn.notify(decision)
 
 

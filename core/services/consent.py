@@ -19,6 +19,7 @@ __all__ = [
     "MarkNoticeSeen",
     "current_consents",
     "decide_consent",
+    "lifts_suppression",
     "mark_notice_seen",
 ]
 
@@ -64,7 +65,25 @@ async def decide_consent(cmd: DecideConsent, uow: UnitOfWork) -> ConsentEntry:
             "receipt": entry.ref,
         },
     )
+    if cmd.give and await lifts_suppression(customer.ref, cmd.purpose, uow):
+        await uow.record(
+            actor,
+            "suppression.lifted",
+            subject_ref=customer.ref,
+            purpose=cmd.purpose,
+            details={"receipt": entry.ref},
+        )
     return entry
+
+
+async def lifts_suppression(customer_ref: str, purpose: str, uow: UnitOfWork) -> bool:
+    """Does consent to ``purpose`` lift a suppression: the customer was erased before,
+    came back, and this purpose is the one the suppression list holds back
+    (follow-ups)? Without that fresh consent, the suppression holds."""
+    if purpose != uow.policy.followup_purpose:
+        return False
+    blinds = [blind for _, blind in await uow.customers.identity_blinds(customer_ref)]
+    return await uow.suppressions.listed_at(blinds) is not None
 
 
 async def _after_last_decision(customer_ref: str, uow: UnitOfWork) -> datetime:

@@ -94,9 +94,14 @@ async def followup_denial(
 ) -> str | None:
     """Why this customer may not get a follow-up now, or None if they may."""
     # Any of the customer's identities (or the given ones) on the suppression list?
+    # Consent to follow-ups given after the listing lifts it (an erased customer came back).
     contacts = [blind for _, blind in await uow.customers.identity_blinds(customer.ref)]
-    if await uow.suppressions.any_listed([*contacts, *extra_blinds]):
-        return "suppressed"
+    listed = await uow.suppressions.listed_at([*contacts, *extra_blinds])
+    consents = await uow.consents.current(customer.ref)
+    if listed is not None:
+        fresh = consents.get(uow.policy.followup_purpose)
+        if fresh is None or not fresh.given or fresh.decided_at <= listed:
+            return "suppressed"
     if customer.flags.unreachable:
         return "unreachable"
     if customer.flags.objected_marketing:
@@ -105,7 +110,6 @@ async def followup_denial(
         return "objected"
     if customer.telegram_chat_id is None:
         return "no_channel"
-    consents = await uow.consents.current(customer.ref)
     try:
         check_may_contact(uow.policy, customer, uow.policy.followup_purpose, consents)
     except PolicyDenied as denied:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.crypto import BlindIndexer
@@ -31,9 +31,11 @@ class SuppressionRepository:
         blind = self._indexer.index(kind, normalised)
         return await self._session.get(SuppressionRow, blind) is not None
 
-    async def any_listed(self, blinds: Iterable[str]) -> bool:
-        """Is any of these blind indexes on the list?"""
-        found = await self._session.scalar(
-            select(SuppressionRow.blind).where(SuppressionRow.blind.in_(list(blinds))).limit(1)
+    async def listed_at(self, blinds: Iterable[str]) -> datetime | None:
+        """When the latest of these blind indexes was listed (None: none is)."""
+        wanted = list(blinds)
+        if not wanted:
+            return None
+        return await self._session.scalar(
+            select(func.max(SuppressionRow.created_at)).where(SuppressionRow.blind.in_(wanted))
         )
-        return found is not None
