@@ -244,3 +244,65 @@ async def test_housekeeping_counts_match_the_dry_run(core: PrivacyCore) -> None:
     assert dry == real
     assert real.totals() == {"signatures": 1}
     assert await count(core, NonceRow) == 1
+
+
+# --- request records: kept 24 months after they close (11 CCR §7101) -------------------
+
+
+async def _closed_request(core: PrivacyCore, telegram_id: int) -> str:
+    from core.domain.requests import RequestKind
+    from core.services import OpenRequest, open_request
+    from core.services.rights.requests import complete_request
+
+    ref = await customer(core, telegram_id)
+    async with core.uow() as uow:
+        request = await open_request(OpenRequest(ref, RequestKind.ACCESS), uow)
+        await complete_request(request, uow, notify=False)
+        await uow.commit()
+    return request.ref
+
+
+async def _request_exists(core: PrivacyCore, ref: str) -> bool:
+    from core.storage.tables import DataRequestRow
+
+    async with core.uow() as uow:
+        return await uow.session.get(DataRequestRow, ref) is not None
+
+
+async def test_a_closed_request_record_is_kept_24_months_as_proof(core: PrivacyCore) -> None:
+    clock = freeze(core, START)
+    ref = await _closed_request(core, 8101)
+    clock.advance(timedelta(days=365 * 2 - 10))  # not yet 24 months
+    async with core.uow() as uow:
+        await run_retention(uow)
+    assert await _request_exists(core, ref)
+
+
+async def test_a_request_record_closed_over_24_months_ago_is_removed_and_audited(
+    core: PrivacyCore,
+) -> None:
+    clock = freeze(core, START)
+    ref = await _closed_request(core, 8101)
+    clock.advance(timedelta(days=365 * 2 + 5))
+    async with core.uow() as uow:
+        plan = await run_retention(uow, dry_run=True)
+    assert plan.totals().get("requests") == 1
+    async with core.uow() as uow:
+        done = await run_retention(uow)
+    assert done.totals().get("requests") == 1
+    assert not await _request_exists(core, ref)
+
+
+async def test_an_open_request_record_is_never_removed(core: PrivacyCore) -> None:
+    from core.domain.requests import RequestKind
+    from core.services import OpenRequest, open_request
+
+    clock = freeze(core, START)
+    person = await customer(core, 8102)
+    async with core.uow() as uow:
+        request = await open_request(OpenRequest(person, RequestKind.ERASURE), uow)
+        await uow.commit()
+    clock.advance(timedelta(days=365 * 3))
+    async with core.uow() as uow:
+        await run_retention(uow)
+    assert await _request_exists(core, request.ref)

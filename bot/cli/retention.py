@@ -18,6 +18,7 @@ _LABELS = {
     "transaction_pseudonymised": "purchases pseudonymised",
     "transaction_deleted": "purchases deleted (past legal hold)",
     "behaviour": "conversation states / follow-up records deleted",
+    "requests": "closed request records deleted (past request_record_retention)",
     "jobs": "finished jobs purged",
     "signatures": "callback signatures purged",
 }

@@ -214,6 +214,7 @@ def _find(items: Iterable[_K], key: str, what: str) -> _K:
 
 
 _KEY_BACKUP_RETENTION = Duration(35, TimeUnit.DAYS)
+_REQUEST_RECORD_RETENTION = Duration(24, TimeUnit.MONTHS)
 
 
 @dataclass(frozen=True)
@@ -237,6 +238,8 @@ class Policy:
     # How long a key-store backup may be kept: it holds the keys of customers erased
     # after it was made, so this bounds how long they stay readable in backups.
     key_backup_retention: Duration = _KEY_BACKUP_RETENTION
+    # How long a closed request's record is kept as proof (CCPA regs §7101: 24 months).
+    request_record_retention: Duration = _REQUEST_RECORD_RETENTION
     # Kinds that need two different staff members to approve them (four eyes).
     second_approval_required: frozenset[str] = frozenset({"erasure"})
     source: Path | None = field(default=None, compare=False)
@@ -513,6 +516,7 @@ _ROOT_KEYS = (
     "inactive_after",
     "conversation_state_ttl",
     "key_backup_retention",
+    "request_record_retention",
     "export_rate_limit",
     "approval_required",
     "second_approval_required",
@@ -550,6 +554,8 @@ def _build_policy(root: _Table) -> Policy:
         export_rate_limit=root.positive_int("export_rate_limit"),
         followup_purpose=_followup_purpose(root, purposes),
         key_backup_retention=_key_backup_retention(root),
+        request_record_retention=root.optional_duration("request_record_retention")
+        or _REQUEST_RECORD_RETENTION,
         source=root.source,
     )
 

@@ -10,6 +10,9 @@ One sweep, planned by one set of queries and then carried out:
   of their ciphertext, backups included, becomes noise), then their rows deleted
 - conversation state older than ``conversation_state_ttl``, finished follow-ups
   older than the behaviour retention: deleted
+- request records closed longer than ``request_record_retention`` ago (24 months:
+  CCPA regulations §7101 keep them that long as proof): deleted, whoever they
+  were about (an erased customer's requests too)
 - finished jobs older than 30 days and callback signatures older than 10 minutes:
   deleted (housekeeping, no personal data)
 
@@ -67,6 +70,7 @@ class SubjectRemoval:
     purchases_deleted: int = 0
     conversation: bool = False
     followups: int = 0
+    requests: int = 0
 
     def counts(self) -> dict[str, int]:
         counts = {
@@ -75,6 +79,7 @@ class SubjectRemoval:
             "transaction_pseudonymised": self.pseudonymised,
             "transaction_deleted": self.purchases_deleted,
             "behaviour": int(self.conversation) + self.followups,
+            "requests": self.requests,
         }
         return {k: v for k, v in counts.items() if v}
 
@@ -105,6 +110,7 @@ class _Cutoffs:
     purchases: PurchaseCutoffs  # retention; legal hold (None: past retention is deleted)
     conversations: datetime
     followups: datetime
+    requests: datetime
     jobs: datetime
     signatures: datetime
 
@@ -128,6 +134,7 @@ def _cutoffs(uow: UnitOfWork, now: datetime) -> _Cutoffs:
         ),
         conversations=earlier_by(policy.conversation_state_ttl),
         followups=earlier_by(policy.category("behaviour").retention),
+        requests=earlier_by(policy.request_record_retention),
         jobs=now - JOB_TTL,
         signatures=now - SIGNATURE_TTL,
     )
@@ -151,6 +158,10 @@ async def plan_retention(uow: UnitOfWork) -> RetentionPlan:
             item = subjects.get(ref)
             item.purchases_deleted, item.pseudonymised = deleted, pseudonymised
     await _plan_staying_rows(subjects, cut, uow)
+    # Request records are pseudonymous proof, kept apart from the customer's data:
+    # they go on their own clock, a leaving (or erased) customer's too.
+    for ref, n in await repo.closed_requests_per_subject(cut.requests):
+        subjects.get(ref).requests = n
     plan = RetentionPlan(at=now, subjects=subjects.in_order())
     plan.jobs = await repo.finished_jobs(cut.jobs)
     plan.signatures = await repo.old_signatures(cut.signatures)
@@ -261,6 +272,10 @@ async def _apply_batch(
         else:
             staying.append(item)
     await _apply_staying(staying, out, cut, uow)
+    closed = [item.subject for item in items if item.requests]
+    if closed:
+        for ref, n in (await uow.retention.remove_requests(closed, cut.requests)).items():
+            out[ref].requests = n
     return [out[item.subject] for item in items]
 
 

@@ -49,7 +49,7 @@ _CHUNK = 1000
 __all__ = ["FINAL_FOLLOWUP_STATES", "PurchaseCutoffs", "RetentionRepository"]
 
 FINAL_FOLLOWUP_STATES = ("sent", "suppressed", "failed", "uncertain")
-_FINISHED_REQUEST_STATES = ("completed", "rejected")
+_FINISHED_REQUEST_STATES = ("completed", "rejected", "cancelled")
 _FINISHED_JOB_STATES = ("done", "failed")
 
 
@@ -64,7 +64,9 @@ _PURCHASES = _table(PurchaseRow)
 _ANSWERS = _table(SurveyAnswerRow)
 _TALKS = _table(ConversationRow)
 _FOLLOWUPS = _table(FollowupRow)
+_REQUESTS = _table(DataRequestRow)
 _purchases, _answers, _talks, _followups = _PURCHASES.c, _ANSWERS.c, _TALKS.c, _FOLLOWUPS.c
+_requests = _REQUESTS.c
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,15 @@ class RetentionRepository:
             select(_followups.customer_ref, func.count())
             .where(_followups.updated_at < before, _followups.state.in_(FINAL_FOLLOWUP_STATES))
             .group_by(_followups.customer_ref)
+        )
+        return [(str(ref), int(n)) for ref, n in rows]
+
+    async def closed_requests_per_subject(self, before: datetime) -> list[tuple[str, int]]:
+        """(customer ref, requests closed before ``before``): kept as proof until then."""
+        rows = await self._session.execute(
+            select(_requests.customer_ref, func.count())
+            .where(_requests.closed_at < before, _requests.state.in_(_FINISHED_REQUEST_STATES))
+            .group_by(_requests.customer_ref)
         )
         return [(str(ref), int(n)) for ref, n in rows]
 
@@ -271,6 +282,17 @@ class RetentionRepository:
                 _followups.state.in_(FINAL_FOLLOWUP_STATES),
             ),
             _followups.customer_ref,
+        )
+
+    async def remove_requests(self, refs: Sequence[str], before: datetime) -> Counter[str]:
+        return await self._removed(
+            _REQUESTS,
+            and_(
+                _requests.customer_ref.in_(refs),
+                _requests.closed_at < before,
+                _requests.state.in_(_FINISHED_REQUEST_STATES),
+            ),
+            _requests.customer_ref,
         )
 
     async def _removed(
