@@ -749,15 +749,14 @@ def _second_approval_required(root: _Table) -> frozenset[str]:
     needing = _request_kinds(root, "approval_required")
     if "second_approval_required" not in root.data:
         return frozenset({RequestKind.ERASURE.value}) & needing
-    kinds = root.strings("second_approval_required", allow_empty=True)
-    _request_kinds(root, "second_approval_required")
-    for i, name in enumerate(kinds):
+    kinds = _request_kinds(root, "second_approval_required")
+    for i, name in enumerate(root.strings("second_approval_required", allow_empty=True)):
         if name not in needing:
             root.fail(
                 f"second_approval_required[{i}]",
                 f"{name!r} needs no approval at all (add it to approval_required first)",
             )
-    return frozenset(kinds)
+    return kinds
 
 
 def _request_kinds(root: _Table, key: str) -> frozenset[str]:
