@@ -20,7 +20,8 @@ import pytest
 
 import core.errors
 from bot.render.i18n import LOCALES, LOCALES_DIR, Translator, catalog, locale_for, placeholders
-from core.domain.policy import load_policy
+from core.domain.policy import SeparateConsent, load_policy
+from core.domain.requests import Waiting
 from core.domain.survey import QuestionKind, load_survey
 
 BOT_DIR = Path(__file__).resolve().parent.parent / "bot"
@@ -70,6 +71,23 @@ def dynamic_keys() -> frozenset[str]:
     keys: set[str] = set()
     for purpose in load_policy().purposes:
         keys.update((purpose.title_key, purpose.description_key))
+        if purpose.recipient is not None:
+            keys.update((purpose.recipient.method_key, purpose.recipient.rights_key))
+        if purpose.separate is SeparateConsent.SENSITIVE:
+            keys.add(purpose.necessity_key)
+        if (dm := purpose.direct_marketing) is not None:
+            keys.update(f"marketing.data.{kind}" for kind in dm.data_kinds)
+            keys.update(f"marketing.subject.{subject}" for subject in dm.subjects)
+    keys.update(f"consent.separate.heading.{kind.value}" for kind in SeparateConsent)
+    for need in Waiting:
+        keys.update(
+            (
+                f"staff.need.{need.value}",
+                f"staff.notice.waiting_{need.value}",
+                f"rights.requests.waiting_{need.value}",
+                f"staff.button.ask_{need.value}",
+            )
+        )
     survey = load_survey()
     keys.add(survey.title_key)
     for question in survey.questions:

@@ -55,7 +55,7 @@ async def test_start_shows_the_notice_and_an_unticked_button_per_consent_purpose
     keyboard = chat.messages[-1].labels()
     consent_purposes = [p.key for p in core.policy.consent_purposes()]
     assert len(keyboard) == len(consent_purposes)
-    assert all(label.startswith("☐") for label in keyboard)
+    assert all(label.startswith(("☐", "📄")) for label in keyboard)  # 📄: asked on its own
     assert "Serving your orders" in chat.messages[-1].text  # explained, not a switch
     assert not any("Serving your orders" in label for label in keyboard)
 
@@ -253,5 +253,5 @@ async def test_a_new_notice_version_asks_again(chat: Driver, core: PrivacyCore) 
     core.policy = core.policy.__class__(**{**core.policy.__dict__, "notice_version": "2027-01"})
     await chat.send("/help")
     assert "has changed" in all_text(chat)
-    assert all(label.startswith("☐") for label in chat.messages[-1].labels())
+    assert all(label.startswith(("☐", "📄")) for label in chat.messages[-1].labels())
     assert "earlier privacy notice" in chat.messages[-1].text

@@ -246,7 +246,12 @@ async def test_request_details_show_kind_state_due_regime_and_history(core: Priv
     text = texts(chat)[-1]
     for part in (opened.ref, "erasure", "received", "PDPO", en("staff.request.history")):
         assert part in text
-    assert chat.messages[-1].labels() == ["✅ Approve", "❌ Reject"]
+    assert chat.messages[-1].labels() == [
+        "✅ Approve",
+        "❌ Reject",
+        "🪪 Ask: proof it is theirs",
+        "❓ Ask: more detail",
+    ]
 
 
 async def test_a_malformed_request_id_gets_the_usage(core: PrivacyCore) -> None:

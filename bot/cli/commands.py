@@ -62,9 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     staff.add_argument("--role", choices=["admin", "agent", "auditor"])
 
     requests = sub.add_parser("requests", help="the data request desk (list, decide)")
-    requests.add_argument("action", choices=["list", "show", "approve", "reject", "extend"])
+    requests.add_argument(
+        "action", choices=["list", "show", "approve", "reject", "extend", "wait", "resume"]
+    )
     requests.add_argument("request_id", nargs="?", help="a request id (q...), as in list")
-    requests.add_argument("reason", nargs="*", help="required for reject and extend")
+    requests.add_argument(
+        "reason",
+        nargs="*",
+        help="required for reject, extend and resume; for wait: identity or clarification",
+    )
 
     stats = sub.add_parser("stats", help="consent and request statistics")
     stats.add_argument("--png", metavar="FILE", help="also write the chart as a PNG file")

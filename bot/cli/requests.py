@@ -1,4 +1,4 @@
-"""``privacy-bot requests list|show|approve|reject|extend`` and ``privacy-bot stats``.
+"""``privacy-bot requests list|show|approve|reject|extend|wait|resume`` and ``privacy-bot stats``.
 
 The headless twin of the chat desk: the same use cases, with the CLI as the actor
 (audited as ``cli``), and plain English for the server's operator like the rest
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from core.app import PrivacyCore
-from core.domain.requests import DataRequest
+from core.domain.requests import DataRequest, Waiting
 from core.services.desk.queue import (
     DecideRequest,
     ViewQueue,
@@ -26,10 +26,17 @@ from core.services.desk.queue import (
     view_request,
 )
 from core.services.desk.stats import ViewStats, desk_stats, shown
+from core.services.desk.waiting import AskCustomer, ask_customer, end_wait
 
 __all__ = ["requests_command", "stats_command"]
 
-_DECIDE = {"approve": approve_request, "reject": reject_request, "extend": extend_with_notice}
+_DECIDE = {
+    "approve": approve_request,
+    "reject": reject_request,
+    "extend": extend_with_notice,
+    "resume": end_wait,
+}
+_NEEDS = ", ".join(w.value for w in Waiting)
 
 
 async def requests_command(action: str, ref: str | None, reason: str, core: PrivacyCore) -> int:
@@ -39,16 +46,32 @@ async def requests_command(action: str, ref: str | None, reason: str, core: Priv
         return _fail(f"a request id is required for {action}")
     if action == "show":
         return await _show(ref, core)
-    if action in ("reject", "extend") and not reason.strip():
+    if action in ("reject", "extend", "resume") and not reason.strip():
         return _fail(f"a reason is required for {action}: requests {action} <id> <reason...>")
+    if action == "wait":
+        return await _wait(ref, reason.strip(), core)
     async with core.uow() as uow:
         request = await _DECIDE[action](DecideRequest(None, ref, reason), uow)
         await uow.commit()
         due = local_due_date(request, uow)
     if request.first_approver:
         print(f"{request.ref}: first approval recorded; a staff member must give the second")
+    elif action == "resume":
+        print(f"{request.ref}: the wait for the customer is over (due {due})")
     else:
         print(f"{request.ref}: {request.state} (due {due}); the customer will be told")
+    return 0
+
+
+async def _wait(ref: str, need: str, core: PrivacyCore) -> int:
+    if need not in {w.value for w in Waiting}:
+        return _fail(f"say what the customer is asked for: requests wait <id> <{_NEEDS}>")
+    async with core.uow() as uow:
+        request = await ask_customer(AskCustomer(None, ref, Waiting(need)), uow)
+        await uow.commit()
+        regime = uow.policy.jurisdiction(request.jurisdiction)
+    clock = "stands still" if regime.pauses_for_customer else "keeps running"
+    print(f"{request.ref}: waiting for the customer ({need}); {regime.name}'s clock {clock}")
     return 0
 
 

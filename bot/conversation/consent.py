@@ -1,8 +1,14 @@
 """/start and /privacy: the notice, then one tap per purpose to give or withdraw.
 
 /start  -> greeting, plain-words notice, consent keyboard (nothing pre-ticked)
-/privacy -> each purpose with its state and date, one tap toggles it
+/privacy -> each purpose with its state and date, one tap toggles it; a marketing
+            purpose names the data it uses and what it offers (PDPO s.35C)
 tap      -> ledger entry, keyboard redrawn in place, receipt sent
+a PIPL separate consent (provision, sensitive, cross-border) is never given here:
+  [📄 read and decide] -> its own screen: recipient, country, purpose, method,
+  data, rights with the recipient (or why sensitive data is needed)
+  -> [agree to this alone] / [no, thank you] -> its own ledger entry, receipt;
+  saying no blocks nothing (PIPL Art. 16)
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from bot.conversation.events import Button
 from bot.conversation.formatting import local_time, purpose_title, tick
 from bot.conversation.turn import Press, Turn
 from core.domain.consent import ConsentEntry, ConsentStanding, consent_in_force, consent_standing
+from core.domain.policy import PurposeSpec, SeparateConsent
 from core.services import (
     DecideConsent,
     MarkNoticeSeen,
@@ -20,9 +27,17 @@ from core.services import (
     mark_notice_seen,
 )
 
-__all__ = ["on_consent_press", "send_receipt", "show_privacy", "start"]
+__all__ = [
+    "ACTIONS",
+    "on_consent_press",
+    "on_decide_alone_press",
+    "on_separate_press",
+    "send_receipt",
+    "show_privacy",
+    "start",
+]
 
-ACTION = "cs"
+ACTION, SEPARATE, DECIDE_ALONE = "cs", "cp", "cg"
 
 
 async def start(turn: Turn) -> None:
@@ -53,6 +68,9 @@ async def on_consent_press(turn: Turn, press: Press) -> None:
         turn.notify(turn.t("button.expired"))
         return
     give = want == "1"
+    if give and turn.core.policy.purpose(purpose).separate is not None:
+        await _separate_screen(turn, purpose)  # a stale or forged keyboard: ask alone
+        return
     # In the turn's one transaction: read, then decide.
     current = await current_consents(turn.customer.ref, turn.uow)
     if _is_on(turn, current.get(purpose)) == give:
@@ -70,6 +88,71 @@ async def on_consent_press(turn: Turn, press: Press) -> None:
     send_receipt(turn, entry, lifted=lifted)
 
 
+async def on_separate_press(turn: Turn, press: Press) -> None:
+    """[📄 read and decide]: the purpose's own screen."""
+    spec = _separate_purpose(turn, press.arg)
+    if spec is None:
+        turn.notify(turn.t("button.expired"))
+        return
+    await _separate_screen(turn, spec.key)
+
+
+async def on_decide_alone_press(turn: Turn, press: Press) -> None:
+    """[agree to this alone] / [no, thank you] on a separate consent's own screen."""
+    purpose, _, want = press.arg.partition(":")
+    spec = _separate_purpose(turn, purpose)
+    if spec is None or want not in ("0", "1"):
+        turn.notify(turn.t("button.expired"))
+        return
+    give = want == "1"
+    current = await current_consents(turn.customer.ref, turn.uow)
+    entry = current.get(purpose)
+    if _is_on(turn, entry) == give and (give or entry is not None):
+        turn.notify(turn.t("consent.unchanged"))
+        return
+    cmd = DecideConsent(turn.customer.ref, purpose, give, turn.event.channel, separately=True)
+    decided = await decide_consent(cmd, turn.uow)
+    lifted = give and await lifts_suppression(turn.customer.ref, purpose, turn.uow)
+    send_receipt(turn, decided, lifted=lifted)
+
+
+def _separate_purpose(turn: Turn, key: str) -> PurposeSpec | None:
+    found = [p for p in turn.core.policy.consent_purposes() if p.key == key]
+    return found[0] if found and found[0].separate is not None else None
+
+
+async def _separate_screen(turn: Turn, purpose: str) -> None:
+    t, spec = turn.t, turn.core.policy.purpose(purpose)
+    assert spec.separate is not None
+    lines = [t(spec.title_key), t(f"consent.separate.heading.{spec.separate.value}"), ""]
+    lines.append(t("consent.separate.purpose", description=t(spec.description_key)))
+    data = "; ".join(t(f"rights.category.{c}") for c in spec.categories)
+    lines.append(t("consent.separate.categories", categories=data))
+    if (r := spec.recipient) is not None:
+        lines.append(t("consent.separate.recipient", name=r.name, contact=r.contact))
+        if r.country:
+            lines.append(t("consent.separate.country", country=r.country))
+        lines.append(t("consent.separate.method", method=t(r.method_key)))
+        lines.append(t("consent.separate.rights", rights=t(r.rights_key)))
+    if spec.separate is SeparateConsent.SENSITIVE:
+        lines.append(t("consent.separate.necessity", necessity=t(spec.necessity_key)))
+    current = await current_consents(turn.customer.ref, turn.uow)
+    standing = consent_standing(current.get(purpose), turn.core.policy.notice_version)
+    lines += ["", t(_STATUS_KEYS[standing], time=_decided(turn, current.get(purpose)))]
+    lines += ["", t("consent.separate.free")]
+    turn.say(
+        "\n".join(lines),
+        (
+            turn.button(t("consent.separate.agree"), DECIDE_ALONE, f"{purpose}:1"),
+            turn.button(t("consent.separate.decline"), DECIDE_ALONE, f"{purpose}:0"),
+        ),
+    )
+
+
+def _decided(turn: Turn, entry: ConsentEntry | None) -> str:
+    return "" if entry is None else local_time(turn, entry.decided_at)
+
+
 def send_receipt(turn: Turn, entry: ConsentEntry, *, lifted: bool = False) -> None:
     """The consent receipt after a change, and the same decision as the press notice;
     ``lifted``: this consent lifts the block an earlier erasure left on the purpose."""
@@ -82,6 +165,9 @@ def send_receipt(turn: Turn, entry: ConsentEntry, *, lifted: bool = False) -> No
         time=local_time(turn, entry.decided_at),
         ref=entry.ref,
     )
+    if entry.separately:
+        article = SeparateConsent(entry.separately).article
+        receipt += "\n" + turn.t("consent.separate.receipt", article=article)
     if lifted:
         title = purpose_title(turn, entry.purpose)
         receipt += "\n\n" + turn.t("consent.suppression_lifted", purpose=title)
@@ -106,13 +192,36 @@ async def _consent_screen(
         standing = consent_standing(entry, policy.notice_version)
         on = standing.in_force
         title = t(spec.title_key)
-        at = "" if entry is None else local_time(turn, entry.decided_at)
-        status = t(_STATUS_KEYS[standing], time=at)
+        status = t(_STATUS_KEYS[standing], time=_decided(turn, entry))
         lines.append(f"{tick(on)} {title}: {t(spec.description_key)}\n    {status}")
+        lines += [f"    {line}" for line in _marketing_lines(turn, spec)]
+        if spec.separate is not None and not on:
+            lines.append(f"    {t('consent.separate.tag')}")
+            label = t("consent.button.read_decide", title=title)
+            rows.append((turn.button(label, SEPARATE, spec.key),))
+            continue
         rows.append((turn.button(f"{tick(on)} {title}", ACTION, f"{spec.key}:{int(not on)}"),))
     lines.append("")
     lines.append(t("consent.tap_hint"))
     turn.say("\n".join(lines), *rows, edit=edit)
+
+
+def _marketing_lines(turn: Turn, spec: PurposeSpec) -> list[str]:
+    """PDPO s.35C: the kinds of personal data and the classes of marketing subjects."""
+    dm = spec.direct_marketing
+    if dm is None:
+        return []
+    t = turn.t
+    return [
+        t(
+            "consent.marketing.data",
+            data=", ".join(t(f"marketing.data.{k}") for k in dm.data_kinds),
+        ),
+        t(
+            "consent.marketing.subjects",
+            subjects=", ".join(t(f"marketing.subject.{k}") for k in dm.subjects),
+        ),
+    ]
 
 
 def _is_on(turn: Turn, entry: ConsentEntry | None) -> bool:
@@ -125,4 +234,11 @@ _STATUS_KEYS = {
     ConsentStanding.WITHDRAWN: "consent.status.withdrawn",
     ConsentStanding.IN_FORCE: "consent.status.given",
     ConsentStanding.STALE: "consent.status.stale",
+}
+
+
+ACTIONS = {
+    ACTION: on_consent_press,
+    SEPARATE: on_separate_press,
+    DECIDE_ALONE: on_decide_alone_press,
 }

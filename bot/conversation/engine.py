@@ -16,7 +16,7 @@ import traceback
 import weakref
 from typing import Any
 
-from bot.conversation import consent, help, rights, staff, survey
+from bot.conversation import consent, help, requests, rights, staff, survey
 from bot.conversation.events import EventKind, Incoming, Outcome, Reply
 from bot.conversation.intents import route_for
 from bot.conversation.routes import RouteMap, build_route_map
@@ -168,7 +168,11 @@ class FlowEngine:
         await handler(turn, press)
 
     async def _text(self, turn: Turn) -> None:
-        if await survey.on_survey_text(turn) or await rights.on_rights_text(turn):
+        if (
+            await survey.on_survey_text(turn)
+            or await rights.on_rights_text(turn)
+            or await requests.on_answer_text(turn)
+        ):
             return
         command = route_for(turn.event.text)
         await self.routes.commands.get(command or "", help.not_understood)(turn)

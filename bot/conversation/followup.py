@@ -8,6 +8,10 @@ the engine like any other button (bot/conversation/turn.py).
 
 answer tap -> preference data (core.services.record_answer), next question in place
 stop tap   -> follow_up consent withdrawn (core.services.decide_consent), receipt shown
+
+Where the follow-up purpose is direct marketing, the message says so and how to
+stop it (PDPO s.35F), and "stop" is the one-tap marketing opt-out: every marketing
+consent withdrawn at once (core.services.opt_out_of_marketing), a receipt for each.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from core.services import (
     decide_consent,
     record_answer,
 )
+from core.services.consent import OptOutOfMarketing, opt_out_of_marketing
 from core.services.outreach.followups import followup_survey
 
 __all__ = ["ACTIONS", "compose", "mark_state"]
@@ -57,6 +62,8 @@ def compose(
     turn = Turn(core, event, customer, {}, followup_survey(), _token=token)
     when = local_time(turn, purchased_at)[:10] if purchased_at else ""
     intro = turn.t("followup.thanks", date=when) if when else turn.t("followup.thanks_undated")
+    if _is_marketing(turn):
+        intro += "\n\n" + turn.t("followup.marketing_notice")
     _ask(turn, 0, intro)
     return turn.outcome.replies[0]
 
@@ -74,8 +81,13 @@ def _ask(turn: Turn, index: int, intro: str = "", *, edit: bool = False) -> None
         (turn.button(_option(turn, question, o), ANSWER, f"{question.id}:{o}"),)
         for o in question.options
     ]
-    rows.append((turn.button(turn.t("followup.stop_button"), STOP),))
+    stop = "followup.stop_marketing_button" if _is_marketing(turn) else "followup.stop_button"
+    rows.append((turn.button(turn.t(stop), STOP),))
     turn.say(f"{intro}\n\n{text}" if intro else text, *rows, edit=edit)
+
+
+def _is_marketing(turn: Turn) -> bool:
+    return turn.core.policy.purpose(turn.core.policy.followup_purpose).marketing
 
 
 def _option(turn: Turn, question: Question, option: str) -> str:
@@ -118,6 +130,9 @@ async def on_stop(turn: Turn, press: Press) -> None:
     """One tap: no more follow-ups. Withdrawing is as easy as giving (GDPR Art. 7(3))."""
     purpose = turn.core.policy.followup_purpose
     turn.state.pop(_STATE, None)
+    if _is_marketing(turn):
+        await _opt_out(turn)
+        return
     entry = (await current_consents(turn.customer.ref, turn.uow)).get(purpose)
     # The ledger's raw "given", not "in force": a consent given under an older notice
     # sends nothing, but "stop" still records its withdrawal, so the ledger says so.
@@ -129,6 +144,18 @@ async def on_stop(turn: Turn, press: Press) -> None:
     )
     turn.say(turn.t("followup.stopped"), edit=True)
     send_receipt(turn, entry)
+
+
+async def _opt_out(turn: Turn) -> None:
+    """PDPO s.35G: stop using their data in direct marketing, at once."""
+    cmd = OptOutOfMarketing(turn.customer.ref, turn.event.channel)
+    withdrawn = await opt_out_of_marketing(cmd, turn.uow)
+    if not withdrawn:
+        turn.say(turn.t("followup.already_stopped"), edit=True)
+        return
+    turn.say(turn.t("followup.marketing_stopped"), edit=True)
+    for entry in withdrawn:
+        send_receipt(turn, entry)
 
 
 ACTIONS = {ANSWER: on_answer, STOP: on_stop}

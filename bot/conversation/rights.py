@@ -10,13 +10,10 @@
              share your own contact with the button (typed numbers are refused)
 /rights   -> restrict processing, object to marketing, do not sell/share (tap to
              set or lift); which law applies; claim in-store purchases by number
-/requests -> each request: kind (and field), state, received, due (your time zone),
-             who was told; [Cancel ...] for each one still waiting -> cancelled, receipt
+(/requests: bot/conversation/requests.py)
 """
 
 from __future__ import annotations
-
-from datetime import datetime
 
 from bot.conversation.events import Button, Reply
 from bot.conversation.formatting import local_time, tick
@@ -24,8 +21,8 @@ from bot.conversation.turn import Press, Turn
 from bot.render.export import build_export, duration_text
 from core.domain.requests import DataRequest, RequestKind, RequestState
 from core.domain.rights import may_ask_to_share_again
-from core.errors import NotFound, RateLimited
-from core.services import CancelRequest, cancel_request, customer_requests
+from core.errors import RateLimited
+from core.services import customer_requests
 from core.services.rights.erasure import (
     EraseCustomer,
     RequestErasure,
@@ -52,7 +49,6 @@ __all__ = [
     "my_data",
     "on_contact",
     "on_rights_text",
-    "requests",
     "rights_menu",
 ]
 
@@ -130,7 +126,6 @@ async def on_menu_press(turn: Turn, press: Press) -> None:
         "export": export,
         "correct": correct,
         "rights": rights_menu,
-        "requests": requests,
         "claim": _ask_claim,
         "delete": delete,
         "law": _choose_law,
@@ -310,8 +305,11 @@ async def on_contact(turn: Turn) -> None:
         return
     cmd = ClaimPhone(turn.customer.ref, phone, turn.event.user_id, owner, turn.event.channel)
     result = await claim_phone(cmd, turn.uow)
+    for ref in result.resumed:
+        turn.say(turn.t("rights.requests.identity_confirmed", request=ref))
     if not result.linked:
-        turn.say(turn.t("rights.claim.already"))
+        if not result.resumed:
+            turn.say(turn.t("rights.claim.already"))
         return
     turn.say(turn.t("rights.claim.linked", purchases=result.purchases))
 
@@ -393,69 +391,7 @@ async def on_law_press(turn: Turn, press: Press) -> None:
     turn.say(turn.t("rights.law.changed", law=law), edit=True)
 
 
-# --- /requests ----------------------------------------------------------------------
-
-
-async def requests(turn: Turn) -> None:
-    t = turn.t
-    mine = await customer_requests(turn.customer.ref, turn.uow)
-    told = {r.ref: await turn.uow.requests.confirmations(r.ref) for r in mine}
-    if not mine:
-        turn.say(t("rights.requests.none"))
-        return
-    zone = turn.customer.zone(turn.core.policy.zone)
-    lines = [t("rights.requests.title", zone=str(zone))]
-    buttons = []
-    for r in reversed(mine[-20:]):
-        lines.append(
-            t(
-                "rights.requests.line",
-                kind=_what(turn, r),
-                state=t(f"rights.state.{r.state.value}"),
-                request=r.ref,
-                received=local_time(turn, r.received_at),
-                due=local_time(turn, r.due_at),
-            )
-            + (t("rights.requests.extended") if r.extended else "")
-        )
-        if told[r.ref]:
-            lines.append(t("rights.requests.confirmed", systems=", ".join(sorted(told[r.ref]))))
-        if r.state.cancellable:
-            label = t("rights.requests.cancel", what=_what(turn, r), day=_day(turn, r.received_at))
-            buttons.append((turn.button(label, CANCEL, r.ref),))
-    turn.say("\n".join(lines), *buttons[:5])
-
-
-def _what(turn: Turn, request: DataRequest) -> str:
-    """The request's kind, and its field for a correction: "Correction: email"."""
-    kind = turn.t(f"rights.kind.{request.kind.value}")
-    if request.detail in _FIELDS:
-        return turn.t(
-            "rights.requests.of_field",
-            kind=kind,
-            field=turn.t(f"rights.field.{request.detail}").lower(),
-        )
-    return kind
-
-
-def _day(turn: Turn, at: datetime) -> str:
-    return at.astimezone(turn.customer.zone(turn.core.policy.zone)).date().isoformat()
-
-
-async def on_cancel_press(turn: Turn, press: Press) -> None:
-    try:
-        request = await cancel_request(CancelRequest(turn.customer.ref, press.arg), turn.uow)
-    except NotFound:
-        turn.notify(turn.t("button.expired"))
-        return
-    key = "rights.requests.cancelled_change" if request.detail else "rights.requests.cancelled"
-    turn.say(turn.t(key, what=_what(turn, request), request=request.ref))
-
-
-CANCEL = "rk"
-
 ACTIONS = {
-    CANCEL: on_cancel_press,
     "rm": on_menu_press,
     "rd": on_delete_press,
     "rc": on_correct_press,
@@ -467,6 +403,5 @@ COMMANDS = {
     "export": export,
     "delete": delete,
     "correct": correct,
-    "requests": requests,
     "rights": rights_menu,
 }

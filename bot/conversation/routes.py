@@ -1,7 +1,7 @@
 """Every route of the conversation in one table: commands, button codes and text intents.
 
     audience  kind      key          owner            -> handler
-    customer  command   /start ...   consent, survey, language, help, rights
+    customer  command   /start ...   consent, survey, language, help, rights, requests
     customer  button    cs, lg, q*, r*, f*
     staff     command   /queue ...   staff_requests, staff_tools   (with the permission
     staff     button    s*                                           that shows it in the menu)
@@ -26,6 +26,7 @@ from bot.conversation import (
     help,
     intents,
     language,
+    requests,
     rights,
     staff_requests,
     staff_tools,
@@ -95,12 +96,14 @@ ROUTES = RouteTables(
         ("language", {"language": language.choose_language}),
         ("help", {"help": help.show_help}),
         ("rights", rights.COMMANDS),
+        ("requests", requests.COMMANDS),
     ),
     buttons=(
-        ("consent", {consent.ACTION: consent.on_consent_press}),
+        ("consent", consent.ACTIONS),
         ("language", {language.ACTION: language.on_language_press}),
         ("survey", survey.ACTIONS),
         ("rights", rights.ACTIONS),
+        ("requests", requests.ACTIONS),
         ("followup", followup.ACTIONS),
     ),
     staff_commands=(

@@ -3,8 +3,10 @@
 /queue          -> open requests by due date, overdue and due-soon marked, paged
 tap a request   -> its details with the buttons the staff member's role allows
 approve         -> in progress, the work starts, the customer is told
-reject / extend -> "send the reason" -> the next message is the reason -> done,
-                   the customer is told (a command instead cancels)
+ask (identity / detail) -> waiting for the customer, who is told; the clock stands
+                   still where the regime allows; their answer shows here
+reject / extend / answered -> "send the reason" -> the next message is the reason
+                   -> done, the customer is told (a command instead cancels)
 a correction    -> its change, masked; "show in full" -> the reason -> in full (audited)
 """
 
@@ -17,7 +19,7 @@ from bot.conversation.staff_turn import Desk, short_time
 from bot.conversation.turn import Press
 from bot.render.deadline import explain_deadline
 from core.domain.policy import LegalClock, Permission
-from core.domain.requests import DataRequest, RequestState
+from core.domain.requests import DataRequest, RequestState, Waiting
 from core.services.desk.changes import Change, ViewChange, view_change
 from core.services.desk.queue import (
     DecideRequest,
@@ -33,10 +35,13 @@ from core.services.desk.queue import (
     view_queue,
     view_request,
 )
+from core.services.desk.waiting import AskCustomer, ask_customer, end_wait, view_answers
 
 __all__ = ["ACTIONS", "on_reason", "show_queue", "show_request"]
 
 PAGE, OPEN, APPROVE, REJECT, EXTEND, REVEAL = "sq", "so", "sa", "sj", "sx", "sc"
+ASK_IDENTITY, ASK_DETAIL, RESUME = "swi", "swc", "swr"
+_ASK = {ASK_IDENTITY: Waiting.IDENTITY, ASK_DETAIL: Waiting.CLARIFICATION}
 _REF = re.compile(r"^q[0-9a-f]{24}$")
 _MARK = {Urgency.OVERDUE: "🔴", Urgency.DUE_SOON: "🟠", Urgency.ON_TRACK: "⚪"}
 
@@ -68,7 +73,7 @@ async def show_queue(desk: Desk, page: int = 0, *, edit: bool = False) -> None:
 def _queue_line(desk: Desk, item: QueueItem, due: str) -> str:
     r = item.request
     mark = desk.t(f"staff.mark.{item.urgency.value}")
-    return desk.t(
+    line = desk.t(
         "staff.queue.line",
         mark=f"{_MARK[item.urgency]} {mark}",
         ref=r.ref,
@@ -76,6 +81,8 @@ def _queue_line(desk: Desk, item: QueueItem, due: str) -> str:
         state=desk.t(f"staff.state.{r.state.value}"),
         due=due,
     )
+    paused = desk.core.policy.jurisdiction(r.jurisdiction).paused_total(r.pauses, desk.uow.now())
+    return line + (desk.t("staff.queue.paused", days=paused) if paused else "")
 
 
 async def on_page(desk: Desk, press: Press) -> None:
@@ -112,9 +119,13 @@ async def show_request(desk: Desk, ref: str) -> None:
     change = await view_change(ViewChange(desk.by, request.ref), desk.uow)
     if change is not None:
         lines.append(_change_line(desk, change))
+    lines += await _waiting_lines(desk, request)
     clock = LegalClock.EXTEND if request.extended else LegalClock.RESPOND
     counted = explain_deadline(desk.t, regime, regime.deadline(request.received_at, clock))
     lines += ["", desk.t("staff.request.clock"), *counted[1:]]  # the date is shown above
+    paused = regime.paused_total([p for p in request.pauses if p.until], now)
+    if paused:
+        lines.append(desk.t("staff.request.paused", days=paused, due=due))
     lines += ["", desk.t("staff.request.history")]
     lines += [
         f"· {short_time(at)} {desk.t(f'staff.state.{s.value}')}" + (f": {note}" if note else "")
@@ -124,6 +135,29 @@ async def show_request(desk: Desk, ref: str) -> None:
     if change is not None and desk.may(Permission.LOOKUP_REVEAL.value):
         buttons.append((desk.button(desk.t("staff.button.reveal_change"), REVEAL, request.ref),))
     desk.say("\n".join(lines), *buttons)
+
+
+async def _waiting_lines(desk: Desk, request: DataRequest) -> list[str]:
+    """The open wait for the customer, if any, and what they answered."""
+    lines = []
+    regime = desk.core.policy.jurisdiction(request.jurisdiction)
+    if (need := request.waiting_for) is not None:
+        since = request.pauses[-1].since
+        so_far = regime.paused_days(since, desk.uow.now())
+        running = "running" if not regime.pauses_for_customer else "paused"
+        what = desk.t(f"staff.need.{need.value}")
+        lines.append(
+            desk.t(
+                f"staff.request.waiting_{running}",
+                need=what,
+                since=short_time(since),
+                days=so_far,
+                regime=regime.name,
+            )
+        )
+    for at, text in await view_answers(ViewRequest(desk.by, request.ref), desk.uow):
+        lines.append(desk.t("staff.request.answer", at=short_time(at), text=text))
+    return lines
 
 
 def _change_line(desk: Desk, change: Change) -> str:
@@ -152,7 +186,23 @@ def _decision_buttons(
         and desk.may(Permission.REQUEST_EXTEND.value)
     ):
         row.append(desk.button(desk.t("staff.button.extend"), EXTEND, request.ref))
-    return [tuple(row)] if row else []
+    rows = [tuple(row)] if row else []
+    if desk.may(Permission.REQUEST_EXTEND.value):
+        rows += _waiting_buttons(desk, request)
+    return rows
+
+
+def _waiting_buttons(desk: Desk, request: DataRequest) -> list[tuple[Button, ...]]:
+    if request.state is RequestState.RECEIVED:
+        return [
+            tuple(
+                desk.button(desk.t(f"staff.button.ask_{need.value}"), action, request.ref)
+                for action, need in _ASK.items()
+            )
+        ]
+    if request.waiting_for is not None:
+        return [(desk.button(desk.t("staff.button.end_wait"), RESUME, request.ref),)]
+    return []
 
 
 async def on_open(desk: Desk, press: Press) -> None:
@@ -169,11 +219,19 @@ async def on_approve(desk: Desk, press: Press) -> None:
     desk.say(desk.t(said, ref=request.ref))
 
 
+async def on_ask(desk: Desk, press: Press) -> None:
+    if not _REF.match(press.arg):
+        desk.notify(desk.t("button.expired"))
+        return
+    request = await ask_customer(AskCustomer(desk.by, press.arg, _ASK[press.action]), desk.uow)
+    desk.say(desk.t("staff.request.asked", ref=request.ref))
+
+
 async def on_reason_needed(desk: Desk, press: Press) -> None:
     if not _REF.match(press.arg):
         desk.notify(desk.t("button.expired"))
         return
-    step = {REJECT: "reject", EXTEND: "extend", REVEAL: "reveal"}[press.action]
+    step = {REJECT: "reject", EXTEND: "extend", REVEAL: "reveal", RESUME: "resume"}[press.action]
     desk.state["pending"] = {"do": step, "ref": press.arg}
     desk.say(desk.t(f"staff.reason.ask_{step}", ref=press.arg))
 
@@ -190,11 +248,13 @@ async def on_reason(desk: Desk, text: str) -> None:
         change = await view_change(ViewChange(desk.by, ref, text), desk.uow)
         desk.say(_change_line(desk, change) if change else desk.t("staff.request.no_change"))
         return
-    decide = reject_request if step == "reject" else extend_with_notice
-    request = await decide(DecideRequest(desk.by, ref, text), desk.uow)
+    decide = {"reject": reject_request, "extend": extend_with_notice, "resume": end_wait}
+    request = await decide[str(step)](DecideRequest(desk.by, ref, text), desk.uow)
     due = local_due_date(request, desk.uow)
-    key = "staff.request.rejected" if step == "reject" else "staff.request.extended"
-    desk.say(desk.t(key, ref=request.ref, due=due))
+    desk.say(desk.t(f"staff.request.{_DONE[str(step)]}", ref=request.ref, due=due))
+
+
+_DONE = {"reject": "rejected", "extend": "extended", "resume": "resumed"}
 
 
 ACTIONS = {
@@ -204,4 +264,7 @@ ACTIONS = {
     REJECT: on_reason_needed,
     EXTEND: on_reason_needed,
     REVEAL: on_reason_needed,
+    ASK_IDENTITY: on_ask,
+    ASK_DETAIL: on_ask,
+    RESUME: on_reason_needed,
 }

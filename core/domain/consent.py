@@ -52,6 +52,9 @@ class ConsentEntry:
     notice_version: str
     channel: str
     decided_at: datetime
+    # A PIPL separate consent given on its own screen: its kind ("provision",
+    # "sensitive", "cross_border"); None for any other decision.
+    separately: str | None = None
 
     @property
     def given(self) -> bool:

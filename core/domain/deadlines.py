@@ -20,7 +20,15 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from core.domain.calendar import Duration, NotableDay, TimeUnit, WorkingCalendar
 
-__all__ = ["Deadline", "Duration", "TimeUnit", "add_duration", "count_deadline", "due_at"]
+__all__ = [
+    "Deadline",
+    "Duration",
+    "TimeUnit",
+    "add_duration",
+    "count_deadline",
+    "due_at",
+    "end_of_day",
+]
 
 
 @dataclass(frozen=True)
@@ -38,7 +46,7 @@ class Deadline:
     @property
     def due_at(self) -> datetime:
         """The end of the due day where the law applies, in UTC."""
-        return _end_of(self.due, self.zone)
+        return end_of_day(self.due, self.zone)
 
     @property
     def first_day(self) -> date:
@@ -100,6 +108,7 @@ def due_at(
     return count_deadline(received_at, d, tz, calendar).due_at
 
 
-def _end_of(day: date, zone: tzinfo) -> datetime:
+def end_of_day(day: date, zone: tzinfo) -> datetime:
+    """The last instant of ``day`` where ``zone`` applies, in UTC."""
     # fold=1: if a DST change repeats the last local hour, the later one ends the day.
     return datetime.combine(day, time.max, tzinfo=zone).replace(fold=1).astimezone(UTC)

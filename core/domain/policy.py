@@ -15,7 +15,7 @@ import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import NoReturn, Protocol, TypeVar
@@ -23,14 +23,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from core.domain.calendar import Duration, TimeUnit, WorkingCalendar, known_region
 from core.domain.categories import DataCategory
-from core.domain.deadlines import Deadline, count_deadline
-from core.domain.requests import RequestKind
+from core.domain.deadlines import Deadline, count_deadline, end_of_day
+from core.domain.requests import Pause, RequestKind
 from core.domain.staff import Role
 from core.errors import ConfigurationError, NotFound, PolicyDenied
 
 __all__ = [
     "DEFAULT_POLICY_PATH",
     "CategorySpec",
+    "DirectMarketing",
     "JurisdictionSpec",
     "LegalClock",
     "Permission",
@@ -38,6 +39,8 @@ __all__ = [
     "PolicyError",
     "PurposeSpec",
     "QuietHours",
+    "Recipient",
+    "SeparateConsent",
     "load_policy",
 ]
 
@@ -93,6 +96,45 @@ class PurposeSpec:
     sharing: bool
     title_key: str
     description_key: str
+    separate: SeparateConsent | None = None  # PIPL: asked on its own screen
+    recipient: Recipient | None = None  # who receives the data (provision, cross-border)
+    necessity_key: str = ""  # sensitive data: why it is needed, how it affects them
+    direct_marketing: DirectMarketing | None = None  # PDPO Part 6A, for marketing purposes
+
+
+class SeparateConsent(StrEnum):
+    """Consents PIPL wants given on their own (单独同意), never bundled with others."""
+
+    PROVISION = "provision"  # Art. 23: to another personal information handler
+    SENSITIVE = "sensitive"  # Art. 29: sensitive personal information
+    CROSS_BORDER = "cross_border"  # Art. 39: outside the mainland
+
+    @property
+    def article(self) -> str:
+        return {"provision": "23", "sensitive": "29", "cross_border": "39"}[self.value]
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Who receives the data, as PIPL Arts. 23 and 39 ask the customer be told.
+    ``name``, ``contact`` and ``country`` are shown as written; the method and the
+    way to exercise rights with the recipient are translation keys."""
+
+    name: str
+    contact: str
+    country: str  # where the recipient is (required for a cross-border transfer)
+    method_key: str  # how the recipient processes the data
+    rights_key: str  # how to exercise one's rights with the recipient
+
+
+@dataclass(frozen=True)
+class DirectMarketing:
+    """What PDPO s.35C asks a shop to tell before it uses data in direct marketing:
+    the kinds of personal data to be used and the classes of marketing subjects
+    (each a translation key ``marketing.data.<kind>`` / ``marketing.subject.<class>``)."""
+
+    data_kinds: tuple[str, ...]
+    subjects: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -122,6 +164,7 @@ class JurisdictionSpec:
     not_holidays: frozenset[date] = frozenset()
     receipt_day_counts: bool = False
     last_day_moves_past: frozenset[str] = frozenset()
+    pauses_for_customer: bool = False  # the clock stops while the shop waits for them
 
     @property
     def zone(self) -> ZoneInfo:
@@ -169,6 +212,33 @@ class JurisdictionSpec:
         if self.opt_out_within is None:
             return None
         return self.deadline(received_at, LegalClock.OPT_OUT).due_at
+
+    def paused_days(self, since: datetime, until: datetime) -> int:
+        """How far a wait for the customer moves the due date: the days after the
+        asking up to the day of the answer (as Regulation 1182/71 counts an event:
+        the day of asking still ran), in the response period's unit; 0 where the
+        regime's clock keeps running (CCPA: "regardless of time required to verify")."""
+        if not self.pauses_for_customer:
+            return 0
+        first = since.astimezone(self.zone).date() + timedelta(days=1)
+        last = until.astimezone(self.zone).date()
+        days = (first + timedelta(days=n) for n in range(max(0, (last - first).days + 1)))
+        if self.respond_within.unit is TimeUnit.WORKING_DAYS:
+            return sum(1 for day in days if self.calendar.is_working_day(day))
+        return sum(1 for _ in days)
+
+    def paused_total(self, pauses: Iterable[Pause], now: datetime) -> int:
+        """The days the clock stood still over ``pauses`` (a wait still open counts to now)."""
+        return sum(self.paused_days(p.since, p.until or now) for p in pauses)
+
+    def shifted(self, due_at: datetime, paused: int) -> datetime:
+        """``due_at`` moved on by ``paused`` days of the response period's unit."""
+        if paused <= 0:
+            return due_at
+        working = self.respond_within.unit is TimeUnit.WORKING_DAYS
+        unit = TimeUnit.WORKING_DAYS if working else TimeUnit.DAYS
+        day = self.calendar.add(due_at.astimezone(self.zone).date(), Duration(paused, unit))
+        return end_of_day(day, self.zone)
 
     def _count(self, received_at: datetime, d: Duration, *, start_counts: bool) -> Deadline:
         return count_deadline(
@@ -599,6 +669,11 @@ _PURPOSE_KEYS = (
     "sharing",
     "title_key",
     "description_key",
+    "separate_consent",
+    "recipient",
+    "necessity_key",
+    "personal_data",
+    "marketing_subjects",
 )
 
 
@@ -620,9 +695,88 @@ def _purpose(key: str, table: _Table, categories: tuple[str, ...]) -> PurposeSpe
         sharing=table.boolean("sharing", default=False),
         title_key=table.string("title_key", default=f"purpose.{key}.title"),
         description_key=table.string("description_key", default=f"purpose.{key}.description"),
+        separate=_separate(table),
+        recipient=_recipient(key, table),
+        necessity_key=table.string("necessity_key", default=f"purpose.{key}.necessity"),
+        direct_marketing=_direct_marketing(table),
     )
     _check_consent_rules(spec, table)
+    _check_separate(spec, table)
     return spec
+
+
+def _separate(table: _Table) -> SeparateConsent | None:
+    if "separate_consent" not in table.data:
+        return None
+    kind = table.string("separate_consent")
+    kinds = [k.value for k in SeparateConsent]
+    if kind not in kinds:
+        table.fail("separate_consent", f"expected one of {', '.join(kinds)}, got {kind!r}")
+    return SeparateConsent(kind)
+
+
+_RECIPIENT_KEYS = ("name", "contact", "country", "method_key", "rights_key")
+
+
+def _recipient(key: str, table: _Table) -> Recipient | None:
+    if "recipient" not in table.data:
+        return None
+    sub = table.table("recipient")
+    sub.only(_RECIPIENT_KEYS)
+    return Recipient(
+        name=sub.string("name"),
+        contact=sub.string("contact"),
+        country=sub.optional_text("country"),
+        method_key=sub.string("method_key", default=f"purpose.{key}.recipient_method"),
+        rights_key=sub.string("rights_key", default=f"purpose.{key}.recipient_rights"),
+    )
+
+
+def _direct_marketing(table: _Table) -> DirectMarketing | None:
+    if not table.boolean("marketing", default=False):
+        for name in ("personal_data", "marketing_subjects"):
+            if name in table.data:
+                table.fail(name, "only a purpose with marketing = true names this")
+        return None
+    found = {}
+    for name in ("personal_data", "marketing_subjects"):
+        if name not in table.data:
+            table.fail(
+                name,
+                "a direct-marketing purpose must name the kinds of personal data it uses "
+                "and the classes of marketing subjects (PDPO s.35C), e.g. "
+                'personal_data = ["name", "contact_details"], '
+                'marketing_subjects = ["shop_products"]',
+            )
+        found[name] = table.strings(name)
+        for i, word in enumerate(found[name]):
+            if not _NAME_RE.match(word):
+                table.fail(f"{name}[{i}]", "names must be 1-32 lowercase letters, digits or '_'")
+    return DirectMarketing(found["personal_data"], found["marketing_subjects"])
+
+
+def _check_separate(spec: PurposeSpec, table: _Table) -> None:
+    if spec.separate is None:
+        if spec.recipient is not None:
+            table.fail(
+                "recipient", "a recipient goes with separate_consent (provision or cross_border)"
+            )
+        return
+    if not spec.consent_based:
+        table.fail("separate_consent", "a separate consent needs consent_based = true")
+    needs_recipient = spec.separate in (SeparateConsent.PROVISION, SeparateConsent.CROSS_BORDER)
+    if needs_recipient and spec.recipient is None:
+        table.fail(
+            "recipient",
+            f"separate_consent = {spec.separate.value!r} must name the recipient: "
+            "[purposes.<name>.recipient] with name and contact (PIPL Arts. 23, 39)",
+        )
+    if spec.separate is SeparateConsent.CROSS_BORDER and not (
+        spec.recipient and spec.recipient.country
+    ):
+        table.fail(
+            "recipient", "a cross-border transfer must say where: recipient.country (PIPL Art. 39)"
+        )
 
 
 def _check_consent_rules(spec: PurposeSpec, table: _Table) -> None:
@@ -656,6 +810,7 @@ _JURISDICTION_KEYS = (
     "not_holidays",
     "receipt_day_counts",
     "last_day_moves_past",
+    "clock_pauses_for_customer",
     "note",
 )
 
@@ -682,6 +837,7 @@ def _jurisdiction(key: str, table: _Table) -> JurisdictionSpec:
         not_holidays=table.dates("not_holidays"),
         receipt_day_counts=table.boolean("receipt_day_counts", default=False),
         last_day_moves_past=_moves_past(table),
+        pauses_for_customer=table.boolean("clock_pauses_for_customer", default=False),
     )
 
 

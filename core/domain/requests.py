@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from core.errors import InvalidTransition
 
-__all__ = ["DataRequest", "Delivery", "RequestKind", "RequestState"]
+__all__ = ["DataRequest", "Delivery", "Pause", "RequestKind", "RequestState", "Waiting"]
 
 
 class RequestKind(StrEnum):
@@ -28,9 +28,25 @@ class Delivery(StrEnum):
     UNCERTAIN = "uncertain"  # may have arrived, never confirmed
 
 
+class Waiting(StrEnum):
+    """What the shop waits for from the customer while a request is ``verifying``."""
+
+    IDENTITY = "identity"  # proof that the request is theirs (their shared contact)
+    CLARIFICATION = "clarification"  # an answer to the shop's question
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A stretch of time the shop waited for the customer (``until`` None: still)."""
+
+    need: Waiting
+    since: datetime
+    until: datetime | None
+
+
 class RequestState(StrEnum):
     RECEIVED = "received"
-    VERIFYING = "verifying"
+    VERIFYING = "verifying"  # waiting for the customer (see Waiting)
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
     REJECTED = "rejected"
@@ -56,7 +72,12 @@ _NEXT: dict[RequestState, frozenset[RequestState]] = {
         }
     ),
     RequestState.VERIFYING: frozenset(
-        {RequestState.IN_PROGRESS, RequestState.REJECTED, RequestState.CANCELLED}
+        {
+            RequestState.RECEIVED,
+            RequestState.IN_PROGRESS,
+            RequestState.REJECTED,
+            RequestState.CANCELLED,
+        }
     ),
     RequestState.IN_PROGRESS: frozenset({RequestState.COMPLETED, RequestState.REJECTED}),
     RequestState.COMPLETED: frozenset(),
@@ -66,6 +87,7 @@ _NEXT: dict[RequestState, frozenset[RequestState]] = {
 
 
 _FIRST_APPROVAL = "first approval by "
+_WAITING = "waiting for the customer: "
 
 
 @dataclass
@@ -102,6 +124,39 @@ class DataRequest:
         if self.state not in (RequestState.RECEIVED, RequestState.VERIFYING):
             raise InvalidTransition(f"a {self.state} request cannot be approved")
         self.history.append((at, self.state, f"{_FIRST_APPROVAL}{by}"))
+
+    def wait_for_customer(self, need: Waiting, at: datetime) -> None:
+        """received -> verifying: the shop asked the customer for ``need``."""
+        if self.state is not RequestState.RECEIVED:
+            raise InvalidTransition(f"a {self.state} request cannot wait for the customer")
+        self.move_to(RequestState.VERIFYING, at, f"{_WAITING}{need.value}")
+
+    def resume(self, at: datetime, note: str, new_due_at: datetime) -> None:
+        """verifying -> received: the customer answered; the due date moves by the pause."""
+        if self.state is not RequestState.VERIFYING:
+            raise InvalidTransition(f"a {self.state} request is not waiting for the customer")
+        self.move_to(RequestState.RECEIVED, at, note)
+        self.due_at = new_due_at
+
+    @property
+    def waiting_for(self) -> Waiting | None:
+        pauses = self.pauses
+        return pauses[-1].need if pauses and pauses[-1].until is None else None
+
+    @property
+    def pauses(self) -> list[Pause]:
+        """Every wait for the customer, from the history, oldest first."""
+        found: list[Pause] = []
+        open_: tuple[Waiting, datetime] | None = None
+        for at, state, note in self.history:
+            if open_ is not None and state is not RequestState.VERIFYING:
+                found.append(Pause(open_[0], open_[1], at))
+                open_ = None
+            if state is RequestState.VERIFYING and note and note.startswith(_WAITING):
+                open_ = (Waiting(note.removeprefix(_WAITING)), at)
+        if open_ is not None:
+            found.append(Pause(open_[0], open_[1], None))
+        return found
 
     def extend(self, new_due_at: datetime, at: datetime, reason: str) -> None:
         if self.state.closed:

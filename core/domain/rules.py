@@ -17,11 +17,25 @@ __all__ = ["check_consent_change", "check_may_contact"]
 
 
 def check_consent_change(
-    policy: Policy, customer: Customer, purpose: str, *, give: bool, now: datetime
+    policy: Policy,
+    customer: Customer,
+    purpose: str,
+    *,
+    give: bool,
+    now: datetime,
+    separately: bool = False,
 ) -> None:
+    """``separately``: given on the purpose's own screen, as PIPL's separate consents
+    must be (never bundled with another purpose); withdrawing works from anywhere."""
     spec = policy.purpose(purpose)
     if not spec.consent_based:
         raise PolicyDenied("this purpose is not based on consent", code="not_switchable")
+    if give and spec.separate is not None and not separately:
+        raise PolicyDenied(
+            f"consent to {purpose} is given on its own screen only (PIPL Art. "
+            f"{spec.separate.article})",
+            code="separate_consent_required",
+        )
     if give and spec.marketing and customer.flags.objected_marketing:
         raise RestrictedProcessing("the customer objected to marketing", code="objected")
     if give and spec.sharing and customer.flags.opted_out_sharing:

@@ -17,10 +17,12 @@ from core.storage import UnitOfWork
 __all__ = [
     "DecideConsent",
     "MarkNoticeSeen",
+    "OptOutOfMarketing",
     "current_consents",
     "decide_consent",
     "lifts_suppression",
     "mark_notice_seen",
+    "opt_out_of_marketing",
 ]
 
 
@@ -31,6 +33,7 @@ class DecideConsent:
     give: bool
     channel: str = "telegram"
     actor: Actor | None = None
+    separately: bool = False  # on the purpose's own screen (PIPL separate consent)
 
 
 async def decide_consent(cmd: DecideConsent, uow: UnitOfWork) -> ConsentEntry:
@@ -40,9 +43,18 @@ async def decide_consent(cmd: DecideConsent, uow: UnitOfWork) -> ConsentEntry:
     action = f"consent.{decision.value}"
     customer = await uow.customers.get(cmd.customer_ref, lock=True)
     try:
-        check_consent_change(uow.policy, customer, cmd.purpose, give=cmd.give, now=uow.now())
+        check_consent_change(
+            uow.policy,
+            customer,
+            cmd.purpose,
+            give=cmd.give,
+            now=uow.now(),
+            separately=cmd.separately,
+        )
     except PrivacyError as error:
         await refuse(uow, actor, action, error, subject_ref=customer.ref, purpose=cmd.purpose)
+    kind = uow.policy.purpose(cmd.purpose).separate
+    alone = kind.value if kind is not None and cmd.separately else None
     entry = ConsentEntry(
         ref=new_ref("r"),
         customer_ref=customer.ref,
@@ -51,6 +63,7 @@ async def decide_consent(cmd: DecideConsent, uow: UnitOfWork) -> ConsentEntry:
         notice_version=uow.policy.notice_version,
         channel=cmd.channel,
         decided_at=await _after_last_decision(customer.ref, uow),
+        separately=alone,
     )
     await uow.consents.append(entry)
     await _touch(customer, uow)
@@ -63,6 +76,7 @@ async def decide_consent(cmd: DecideConsent, uow: UnitOfWork) -> ConsentEntry:
             "notice_version": entry.notice_version,
             "channel": cmd.channel,
             "receipt": entry.ref,
+            **({"separately": alone} if alone else {}),
         },
     )
     if cmd.give and await lifts_suppression(customer.ref, cmd.purpose, uow):
@@ -74,6 +88,29 @@ async def decide_consent(cmd: DecideConsent, uow: UnitOfWork) -> ConsentEntry:
             details={"receipt": entry.ref},
         )
     return entry
+
+
+@dataclass(frozen=True)
+class OptOutOfMarketing:
+    customer_ref: str
+    channel: str = "telegram"
+
+
+async def opt_out_of_marketing(cmd: OptOutOfMarketing, uow: UnitOfWork) -> list[ConsentEntry]:
+    """The one-tap opt-out every marketing message carries (PDPO s.35G: cease at once):
+    withdraws each direct-marketing consent still given, one ledger entry (and
+    receipt) each. Sending re-checks consent just before a message leaves, so nothing
+    queued for them goes out after this."""
+    current = await uow.consents.current(cmd.customer_ref)
+    given = [
+        p.key
+        for p in uow.policy.consent_purposes()
+        if p.marketing and (entry := current.get(p.key)) is not None and entry.given
+    ]
+    return [
+        await decide_consent(DecideConsent(cmd.customer_ref, key, False, cmd.channel), uow)
+        for key in given
+    ]
 
 
 async def lifts_suppression(customer_ref: str, purpose: str, uow: UnitOfWork) -> bool:

@@ -10,24 +10,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.domain.actor import Actor
-from core.domain.requests import DataRequest, RequestKind, RequestState
+from core.domain.requests import DataRequest, RequestKind, RequestState, Waiting
 from core.errors import InvalidInput, InvalidTransition, NotFound, PrivacyError
 from core.ids import new_ref
 from core.services._common import customer_actor, refuse
 from core.storage import UnitOfWork
 
 __all__ = [
+    "MAX_ANSWER",
+    "AnswerRequest",
     "CancelRequest",
     "ExtendRequest",
     "MoveRequest",
     "OpenRequest",
+    "ResumeRequest",
+    "WaitForCustomer",
+    "answer_request",
     "cancel_request",
     "customer_requests",
     "extend_request",
     "move_request",
     "open_request",
     "request_queue",
+    "resume_request",
+    "resume_waiting",
+    "wait_for_customer",
 ]
+
+MAX_ANSWER = 1000
 
 
 @dataclass(frozen=True)
@@ -139,9 +149,9 @@ async def extend_request(cmd: ExtendRequest, uow: UnitOfWork) -> DataRequest:
         if not cmd.reason.strip():
             raise InvalidInput("an extension needs a reason", code="reason_required")
         regime = uow.policy.jurisdiction(request.jurisdiction)
-        request.extend(
-            regime.extended_due(request.received_at), uow.now(), _clean(cmd.reason) or ""
-        )
+        paused = regime.paused_total((p for p in request.pauses if p.until), uow.now())
+        due = regime.shifted(regime.extended_due(request.received_at), paused)
+        request.extend(due, uow.now(), _clean(cmd.reason) or "")
     except PrivacyError as error:
         await refuse(uow, cmd.actor, "request.extended", error, subject_ref=request.customer_ref)
     await uow.requests.save(request)
@@ -152,6 +162,108 @@ async def extend_request(cmd: ExtendRequest, uow: UnitOfWork) -> DataRequest:
         details={"request": request.ref, "due": request.due_at.date().isoformat()},
     )
     return request
+
+
+@dataclass(frozen=True)
+class WaitForCustomer:
+    request_ref: str
+    need: Waiting
+    actor: Actor
+
+
+async def wait_for_customer(cmd: WaitForCustomer, uow: UnitOfWork) -> DataRequest:
+    """received -> verifying: the shop asked the customer for ``need`` (where the
+    regime allows, its clock stops until they answer)."""
+    request = await uow.requests.get(cmd.request_ref, lock=True)
+    try:
+        request.wait_for_customer(cmd.need, uow.now())
+    except PrivacyError as error:
+        await refuse(uow, cmd.actor, "request.waiting", error, subject_ref=request.customer_ref)
+    await uow.requests.save(request)
+    await uow.record(
+        cmd.actor,
+        "request.waiting",
+        subject_ref=request.customer_ref,
+        details={"request": request.ref, "need": cmd.need.value},
+    )
+    return request
+
+
+@dataclass(frozen=True)
+class ResumeRequest:
+    request_ref: str
+    actor: Actor
+    note: str
+
+
+async def resume_request(cmd: ResumeRequest, uow: UnitOfWork) -> DataRequest:
+    """verifying -> received: the wait is over; the due date moves on by the days
+    waited where the regime stops its clock (the audit says by how many)."""
+    request = await uow.requests.get(cmd.request_ref, lock=True)
+    regime = uow.policy.jurisdiction(request.jurisdiction)
+    now = uow.now()
+    try:
+        pause = request.pauses[-1] if request.waiting_for else None
+        if pause is None:
+            raise InvalidTransition(f"a {request.state} request is not waiting for the customer")
+        paused = regime.paused_days(pause.since, now)
+        request.resume(now, _clean(cmd.note) or "", regime.shifted(request.due_at, paused))
+    except PrivacyError as error:
+        await refuse(uow, cmd.actor, "request.resumed", error, subject_ref=request.customer_ref)
+    await uow.requests.save(request)
+    await uow.record(
+        cmd.actor,
+        "request.resumed",
+        subject_ref=request.customer_ref,
+        details={
+            "request": request.ref,
+            "paused_days": paused,
+            "due": request.due_at.date().isoformat(),
+        },
+    )
+    return request
+
+
+async def resume_waiting(customer_ref: str, need: Waiting, uow: UnitOfWork) -> list[DataRequest]:
+    """The customer gave what their requests waited for (say, proof of identity)."""
+    actor = customer_actor(customer_ref)
+    waiting = [r for r in await uow.requests.for_customer(customer_ref) if r.waiting_for is need]
+    return [
+        await resume_request(ResumeRequest(r.ref, actor, f"the customer gave the {need}"), uow)
+        for r in waiting
+    ]
+
+
+@dataclass(frozen=True)
+class AnswerRequest:
+    customer_ref: str
+    request_ref: str
+    text: str
+
+
+async def answer_request(cmd: AnswerRequest, uow: UnitOfWork) -> DataRequest:
+    """The customer's answer to the shop's question: kept encrypted with their key
+    (never in the audit), and the request goes on."""
+    actor = customer_actor(cmd.customer_ref)
+    request = await uow.requests.get(cmd.request_ref, lock=True)
+    text = " ".join(cmd.text.split())
+    try:
+        if request.customer_ref != cmd.customer_ref:  # forged: as if it did not exist
+            raise NotFound("no such request", code="unknown_request")
+        if request.waiting_for is not Waiting.CLARIFICATION:
+            raise InvalidTransition("the request is not waiting for an answer", code="not_waiting")
+        if not text or len(text) > MAX_ANSWER:
+            raise InvalidInput(f"an answer is 1 to {MAX_ANSWER} characters", code="bad_answer")
+    except PrivacyError as error:
+        await refuse(uow, actor, "request.answered", error, subject_ref=cmd.customer_ref)
+    await uow.requests.add_answer(request.ref, request.customer_ref, text, uow.now())
+    await uow.record(
+        actor,
+        "request.answered",
+        subject_ref=request.customer_ref,
+        details={"request": request.ref},
+    )
+    return await resume_request(ResumeRequest(request.ref, actor, "the customer answered"), uow)
 
 
 async def customer_requests(customer_ref: str, uow: UnitOfWork) -> list[DataRequest]:

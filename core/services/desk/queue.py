@@ -61,6 +61,7 @@ __all__ = [
     "reject_request",
     "save_desk_state",
     "staff_reason",
+    "tell_customer",
     "urgency",
     "view_queue",
     "view_request",
@@ -199,7 +200,7 @@ async def approve_request(cmd: DecideRequest, uow: UnitOfWork) -> DataRequest:
     )
     if request.kind in _HOOKS:
         await _HOOKS[request.kind](request, uow)
-    await _tell(request, "staff.notice.approved", "approved", uow)
+    await tell_customer(request, "staff.notice.approved", "approved", uow)
     return request
 
 
@@ -211,7 +212,7 @@ async def reject_request(cmd: DecideRequest, uow: UnitOfWork) -> DataRequest:
     request = await move_request(
         MoveRequest(cmd.request_ref, RequestState.REJECTED, actor, reason), uow
     )
-    await _tell(request, "staff.notice.rejected", "rejected", uow, reason=reason)
+    await tell_customer(request, "staff.notice.rejected", "rejected", uow, reason=reason)
     return request
 
 
@@ -221,7 +222,7 @@ async def extend_with_notice(cmd: DecideRequest, uow: UnitOfWork) -> DataRequest
     await refuse_own_request(cmd.by, actor, cmd.request_ref, "request.extended", uow)
     reason = await _required_reason(cmd, actor, "request.extended", uow)
     request = await extend_request(ExtendRequest(cmd.request_ref, actor, reason), uow)
-    await _tell(request, "staff.notice.extended", "extended", uow, reason=reason)
+    await tell_customer(request, "staff.notice.extended", "extended", uow, reason=reason)
     return request
 
 
@@ -234,7 +235,7 @@ async def _required_reason(cmd: DecideRequest, actor: Actor, action: str, uow: U
     return reason
 
 
-async def _tell(
+async def tell_customer(
     request: DataRequest, message: str, step: str, uow: UnitOfWork, *, reason: str = ""
 ) -> None:
     params = {"request": request.ref, "due": local_due_date(request, uow)}

@@ -7,7 +7,8 @@ be the sender's own, and its number (normalised to E.164) is then linked. If a
 phone-only customer record exists under that number, it is merged into this
 one: rows move over re-encrypted under this customer's key, and the old
 record's key is shredded. A number already linked to another Telegram account
-is refused. Every outcome is audited, refusals with their reason.
+is refused. Every outcome is audited, refusals with their reason. Requests that
+waited for proof of identity go on.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from dataclasses import dataclass
 
 from core.crypto import normalise_phone
 from core.domain.customer import Customer, Identity, IdentityKind
+from core.domain.requests import Waiting
 from core.errors import Conflict, PrivacyError
 from core.services._common import customer_actor, refuse
+from core.services.requests import resume_waiting
 from core.services.rights.rectification import check_own_contact
 from core.storage import UnitOfWork
 
@@ -38,6 +41,7 @@ class ClaimResult:
     linked: bool  # the number is now this customer's (False: it was already)
     merged_from: str | None  # the phone-only record merged in, if any
     purchases: int  # purchases that came with it
+    resumed: tuple[str, ...] = ()  # requests that waited for this proof of identity
 
 
 async def claim_phone(cmd: ClaimPhone, uow: UnitOfWork) -> ClaimResult:
@@ -52,8 +56,11 @@ async def claim_phone(cmd: ClaimPhone, uow: UnitOfWork) -> ClaimResult:
         source = await _mergeable(owner, customer, uow)
     except PrivacyError as error:
         await refuse(uow, actor, "identity.claimed", error, subject_ref=customer.ref)
+    # Their own contact, shared from their own account: what a wait for proof of
+    # identity waited for.
+    resumed = tuple(r.ref for r in await resume_waiting(customer.ref, Waiting.IDENTITY, uow))
     if owner == customer.ref:
-        return ClaimResult(False, None, 0)
+        return ClaimResult(False, None, 0, resumed)
     purchases = 0
     if source is not None:
         purchases = await _merge(source, customer, uow)
@@ -76,7 +83,7 @@ async def claim_phone(cmd: ClaimPhone, uow: UnitOfWork) -> ClaimResult:
             "channel": cmd.channel,
         },
     )
-    return ClaimResult(True, source.ref if source else None, purchases)
+    return ClaimResult(True, source.ref if source else None, purchases, resumed)
 
 
 async def _mergeable(owner: str | None, customer: Customer, uow: UnitOfWork) -> Customer | None:

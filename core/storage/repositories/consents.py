@@ -41,6 +41,7 @@ class ConsentRepository:
                 "notice_version": entry.notice_version,
                 "channel": entry.channel,
                 "decided_at": entry.decided_at,
+                "separately": entry.separately,
             },
         )
 
@@ -96,12 +97,14 @@ class ConsentRepository:
     async def _read_current(self, customer_ref: str) -> dict[str, ConsentEntry]:
         rows = await self._session.execute(_CURRENT, {"customer": customer_ref})
         return current_consents(
-            ConsentEntry(ref, customer, purpose, ConsentDecision(decision), notice, channel, at)
-            for ref, customer, purpose, decision, notice, channel, at in rows
+            ConsentEntry(
+                ref, customer, purpose, ConsentDecision(decision), notice, channel, at, alone
+            )
+            for ref, customer, purpose, decision, notice, channel, at, alone in rows
         )
 
 
-def _current_statement() -> Select[str, str, str, str, str, str, datetime]:
+def _current_statement() -> Select[str, str, str, str, str, str, datetime, str | None]:
     """The newest entry per purpose, as plain columns (no ORM rows on the hot path).
     Built once: building a statement costs more than running it."""
     customer: BindParameter[str] = bindparam("customer")
@@ -121,6 +124,7 @@ def _current_statement() -> Select[str, str, str, str, str, str, datetime]:
             c.notice_version,
             c.channel,
             c.decided_at,
+            c.separately,
         )
         .join(newest, (c.purpose == newest.c.purpose) & (c.decided_at == newest.c.at))
         .where(c.customer_ref == customer)
@@ -136,6 +140,7 @@ def _entry(r: ConsentRow) -> ConsentEntry:
         notice_version=r.notice_version,
         channel=r.channel,
         decided_at=r.decided_at,
+        separately=r.separately,
     )
 
 

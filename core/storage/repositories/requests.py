@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.domain.requests import DataRequest, Delivery, RequestKind, RequestState
 from core.errors import NotFound
 from core.storage.repositories.keys import DataKeys
-from core.storage.tables import DataRequestRow, PendingChangeRow
+from core.storage.tables import DataRequestRow, PendingChangeRow, RequestAnswerRow
 
 __all__ = ["RequestFacts", "RequestRepository"]
 
@@ -181,6 +181,36 @@ class RequestRepository:
         await self._session.delete(row)
         await self._session.flush()
         return field, value
+
+    # --- the customer's answers to the shop's questions ------------------------------
+
+    async def add_answer(
+        self, request_ref: str, customer_ref: str, text: str, at: datetime
+    ) -> None:
+        cipher = await self._keys.cipher(customer_ref)
+        blob = cipher.encrypt("request.answer", text)
+        assert blob is not None
+        self._session.add(
+            RequestAnswerRow(
+                request_ref=request_ref, customer_ref=customer_ref, text_enc=blob, created_at=at
+            )
+        )
+        await self._session.flush()
+
+    async def answers(self, request_ref: str) -> list[tuple[datetime, str]]:
+        """What the customer answered about this request, oldest first (gone once erased)."""
+        rows = (
+            await self._session.scalars(
+                select(RequestAnswerRow)
+                .where(RequestAnswerRow.request_ref == request_ref)
+                .order_by(RequestAnswerRow.id)
+            )
+        ).all()
+        found = []
+        for row in rows:
+            cipher = await self._keys.cipher(row.customer_ref)
+            found.append((row.created_at, cipher.decrypt("request.answer", row.text_enc) or ""))
+        return found
 
     async def facts(self) -> list[RequestFacts]:
         """Every request's state, due date and closing date (for the desk's statistics)."""

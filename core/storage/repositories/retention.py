@@ -41,6 +41,7 @@ from core.storage.tables import (
     JobRow,
     NonceRow,
     PurchaseRow,
+    RequestAnswerRow,
     SurveyAnswerRow,
 )
 
@@ -285,6 +286,15 @@ class RetentionRepository:
         )
 
     async def remove_requests(self, refs: Sequence[str], before: datetime) -> Counter[str]:
+        """Closed request records past keeping, with the customer's answers to them."""
+        closed = select(_requests.ref).where(
+            _requests.customer_ref.in_(refs),
+            _requests.closed_at < before,
+            _requests.state.in_(_FINISHED_REQUEST_STATES),
+        )
+        await self._session.execute(
+            delete(RequestAnswerRow).where(RequestAnswerRow.request_ref.in_(closed))
+        )
         return await self._removed(
             _REQUESTS,
             and_(

@@ -16,7 +16,7 @@ from core.storage.tables.followups import FollowupRow
 from core.storage.tables.jobs import JobRow
 from core.storage.tables.meta import MetaRow
 from core.storage.tables.purchases import PurchaseRow
-from core.storage.tables.requests import DataRequestRow, PendingChangeRow
+from core.storage.tables.requests import DataRequestRow, PendingChangeRow, RequestAnswerRow
 from core.storage.tables.sending import SendChatRow, SendPauseRow, SendPermitRow
 from core.storage.tables.signatures import NonceRow
 from core.storage.tables.staff import StaffConversationRow, StaffRow
@@ -39,6 +39,7 @@ __all__ = [
     "NonceRow",
     "PendingChangeRow",
     "PurchaseRow",
+    "RequestAnswerRow",
     "SendChatRow",
     "SendPauseRow",
     "SendPermitRow",

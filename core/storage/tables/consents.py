@@ -24,6 +24,8 @@ class ConsentRow(Base):
     notice_version: Mapped[str] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(32))
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Given as a PIPL separate consent, on its own screen: its kind (see ConsentEntry).
+    separately: Mapped[str | None] = mapped_column(String(16))
 
 
 Index("ix_consents_customer_purpose", ConsentRow.customer_ref, ConsentRow.purpose)

@@ -1,16 +1,17 @@
-"""Data subject requests, and the corrections waiting for a request's approval."""
+"""Data subject requests, the corrections waiting for a request's approval, and the
+customers' answers to the shop's questions about a request."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, LargeBinary, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.storage.tables.base import Base
 from core.storage.types import UTCDateTime
 
-__all__ = ["DataRequestRow", "PendingChangeRow"]
+__all__ = ["DataRequestRow", "PendingChangeRow", "RequestAnswerRow"]
 
 
 class DataRequestRow(Base):
@@ -46,4 +47,18 @@ class PendingChangeRow(Base):
     )
     field: Mapped[str] = mapped_column(String(16))
     value_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RequestAnswerRow(Base):
+    """What a customer typed when the shop asked about their request: encrypted with
+    their key, so an erasure (key shred + cascade) takes it along."""
+
+    __tablename__ = "request_answers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_ref: Mapped[str] = mapped_column(String(32), index=True)
+    customer_ref: Mapped[str] = mapped_column(
+        ForeignKey("customers.ref", ondelete="CASCADE"), index=True
+    )
+    text_enc: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
