@@ -37,6 +37,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "B5": ("bench.b5_erasure", "erasure"),
     "B6": ("bench.b6_export", "export"),
     "B7": ("bench.b7_retention", "retention sweep"),
+    "B9": ("bench.b9_incident", "breach notices"),
 }
 
 Bench = Callable[[Context], Awaitable[list[Row]]]

@@ -29,7 +29,7 @@ from tests.followup_support import SECRET, purchase_body
 ROOT = Path(__file__).resolve().parent.parent
 
 PRIVACY_BOT = str(Path(sys.executable).parent / "privacy-bot")
-WORKER_KINDS = ("followup", "notify", "export", "erasure")
+WORKER_KINDS = ("followup", "notify", "export", "erasure", "incident_notice")
 
 
 def shop_policy(tmp_path: Path) -> Path:

@@ -13,13 +13,21 @@ import secrets
 from dataclasses import dataclass, replace
 
 from bot.background.worker import JobContext, Worker, register_handler
-from bot.conversation import followup
+from bot.conversation import followup, incident
 from bot.conversation.events import Reply
 from bot.http.metrics import Metrics
 from bot.outbound import Outbound, SendKind
 from bot.render.i18n import Translator
 from core.app import PrivacyCore
 from core.domain.job import Job
+from core.services.incidents import (
+    INCIDENT_NOTICE,
+    FinishIncidentNotice,
+    StartIncidentNotice,
+    finish_incident_notice,
+    incident_notice_not_sent,
+    start_incident_notice,
+)
 from core.services.jobs import complete_job
 from core.services.outreach.followups import (
     FOLLOWUP,
@@ -34,7 +42,14 @@ from core.services.outreach.notices import NOTIFY, FinishNotice, finish_notice, 
 from core.services.retention import RETENTION, run_retention, schedule_retention
 from core.storage import UnitOfWork
 
-__all__ = ["Background", "run_daily_retention", "send_followup", "send_notice", "start_background"]
+__all__ = [
+    "Background",
+    "run_daily_retention",
+    "send_followup",
+    "send_incident_notice",
+    "send_notice",
+    "start_background",
+]
 
 log = logging.getLogger("bot.background.outreach")
 
@@ -96,8 +111,49 @@ async def send_notice(job: Job, ctx: JobContext) -> None:
     await finish_notice(FinishNotice(job, ctx.worker, delivery), ctx.uow)
 
 
+async def send_incident_notice(job: Job, ctx: JobContext) -> None:
+    """A breach notice: at most once, like a follow-up (see core/services/incidents)."""
+    token = secrets.token_urlsafe(6)
+    cmd = StartIncidentNotice(
+        job, ctx.worker, lambda state: incident.mark_state(state, token), mark=False
+    )
+    start = await start_incident_notice(cmd, ctx.uow)
+    if not start.send:
+        return  # settled in the step's transaction, committed by the worker
+    assert start.customer is not None
+    assert start.incident is not None
+    assert start.chat_id is not None
+    reply = incident.compose_notice(
+        ctx.core, start.customer, start.incident, start.categories, token
+    )
+    await ctx.uow.commit()  # only read so far
+    marker = _IncidentMarker(replace(cmd, mark=True), ctx.uow)
+    delivery = await ctx.outbound.send(start.chat_id, reply, SendKind.INCIDENT, marker=marker)
+    if delivery is not Delivery.CALLED_OFF:
+        await finish_incident_notice(FinishIncidentNotice(job, ctx.worker, delivery), ctx.uow)
+
+
+@dataclass
+class _IncidentMarker:
+    """ "sending" committed when the permit is granted, right before the notice leaves."""
+
+    start: StartIncidentNotice
+    uow: UnitOfWork
+
+    async def sending(self) -> bool:
+        going = (await start_incident_notice(self.start, self.uow)).send
+        if going:
+            await self.uow.commit()  # else settled (erased, blocked): the worker commits
+        return going
+
+    async def not_sent(self) -> None:
+        await incident_notice_not_sent(self.start.job, self.uow)
+        await self.uow.commit()
+
+
 register_handler(FOLLOWUP, send_followup)
 register_handler(NOTIFY, send_notice)
+register_handler(INCIDENT_NOTICE, send_incident_notice)
 
 
 async def run_daily_retention(job: Job, ctx: JobContext) -> None:

@@ -30,6 +30,25 @@ __all__ = ["main"]
 Command = Callable[[argparse.Namespace, "PrivacyCore"], Awaitable[int]]
 
 
+def _add_incident_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("incident", help="a personal-data breach: record, notify, report")
+    p.add_argument(
+        "action",
+        choices=["open", "list", "show", "assess", "notify", "authority", "close", "report"],
+    )
+    p.add_argument("incident_id", nargs="?", help="an incident id (i...), as in list")
+    p.add_argument("--categories", help="open: e.g. contact,transaction")
+    p.add_argument("--from", dest="held_from", help="open: data held from this day (YYYY-MM-DD)")
+    p.add_argument("--until", dest="held_until", help="open: ... until this day")
+    p.add_argument("--aware", help="open: when the shop became aware (default: now)")
+    p.add_argument("--summary", help="open: what happened (staff only, kept encrypted)")
+    p.add_argument("--risk", choices=["low", "high"], help="assess")
+    p.add_argument("--measures", default="", help="assess: e.g. contained,passwords_reset")
+    p.add_argument("--at", help="authority: when it was told (default: now)")
+    p.add_argument("--yes", action="store_true", help="notify: do not ask")
+    p.add_argument("--out", default=".", help="report: the folder for the JSON and HTML files")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="privacy-bot",
@@ -85,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     deadline.add_argument(
         "--clock", choices=[c.value for c in LegalClock], default=LegalClock.RESPOND.value
     )
+
+    _add_incident_parser(sub)
 
     backup = sub.add_parser("backup", help="back up or restore the database and the key store")
     backup.add_argument("action", choices=["create", "list", "restore"])
@@ -240,6 +261,12 @@ async def _retention(args: argparse.Namespace, core: PrivacyCore) -> int:
     return await retention_command(core, dry_run=args.dry_run)
 
 
+async def _incident(args: argparse.Namespace, core: PrivacyCore) -> int:
+    from bot.cli.incident import incident_command
+
+    return await incident_command(args, core)
+
+
 async def _backup(args: argparse.Namespace, core: PrivacyCore) -> int:
     from bot.cli.backup import backup_command
 
@@ -248,6 +275,7 @@ async def _backup(args: argparse.Namespace, core: PrivacyCore) -> int:
 
 _COMMANDS: dict[str, Command] = {
     "backup": _backup,
+    "incident": _incident,
     "retention": _retention,
     "requests": _requests,
     "stats": _stats,

@@ -125,6 +125,10 @@ async def stats_command(png: str | None, core: PrivacyCore) -> int:
     print(
         f"on time: {'withheld' if on_time is None else f'{on_time:.0%}'} of {shown(figures.closed)}"
     )
+    print(
+        f"incidents: {figures.incidents}; customers told: {figures.incidents_notified}, "
+        f"on time: {figures.incidents_on_time}"
+    )
     if png:
         from bot.render.charts import stats_png
 

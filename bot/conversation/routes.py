@@ -24,10 +24,12 @@ from bot.conversation import (
     consent,
     followup,
     help,
+    incident,
     intents,
     language,
     requests,
     rights,
+    staff_incidents,
     staff_requests,
     staff_tools,
     survey,
@@ -105,6 +107,7 @@ ROUTES = RouteTables(
         ("rights", rights.ACTIONS),
         ("requests", requests.ACTIONS),
         ("followup", followup.ACTIONS),
+        ("incident", incident.ACTIONS),
     ),
     staff_commands=(
         (
@@ -123,8 +126,10 @@ ROUTES = RouteTables(
                 "retention": (staff_tools.retention, Permission.RETENTION_RUN),
             },
         ),
+        ("staff_incidents", {"incident": (staff_incidents.incident, Permission.INCIDENT_MANAGE)}),
     ),
     staff_buttons=(
+        ("staff_incidents", staff_incidents.ACTIONS),
         ("staff_requests", staff_requests.ACTIONS),
         ("staff_tools", staff_tools.ACTIONS),
     ),

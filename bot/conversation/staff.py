@@ -9,13 +9,14 @@ the customers' privacy notice.
 
 /queue, /request <id>           -> bot/conversation/staff_requests.py
 /lookup, /audit, /stats, /retention -> bot/conversation/staff_tools.py
+/incident                       -> bot/conversation/staff_incidents.py
 """
 
 from __future__ import annotations
 
 import logging
 
-from bot.conversation import staff_requests
+from bot.conversation import staff_incidents, staff_requests
 from bot.conversation.events import EventKind, Incoming, Outcome
 from bot.conversation.routes import DeskHandler, DeskPressHandler, RouteMap
 from bot.conversation.staff_turn import Desk
@@ -45,7 +46,7 @@ async def dispatch(
             return await _maybe_reason(core, event, uow)
         return None
     staff = await uow.staff.get(event.user_id)
-    if staff is None:
+    if staff is None or (desk_command and _hidden_from(routes, event.text, staff.role.value, core)):
         if desk_command:
             await _deny(routes, event, uow)
         return None
@@ -59,6 +60,16 @@ async def dispatch(
     return desk.outcome
 
 
+# Commands that stay invisible to staff without their permission (an incident under
+# way is not every agent's business): the customers' unknown-command answer, audited.
+_HIDDEN = frozenset({"incident"})
+
+
+def _hidden_from(routes: RouteMap, command: str, role: str, core: PrivacyCore) -> bool:
+    need = routes.staff_commands[command][1]
+    return command in _HIDDEN and not core.policy.allows(role, need.value)
+
+
 async def _maybe_reason(core: PrivacyCore, event: Incoming, uow: UnitOfWork) -> Outcome | None:
     """The message after reject/extend is the reason; another command cancels."""
     state = await load_desk_state(event.user_id, uow)
@@ -70,7 +81,12 @@ async def _maybe_reason(core: PrivacyCore, event: Incoming, uow: UnitOfWork) -> 
         await save_desk_state(event.user_id, state, uow)
         return None
     desk = Desk(core, uow, event, staff, state)
-    await _run(desk, lambda d: staff_requests.on_reason(d, event.text))
+    takes = (
+        staff_incidents.on_summary
+        if state["pending"].get("do") == "incident"
+        else (staff_requests.on_reason)
+    )
+    await _run(desk, lambda d: takes(d, event.text))
     await save_desk_state(desk.by, desk.state, uow)
     return desk.outcome
 

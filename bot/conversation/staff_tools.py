@@ -126,6 +126,14 @@ def stats_text(desk: Desk, figures: DeskStats, titles: dict[str, str]) -> str:
             overdue=shown(figures.overdue_open),
         )
     )
+    lines.append(
+        desk.t(
+            "staff.stats.incidents",
+            incidents=figures.incidents,
+            notified=figures.incidents_notified,
+            on_time=figures.incidents_on_time,
+        )
+    )
     lines += ["", desk.t("staff.stats.small_note")]
     return "\n".join(lines)
 

@@ -29,6 +29,7 @@ class SendKind(StrEnum):
     FOLLOWUP = "followup"  # after a purchase: at most once
     EXPORT = "export"  # a customer's data as a document: at most once
     NOTICE = "notice"  # about a customer's rights: at least once
+    INCIDENT = "incident"  # a breach notice: at most once per customer and incident
     STAFF = "staff"  # to staff (the daily digest): at least once
 
 
@@ -49,5 +50,6 @@ RULES: dict[SendKind, Rule] = {
     SendKind.FOLLOWUP: Rule(Priority.BULK, True, False, max_wait=60.0, attempts=5),
     SendKind.EXPORT: Rule(Priority.NOTICE, True, False, max_wait=60.0, attempts=5),
     SendKind.NOTICE: Rule(Priority.NOTICE, True, True, max_wait=60.0, attempts=5),
+    SendKind.INCIDENT: Rule(Priority.NOTICE, True, False, max_wait=60.0, attempts=5),
     SendKind.STAFF: Rule(Priority.NOTICE, True, True, max_wait=60.0, attempts=5),
 }

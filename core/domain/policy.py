@@ -30,6 +30,7 @@ from core.errors import ConfigurationError, NotFound, PolicyDenied
 
 __all__ = [
     "DEFAULT_POLICY_PATH",
+    "BreachRules",
     "CategorySpec",
     "DirectMarketing",
     "JurisdictionSpec",
@@ -62,6 +63,7 @@ class Permission(StrEnum):
     STATS_VIEW = "stats.view"
     RETENTION_RUN = "retention.run"
     STAFF_MANAGE = "staff.manage"
+    INCIDENT_MANAGE = "incident.manage"
 
 
 _PERMISSIONS = tuple(p.value for p in Permission)
@@ -148,6 +150,23 @@ class CategorySpec:
 
 
 @dataclass(frozen=True)
+class BreachRules:
+    """A regime's clocks after a personal-data breach, from when the shop became aware.
+
+    ``authority_hours``: to tell the data protection authority (None: no duty);
+    only above ``authority_threshold`` affected residents where one is set.
+    ``individuals_hours``: to tell the people affected ("without undue delay", "as
+    soon as practicable": the shop's working target); with ``high_risk_only`` only
+    when the risk to them is high (GDPR Art. 34).
+    """
+
+    authority_hours: int | None
+    individuals_hours: int
+    authority_threshold: int | None = None
+    high_risk_only: bool = False
+
+
+@dataclass(frozen=True)
 class JurisdictionSpec:
     key: str
     name: str
@@ -165,6 +184,7 @@ class JurisdictionSpec:
     receipt_day_counts: bool = False
     last_day_moves_past: frozenset[str] = frozenset()
     pauses_for_customer: bool = False  # the clock stops while the shop waits for them
+    breach: BreachRules | None = None  # telling of a personal-data breach
 
     @property
     def zone(self) -> ZoneInfo:
@@ -312,6 +332,7 @@ class Policy:
     request_record_retention: Duration = _REQUEST_RECORD_RETENTION
     # Kinds that need two different staff members to approve them (four eyes).
     second_approval_required: frozenset[str] = frozenset({"erasure"})
+    privacy_officer: str = ""  # how customers reach the privacy officer (breach notices)
     source: Path | None = field(default=None, compare=False)
 
     @property
@@ -590,6 +611,7 @@ _ROOT_KEYS = (
     "export_rate_limit",
     "approval_required",
     "second_approval_required",
+    "privacy_officer",
     "quiet_hours",
     "roles",
     "purposes",
@@ -626,6 +648,7 @@ def _build_policy(root: _Table) -> Policy:
         key_backup_retention=_key_backup_retention(root),
         request_record_retention=root.optional_duration("request_record_retention")
         or _REQUEST_RECORD_RETENTION,
+        privacy_officer=root.optional_text("privacy_officer"),
         source=root.source,
     )
 
@@ -811,6 +834,7 @@ _JURISDICTION_KEYS = (
     "receipt_day_counts",
     "last_day_moves_past",
     "clock_pauses_for_customer",
+    "breach",
     "note",
 )
 
@@ -838,6 +862,27 @@ def _jurisdiction(key: str, table: _Table) -> JurisdictionSpec:
         receipt_day_counts=table.boolean("receipt_day_counts", default=False),
         last_day_moves_past=_moves_past(table),
         pauses_for_customer=table.boolean("clock_pauses_for_customer", default=False),
+        breach=_breach(table),
+    )
+
+
+_BREACH_KEYS = ("authority_hours", "individuals_hours", "authority_threshold", "high_risk_only")
+
+
+def _breach(table: _Table) -> BreachRules | None:
+    if "breach" not in table.data:
+        return None
+    sub = table.table("breach")
+    sub.only(_BREACH_KEYS)
+    return BreachRules(
+        authority_hours=sub.positive_int("authority_hours")
+        if "authority_hours" in sub.data
+        else None,
+        individuals_hours=sub.positive_int("individuals_hours"),
+        authority_threshold=(
+            sub.positive_int("authority_threshold") if "authority_threshold" in sub.data else None
+        ),
+        high_risk_only=sub.boolean("high_risk_only", default=False),
     )
 
 

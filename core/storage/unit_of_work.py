@@ -34,6 +34,7 @@ from core.storage.repositories import (
     DataKeys,
     FollowupRepository,
     HoldingsRepository,
+    IncidentRepository,
     JobRepository,
     PageStore,
     PurchaseRepository,
@@ -98,6 +99,9 @@ class UnitOfWork:
         self.followups = FollowupRepository(self.session)
         self.retention = RetentionRepository(self.session)
         self.sending = SendBudgetRepository(self.session, self.indexer)
+        self.incidents = IncidentRepository(
+            self.session, self.keys, self.policy.default_jurisdiction
+        )
         # Denials not yet committed, and how many of them this transaction has written.
         self._denials: list[_Denial] = []
         self._written = 0

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from core.domain.consent import ConsentDecision
+from core.domain.incident import Audience
 from core.domain.policy import Permission
 from core.domain.requests import RequestState
 from core.services.desk.queue import permit
+from core.services.incidents.record import incident_view
 from core.storage import UnitOfWork
 from core.storage.repositories.consents import LedgerRow
 
@@ -54,6 +56,9 @@ class DeskStats:
     closed: int
     on_time: int
     overdue_open: int
+    incidents: int = 0
+    incidents_notified: int = 0  # customers told (every applicable clock settled)
+    incidents_on_time: int = 0  # ... within every regime's clock for the people
 
     @property
     def on_time_rate(self) -> float | None:
@@ -88,7 +93,24 @@ async def desk_stats(cmd: ViewStats, uow: UnitOfWork) -> DeskStats:
         overdue_open=sum(
             1 for state, due, _ in facts if not RequestState(state).closed and due <= now
         ),
+        **await _incident_figures(uow),
     )
+
+
+async def _incident_figures(uow: UnitOfWork) -> dict[str, int]:
+    """Incidents, those whose customers were all told, and those told on time."""
+    incidents = await uow.incidents.newest(limit=1000)
+    told = on_time = 0
+    for incident in incidents:
+        clocks = [
+            c
+            for c in (await incident_view(incident, uow)).clocks
+            if c.audience is Audience.INDIVIDUALS and c.applies
+        ]
+        if clocks and all(c.done_at is not None for c in clocks):
+            told += 1
+            on_time += all(c.met for c in clocks)
+    return {"incidents": len(incidents), "incidents_notified": told, "incidents_on_time": on_time}
 
 
 def _month_bounds(now: datetime, months: int) -> list[tuple[str, datetime]]:

@@ -9,6 +9,7 @@ from core.storage.repositories.conversations import ConversationRepository
 from core.storage.repositories.customers import CustomerRepository
 from core.storage.repositories.followups import FollowupRepository
 from core.storage.repositories.holdings import HoldingsRepository
+from core.storage.repositories.incidents import IncidentRepository
 from core.storage.repositories.jobs import JobRepository
 from core.storage.repositories.keys import DataKeys
 from core.storage.repositories.pages import PageStore
@@ -29,6 +30,7 @@ __all__ = [
     "DataKeys",
     "FollowupRepository",
     "HoldingsRepository",
+    "IncidentRepository",
     "JobRepository",
     "PageStore",
     "PurchaseRepository",

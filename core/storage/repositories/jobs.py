@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.domain.job import Job
@@ -63,6 +63,38 @@ class JobRepository:
         )
         await self._session.flush()
         return True
+
+    async def enqueue_many(
+        self,
+        kind: str,
+        jobs: dict[str, dict[str, Any]],
+        *,
+        run_after: datetime,
+        now: datetime,
+        max_attempts: int = 8,
+    ) -> int:
+        """Add a job per key (key -> payload) unless one exists, as one statement with no
+        objects kept in the session (a page of a fan-out); how many were added."""
+        existing = set(
+            await self._session.scalars(select(JobRow.key).where(JobRow.key.in_(list(jobs))))
+        )
+        rows = [
+            {
+                "kind": kind,
+                "key": key,
+                "payload": payload,
+                "state": "pending",
+                "run_after": run_after,
+                "attempts": 0,
+                "max_attempts": max_attempts,
+                "created_at": now,
+            }
+            for key, payload in jobs.items()
+            if key not in existing
+        ]
+        if rows:
+            await self._session.execute(insert(JobRow), rows)
+        return len(rows)
 
     async def claim(
         self, worker: str, kinds: list[str], *, now: datetime, lease: timedelta, limit: int

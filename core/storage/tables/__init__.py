@@ -13,6 +13,7 @@ from core.storage.tables.consents import ConsentRow
 from core.storage.tables.conversations import ConversationRow
 from core.storage.tables.customers import CustomerRow, DataKeyRow, IdentityRow
 from core.storage.tables.followups import FollowupRow
+from core.storage.tables.incidents import IncidentNoticeRow, IncidentRow
 from core.storage.tables.jobs import JobRow
 from core.storage.tables.meta import MetaRow
 from core.storage.tables.purchases import PurchaseRow
@@ -34,6 +35,8 @@ __all__ = [
     "DataRequestRow",
     "FollowupRow",
     "IdentityRow",
+    "IncidentNoticeRow",
+    "IncidentRow",
     "JobRow",
     "MetaRow",
     "NonceRow",
