@@ -24,6 +24,8 @@ personal data in their message, so they may be logged as they are.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 __all__ = [
     "ConfigurationError",
     "Conflict",
@@ -94,7 +96,10 @@ class InvalidTransition(Conflict):
 
 
 class RateLimited(PrivacyError):
+    """``retry_at``: when asking again will be allowed, where it is known."""
+
     code = "rate_limited"
+    retry_at: datetime | None = None
 
 
 class DataShredded(PrivacyError):

@@ -18,6 +18,7 @@ from bot.conversation.events import Reply
 from bot.http.metrics import Metrics
 from bot.outbound import Outbound, SendKind
 from bot.render.i18n import Translator
+from bot.render.notices import notice_text
 from core.app import PrivacyCore
 from core.domain.job import Job
 from core.services.incidents import (
@@ -103,7 +104,8 @@ async def send_notice(job: Job, ctx: JobContext) -> None:
     if not start.send:
         return
     assert start.chat_id is not None
-    text = Translator(start.language)(start.message_key, **(start.params or {}))
+    t = Translator(start.language)
+    text = notice_text(t, start.message_key, start.params or {}, start.zone)
     # Only read so far; ended so that no transaction stays open during the send.
     await ctx.uow.commit()
     # At least once: a notice about the customer's rights must arrive.

@@ -9,6 +9,8 @@ a PIPL separate consent (provision, sensitive, cross-border) is never given here
   data, rights with the recipient (or why sensitive data is needed)
   -> [agree to this alone] / [no, thank you] -> its own ledger entry, receipt;
   saying no blocks nothing (PIPL Art. 16)
+"stop messaging me" (and its Chinese) -> what would stop -> [stop all of these] (each
+  withdrawn, a receipt each) or [choose myself] -> /privacy
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from core.services import (
     lifts_suppression,
     mark_notice_seen,
 )
+from core.services.consent import StopMessages, messaging_purposes, stop_messages
 
 __all__ = [
     "ACTIONS",
@@ -35,9 +38,10 @@ __all__ = [
     "send_receipt",
     "show_privacy",
     "start",
+    "stop_messages_screen",
 ]
 
-ACTION, SEPARATE, DECIDE_ALONE = "cs", "cp", "cg"
+ACTION, SEPARATE, DECIDE_ALONE, STOP_ALL = "cs", "cp", "cg", "cz"
 
 
 async def start(turn: Turn) -> None:
@@ -51,7 +55,14 @@ async def start(turn: Turn) -> None:
 
 
 async def show_privacy(turn: Turn) -> None:
-    await _consent_screen(turn, turn.t("privacy.title"))
+    """The consent screen, with the shop's privacy policy on it (Telegram asks every
+    bot to answer /privacy with it): the policy file's link, else the notice itself."""
+    t, url = turn.t, turn.core.policy.privacy_policy_url
+    if url:
+        turn.say(t("privacy.policy_link", url=url))
+    else:
+        turn.say(t("notice.body", version=turn.core.policy.notice_version))
+    await _consent_screen(turn, t("privacy.title"))
 
 
 async def renotice(turn: Turn) -> None:
@@ -153,6 +164,34 @@ def _decided(turn: Turn, entry: ConsentEntry | None) -> str:
     return "" if entry is None else local_time(turn, entry.decided_at)
 
 
+async def stop_messages_screen(turn: Turn) -> None:
+    """What "stop messaging me" would stop, and one tap to stop it all."""
+    t, current = turn.t, await current_consents(turn.customer.ref, turn.uow)
+    on = [k for k in messaging_purposes(turn.core.policy) if _is_on(turn, current.get(k))]
+    if not on:
+        turn.say(t("consent.stop.nothing"))
+        return
+    titles = "\n".join(f"• {purpose_title(turn, k)}" for k in on)
+    turn.say(
+        t("consent.stop.ask", purposes=titles),
+        (turn.button(t("consent.stop.all"), STOP_ALL, "all"),),
+        (turn.button(t("consent.stop.choose"), STOP_ALL, "choose"),),
+    )
+
+
+async def on_stop_all_press(turn: Turn, press: Press) -> None:
+    if press.arg == "choose":
+        await show_privacy(turn)
+        return
+    withdrawn = await stop_messages(StopMessages(turn.customer.ref, turn.event.channel), turn.uow)
+    if not withdrawn:
+        turn.notify(turn.t("consent.unchanged"))
+        return
+    turn.say(turn.t("consent.stop.done"), edit=True)
+    for entry in withdrawn:
+        send_receipt(turn, entry)
+
+
 def send_receipt(turn: Turn, entry: ConsentEntry, *, lifted: bool = False) -> None:
     """The consent receipt after a change, and the same decision as the press notice;
     ``lifted``: this consent lifts the block an earlier erasure left on the purpose."""
@@ -193,6 +232,8 @@ async def _consent_screen(
         on = standing.in_force
         title = t(spec.title_key)
         status = t(_STATUS_KEYS[standing], time=_decided(turn, entry))
+        if on and spec.marketing and turn.customer.flags.objected_marketing:
+            status += " " + t("consent.status.objection_overrides")
         lines.append(f"{tick(on)} {title}: {t(spec.description_key)}\n    {status}")
         lines += [f"    {line}" for line in _marketing_lines(turn, spec)]
         if spec.separate is not None and not on:
@@ -241,4 +282,5 @@ ACTIONS = {
     ACTION: on_consent_press,
     SEPARATE: on_separate_press,
     DECIDE_ALONE: on_decide_alone_press,
+    STOP_ALL: on_stop_all_press,
 }

@@ -33,7 +33,12 @@ from core.services import (
     register_customer,
     save_conversation,
 )
-from core.services.customers import ReportBlocked, mark_reachable, report_blocked
+from core.services.customers import (
+    ReportBlocked,
+    erased_before,
+    mark_reachable,
+    report_blocked,
+)
 from core.storage import UnitOfWork
 
 __all__ = ["FlowEngine"]
@@ -107,10 +112,12 @@ class FlowEngine:
         return outcome
 
     async def _customer_turn(self, event: Incoming, uow: UnitOfWork) -> Outcome:
-        customer, state = await self._customer(event, uow)
+        customer, state, came_back = await self._customer(event, uow)
         loaded = copy.deepcopy(state)
         turn = Turn(self.core, event, customer, state, self.survey, uow)
         log.info("event kind=%s customer=%s", event.kind, customer.ref)
+        if came_back:
+            turn.say(turn.t("start.after_erasure"))  # before anything else they read
         try:
             await self._route(turn)
         except PrivacyError as error:
@@ -121,7 +128,7 @@ class FlowEngine:
             # so their state may have been written meanwhile (a follow-up's
             # keyboard): the turn's changes are laid over what is there now.
             await uow.rollback()
-            turn.customer, now = await self._customer(event, uow)
+            turn.customer, now, _ = await self._customer(event, uow)
             turn.state = merged_state(loaded, turn.state, now)
             turn.say(
                 turn.t(f"error.{error.code}") if _known(turn, error) else turn.t("error.generic")
@@ -129,17 +136,21 @@ class FlowEngine:
         await save_conversation(SaveConversation(turn.customer.ref, turn.state), uow)
         return turn.outcome
 
-    async def _customer(self, event: Incoming, uow: UnitOfWork) -> tuple[Customer, dict[str, Any]]:
-        """The customer (registered at first contact) and their saved conversation state."""
+    async def _customer(
+        self, event: Incoming, uow: UnitOfWork
+    ) -> tuple[Customer, dict[str, Any], bool]:
+        """The customer (registered at first contact), their saved conversation state, and
+        whether they are new here after an erasure of their earlier data."""
         cmd = RegisterCustomer(
             IdentityKind.TELEGRAM,
             str(event.user_id),
             language=locale_for(event.language_code),
             channel=event.channel,
         )
-        customer, _created = await register_customer(cmd, uow)
+        customer, created = await register_customer(cmd, uow)
+        came_back = created and await erased_before(customer.ref, uow)
         customer = await mark_reachable(customer, uow)
-        return customer, await load_conversation(customer.ref, uow)
+        return customer, await load_conversation(customer.ref, uow), came_back
 
     async def _route(self, turn: Turn) -> None:
         event, seen = turn.event, turn.customer.notice_version_seen

@@ -14,8 +14,8 @@ from datetime import datetime
 from bot.conversation.events import Button, Reply
 from bot.conversation.formatting import local_time
 from bot.conversation.turn import Press, Turn
+from bot.render.notices import request_what
 from core.domain.requests import DataRequest, Waiting
-from core.domain.rights import CORRECTABLE
 from core.errors import InvalidTransition, NotFound
 from core.services import CancelRequest, cancel_request, customer_requests
 from core.services.requests import MAX_ANSWER, AnswerRequest, answer_request
@@ -81,14 +81,7 @@ def _buttons(turn: Turn, r: DataRequest) -> list[tuple[Button, ...]]:
 
 def describe(turn: Turn, request: DataRequest) -> str:
     """The request's kind, and its field for a correction: "Correction: email"."""
-    kind = turn.t(f"rights.kind.{request.kind.value}")
-    if request.detail in CORRECTABLE:
-        return turn.t(
-            "rights.requests.of_field",
-            kind=kind,
-            field=turn.t(f"rights.field.{request.detail}").lower(),
-        )
-    return kind
+    return request_what(turn.t, request.kind.value, request.detail)
 
 
 def _day(turn: Turn, at: datetime) -> str:

@@ -20,9 +20,10 @@ from bot.conversation.formatting import local_time, tick
 from bot.conversation.turn import Press, Turn
 from bot.render.export import build_export, duration_text
 from core.domain.requests import DataRequest, RequestKind, RequestState
-from core.domain.rights import may_ask_to_share_again
-from core.errors import RateLimited
-from core.services import customer_requests
+from core.domain.rights import max_length, may_ask_to_share_again
+from core.domain.rules import purpose_in_use
+from core.errors import InvalidInput, RateLimited
+from core.services import current_consents, customer_requests
 from core.services.rights.erasure import (
     EraseCustomer,
     RequestErasure,
@@ -73,11 +74,14 @@ def _due(turn: Turn, request: DataRequest) -> str:
 
 
 async def my_data(turn: Turn) -> None:
-    t = turn.t
+    t, policy = turn.t, turn.core.policy
     found = await holdings(turn.customer.ref, turn.uow)
+    consents = await current_consents(turn.customer.ref, turn.uow)
     lines = [t("rights.mydata.title")]
     for h in found:
-        purposes = ", ".join(t(turn.core.policy.purpose(p).title_key) for p in h.purposes)
+        used = [p for p in h.purposes if purpose_in_use(policy, turn.customer, p, consents)]
+        declined = [p for p in h.purposes if p not in used]
+        purposes = ", ".join(t(policy.purpose(p).title_key) for p in used)
         counts = ", ".join(t(f"rights.count.{k}", n=n) for k, n in h.counts.items() if n)
         lines.append(
             t(
@@ -90,6 +94,9 @@ async def my_data(turn: Turn) -> None:
                 counts=counts or t("rights.count.none"),
             )
         )
+        if declined:
+            titles = ", ".join(t(policy.purpose(p).title_key) for p in declined)
+            lines[-1] += "\n" + t("rights.mydata.declined", purposes=titles)
         if h.legal_hold is not None:
             lines.append(t("rights.mydata.legal_hold", duration=duration_text(t, h.legal_hold)))
     lines.append(t("rights.mydata.protection", duration=_key_backups(turn)))
@@ -146,8 +153,12 @@ async def export(turn: Turn) -> None:
             request, background = await request_export(
                 RequestExport(turn.customer.ref, turn.event.channel), turn.uow
             )
-    except RateLimited:
-        turn.say(t("rights.export.rate_limited", limit=turn.core.policy.export_rate_limit))
+    except RateLimited as limited:
+        limit = turn.core.policy.export_rate_limit
+        if limited.retry_at is None:
+            turn.say(t("rights.export.rate_limited", limit=limit))
+        else:
+            turn.say(t("rights.export.try_at", limit=limit, at=local_time(turn, limited.retry_at)))
         return
     if background:
         turn.say(t("rights.export.preparing", request=request.ref, due=_due(turn, request)))
@@ -253,7 +264,8 @@ async def on_correct_press(turn: Turn, press: Press) -> None:
             Reply(text=t("rights.correct.phone"), ask_contact=t("rights.button.share_contact"))
         )
         return
-    turn.say(t("rights.correct.type", field=t(f"rights.field.{press.arg}")))
+    label = t(f"rights.field.{press.arg}").lower()
+    turn.say(t("rights.correct.type", field=label, max=max_length(press.arg)))
 
 
 async def on_rights_text(turn: Turn) -> bool:
@@ -270,7 +282,16 @@ async def on_rights_text(turn: Turn) -> bool:
         )
         return True
     turn.state.pop("rights", None)
-    await _correct(turn, waiting, turn.event.text)
+    try:
+        await _correct(turn, waiting, turn.event.text)
+    except InvalidInput as error:  # audited by the core; ask again, with a way out
+        turn.state["rights"] = {"await": waiting}
+        label = turn.t(f"rights.field.{waiting}").lower()
+        turn.say(
+            turn.t(f"error.{error.code}")
+            + "\n"
+            + turn.t("rights.correct.retry", field=label, max=max_length(waiting))
+        )
     return True
 
 

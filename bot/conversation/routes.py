@@ -93,7 +93,14 @@ async def _queue(desk: Desk) -> None:
 
 ROUTES = RouteTables(
     commands=(
-        ("consent", {"start": consent.start, "privacy": consent.show_privacy}),
+        (
+            "consent",
+            {
+                "start": consent.start,
+                "privacy": consent.show_privacy,
+                "stop_messages": consent.stop_messages_screen,
+            },
+        ),
         ("survey", {"survey": survey.start_survey}),
         ("language", {"language": language.choose_language}),
         ("help", {"help": help.show_help}),

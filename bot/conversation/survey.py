@@ -1,9 +1,11 @@
 """/survey: a short preference survey, resumable, with answers to view, edit, remove.
 
-/survey     -> resume where the customer left off, else their answers, else question 1
-option tap  -> answer saved, next question (single choice)
+/survey     -> stopped part-way: [continue at question n] [my answers] [start again];
+               else their answers, else question 1
+option tap  -> answer saved, next question (single choice); an earlier answer shows chosen
 toggle/done -> multiple choice; typed text answers a free-text question
-skip / back / cancel on every question; edit or remove any answer afterwards
+skip / back / stop on every question ("stop", 停止 or 停 typed at a free-text question
+               stops too); stop keeps the place; edit or remove any answer afterwards
 """
 
 from __future__ import annotations
@@ -26,8 +28,14 @@ from core.services import (
 __all__ = ["ACTIONS", "on_survey_text", "start_survey"]
 
 
+_STOP_WORDS = frozenset({"stop", "停止", "停", "暂停", "暫停"})
+
+
 async def start_survey(turn: Turn) -> None:
     progress = _progress(turn)
+    if progress is not None and progress.get("paused"):
+        await _offer_continue(turn, progress)
+        return
     if progress is not None:
         turn.say(turn.t("survey.resume"))
         await _ask(turn)
@@ -41,9 +49,13 @@ async def start_survey(turn: Turn) -> None:
 async def on_survey_text(turn: Turn) -> bool:
     """Take typed text as the answer to a free-text question; False if none is open."""
     progress = _progress(turn)
-    if progress is None:
+    if progress is None or progress.get("paused"):
         return False
     question = turn.survey.questions[progress["q"]]
+    if (turn.event.text or "").strip().lower() in _STOP_WORDS:
+        _pause(turn, progress)
+        turn.say(turn.t("survey.cancelled"))
+        return True
     if question.kind is not QuestionKind.TEXT:
         turn.say(turn.t("survey.use_buttons"))
         await _ask(turn)
@@ -52,8 +64,27 @@ async def on_survey_text(turn: Turn) -> bool:
     return True
 
 
+async def _offer_continue(turn: Turn, progress: dict[str, Any]) -> None:
+    n, total = progress["q"] + 1, len(turn.survey.questions)
+    turn.say(
+        turn.t("survey.paused", n=n, total=total),
+        (turn.button(turn.t("survey.continue_button", n=n), "qc"),),
+        (
+            turn.button(turn.t("survey.my_answers_button"), "qv"),
+            turn.button(turn.t("survey.retake"), "qt"),
+        ),
+    )
+
+
+def _pause(turn: Turn, progress: dict[str, Any]) -> None:
+    """Stop keeps the place: /survey offers to continue at this question."""
+    progress["paused"] = True
+    turn.state["survey"] = progress
+
+
 async def _begin(turn: Turn, index: int = 0, *, single: bool = False) -> None:
     turn.state["survey"] = {"q": index, "single": single, "picked": []}
+    await _pick_earlier(turn)
     if not single:
         turn.say(turn.t("survey.intro", count=len(turn.survey.questions)))
     await _ask(turn)
@@ -80,10 +111,18 @@ async def _ask(turn: Turn, *, edit: bool = False) -> None:
     text = t(
         "survey.question", n=index + 1, total=len(turn.survey.questions), text=t(question.text_key)
     )
+    earlier = (await _answers(turn)).get(question.id)
     rows: list[tuple[Button, ...]] = []
     if question.kind is QuestionKind.SINGLE:
+        chosen = earlier.value if earlier is not None else None
         rows = [
-            (turn.button(_option(turn, question, o), "qa", f"{question.id}:{o}"),)
+            (
+                turn.button(
+                    ("✓ " if o == chosen else "") + _option(turn, question, o),
+                    "qa",
+                    f"{question.id}:{o}",
+                ),
+            )
             for o in question.options
         ]
     elif question.kind is QuestionKind.MULTI:
@@ -99,6 +138,8 @@ async def _ask(turn: Turn, *, edit: bool = False) -> None:
         rows.append((turn.button(t("survey.done_button"), "qd", question.id),))
     else:
         text += "\n" + t("survey.type_answer", max=question.max_length)
+        if earlier is not None and isinstance(earlier.value, str):
+            text += "\n" + t("survey.earlier_answer", answer=earlier.value)
     nav = [turn.button(t("survey.skip"), "qk", question.id)]
     if index > 0 and not progress.get("single"):
         nav.insert(0, turn.button(t("survey.back"), "qb", question.id))
@@ -143,7 +184,18 @@ async def _advance(turn: Turn, step: int = 1) -> None:
         await _show_answers(turn)
         return
     turn.state["survey"] = {"q": index, "single": False, "picked": []}
+    await _pick_earlier(turn)
     await _ask(turn)
+
+
+async def _pick_earlier(turn: Turn) -> None:
+    """A multiple-choice question opens with the customer's earlier answer ticked."""
+    progress = _progress(turn)
+    assert progress is not None
+    question = turn.survey.questions[progress["q"]]
+    earlier = (await _answers(turn)).get(question.id)
+    if question.kind is QuestionKind.MULTI and earlier is not None:
+        progress["picked"] = [o for o in earlier.value if o in question.options]
 
 
 async def _show_answers(turn: Turn, *, edit: bool = False) -> None:
@@ -221,11 +273,29 @@ async def _on_back(turn: Turn, press: Press) -> None:
 
 
 async def _on_cancel(turn: Turn, press: Press) -> None:
-    if _current(turn, press.arg) is None:
+    progress = _progress(turn)
+    if _current(turn, press.arg) is None or progress is None:
         turn.notify(turn.t("button.expired"))
         return
-    turn.state.pop("survey", None)
+    if progress.get("single"):  # editing one answer: nothing to come back to
+        turn.state.pop("survey", None)
+        turn.say(turn.t("survey.edit_stopped"), edit=True)
+        return
+    _pause(turn, progress)
     turn.say(turn.t("survey.cancelled"), edit=True)
+
+
+async def _on_continue(turn: Turn, press: Press) -> None:
+    progress = _progress(turn)
+    if progress is None or not progress.get("paused"):
+        turn.notify(turn.t("button.expired"))
+        return
+    progress.pop("paused")
+    await _ask(turn)
+
+
+async def _on_view(turn: Turn, press: Press) -> None:
+    await _show_answers(turn)
 
 
 async def _on_edit(turn: Turn, press: Press) -> None:
@@ -261,4 +331,6 @@ ACTIONS = {
     "qe": _on_edit,
     "qt": _on_retake,
     "qr": _on_remove,
+    "qc": _on_continue,
+    "qv": _on_view,
 }

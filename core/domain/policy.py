@@ -333,6 +333,7 @@ class Policy:
     # Kinds that need two different staff members to approve them (four eyes).
     second_approval_required: frozenset[str] = frozenset({"erasure"})
     privacy_officer: str = ""  # how customers reach the privacy officer (breach notices)
+    privacy_policy_url: str = ""  # the shop's full privacy policy (/privacy links it)
     source: Path | None = field(default=None, compare=False)
 
     @property
@@ -612,6 +613,7 @@ _ROOT_KEYS = (
     "approval_required",
     "second_approval_required",
     "privacy_officer",
+    "privacy_policy_url",
     "quiet_hours",
     "roles",
     "purposes",
@@ -649,6 +651,7 @@ def _build_policy(root: _Table) -> Policy:
         request_record_retention=root.optional_duration("request_record_retention")
         or _REQUEST_RECORD_RETENTION,
         privacy_officer=root.optional_text("privacy_officer"),
+        privacy_policy_url=root.optional_text("privacy_policy_url"),
         source=root.source,
     )
 

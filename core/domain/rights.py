@@ -21,6 +21,7 @@ __all__ = [
     "CategoryHolding",
     "check_correction",
     "inventory",
+    "max_length",
     "may_ask_to_share_again",
 ]
 
@@ -96,6 +97,11 @@ def inventory(
     return result
 
 
+def max_length(field_name: str) -> int:
+    """The longest value a typed correction of ``field_name`` may have."""
+    return _MAX_TEXT.get(field_name, 254)
+
+
 def check_correction(field_name: str, value: str) -> str:
     """The cleaned value of a typed correction, or InvalidInput (phone never typed)."""
     if field_name not in CORRECTABLE or field_name == "phone":
@@ -103,7 +109,7 @@ def check_correction(field_name: str, value: str) -> str:
     cleaned = " ".join(value.split())
     if not cleaned:
         raise InvalidInput("the new value is empty", code="empty_value")
-    if len(cleaned) > _MAX_TEXT.get(field_name, 254):
+    if len(cleaned) > max_length(field_name):
         raise InvalidInput("the new value is too long", code="value_too_long")
     return cleaned
 

@@ -13,7 +13,7 @@ from core.domain.customer import Customer
 from core.domain.policy import Policy
 from core.errors import ConsentRequired, PolicyDenied, RestrictedProcessing
 
-__all__ = ["check_consent_change", "check_may_contact"]
+__all__ = ["check_consent_change", "check_may_contact", "purpose_in_use"]
 
 
 def check_consent_change(
@@ -57,3 +57,17 @@ def check_may_contact(
             raise ConsentRequired("consent was given under an older notice", code="stale_notice")
         if not standing.in_force:
             raise ConsentRequired("no consent for this purpose", code="no_consent")
+
+
+def purpose_in_use(
+    policy: Policy, customer: Customer, purpose: str, consents: dict[str, ConsentEntry]
+) -> bool:
+    """May the shop use the customer's data for ``purpose`` now? Always for what the
+    service needs; else only with consent in force, and never for direct marketing
+    while they object to it (the objection overrides a consent)."""
+    spec = policy.purpose(purpose)
+    if not spec.consent_based:
+        return True
+    if spec.marketing and customer.flags.objected_marketing:
+        return False
+    return consent_standing(consents.get(purpose), policy.notice_version).in_force

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from core.domain.actor import Actor
 from core.domain.consent import ConsentDecision, ConsentEntry
 from core.domain.customer import Customer
+from core.domain.policy import Policy
 from core.domain.rules import check_consent_change
 from core.errors import PrivacyError
 from core.ids import new_ref
@@ -18,11 +19,14 @@ __all__ = [
     "DecideConsent",
     "MarkNoticeSeen",
     "OptOutOfMarketing",
+    "StopMessages",
     "current_consents",
     "decide_consent",
     "lifts_suppression",
     "mark_notice_seen",
+    "messaging_purposes",
     "opt_out_of_marketing",
+    "stop_messages",
 ]
 
 
@@ -101,15 +105,35 @@ async def opt_out_of_marketing(cmd: OptOutOfMarketing, uow: UnitOfWork) -> list[
     withdraws each direct-marketing consent still given, one ledger entry (and
     receipt) each. Sending re-checks consent just before a message leaves, so nothing
     queued for them goes out after this."""
-    current = await uow.consents.current(cmd.customer_ref)
-    given = [
-        p.key
-        for p in uow.policy.consent_purposes()
-        if p.marketing and (entry := current.get(p.key)) is not None and entry.given
-    ]
+    marketing = [p.key for p in uow.policy.consent_purposes() if p.marketing]
+    return await _withdraw_given(cmd.customer_ref, marketing, cmd.channel, uow)
+
+
+def messaging_purposes(policy: Policy) -> list[str]:
+    """Purposes whose consent lets the shop message a customer unprompted: the
+    follow-up's and direct marketing's (a notice about their own request needs none)."""
+    keys = [policy.followup_purpose] + [p.key for p in policy.consent_purposes() if p.marketing]
+    return list(dict.fromkeys(keys))
+
+
+@dataclass(frozen=True)
+class StopMessages:
+    customer_ref: str
+    channel: str = "telegram"
+
+
+async def stop_messages(cmd: StopMessages, uow: UnitOfWork) -> list[ConsentEntry]:
+    """ "Stop messaging me": every consent that lets the shop message them, withdrawn."""
+    return await _withdraw_given(cmd.customer_ref, messaging_purposes(uow.policy), cmd.channel, uow)
+
+
+async def _withdraw_given(
+    customer_ref: str, purposes: list[str], channel: str, uow: UnitOfWork
+) -> list[ConsentEntry]:
+    current = await uow.consents.current(customer_ref)
+    given = [k for k in purposes if (entry := current.get(k)) is not None and entry.given]
     return [
-        await decide_consent(DecideConsent(cmd.customer_ref, key, False, cmd.channel), uow)
-        for key in given
+        await decide_consent(DecideConsent(customer_ref, key, False, channel), uow) for key in given
     ]
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "ReportBlocked",
     "change_language",
     "contact_blinds",
+    "erased_before",
     "find_customer",
     "mark_reachable",
     "mark_unreachable",
@@ -195,3 +196,10 @@ async def contact_blinds(customer_ref: str, uow: UnitOfWork) -> set[tuple[str, s
             except InvalidInput:
                 continue  # an unreadable old value cannot be matched later either
     return found
+
+
+async def erased_before(customer_ref: str, uow: UnitOfWork) -> bool:
+    """Was an earlier customer with one of these identities erased (the suppression
+    list holds their keyed hash)? Then this one is a fresh start, and is told so."""
+    blinds = [blind for _, blind in await uow.customers.identity_blinds(customer_ref)]
+    return await uow.suppressions.listed_at(blinds) is not None

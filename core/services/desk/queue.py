@@ -23,7 +23,7 @@ from core.errors import InvalidInput, InvalidTransition
 from core.services._common import SYSTEM, refuse
 from core.services.audit import audit_tail, verify_audit
 from core.services.desk.duties import refuse_own_request, second_approver_needed
-from core.services.outreach.notices import NotifyCustomer, notify_customer
+from core.services.outreach.notices import NotifyCustomer, notify_customer, request_params
 from core.services.requests import (
     ExtendRequest,
     MoveRequest,
@@ -238,7 +238,7 @@ async def _required_reason(cmd: DecideRequest, actor: Actor, action: str, uow: U
 async def tell_customer(
     request: DataRequest, message: str, step: str, uow: UnitOfWork, *, reason: str = ""
 ) -> None:
-    params = {"request": request.ref, "due": local_due_date(request, uow)}
+    params = {**request_params(request), "due": local_due_date(request, uow)}
     if reason:
         params["reason"] = reason
     await notify_customer(

@@ -132,14 +132,15 @@ async def start_incident_notice(cmd: StartIncidentNotice, uow: UnitOfWork) -> In
         return await _settle(cmd.job, cmd.worker, incident_ref, customer_ref, "erased", uow)
     if customer.flags.unreachable or customer.telegram_chat_id is None:
         return await _settle(cmd.job, cmd.worker, incident_ref, customer_ref, "undeliverable", uow)
-    incident = await uow.incidents.get(incident_ref)
-    held = await uow.incidents.held_categories(customer_ref, incident.categories)
-    if cmd.mark:
+    if cmd.mark:  # the permit came: the message was written in the first step
         now = uow.now()
         await uow.incidents.move_notice(incident_ref, customer_ref, "sending", now)
         conversation = await uow.conversations.load(customer_ref)
         cmd.mark_state(conversation)
         await uow.conversations.save(customer_ref, conversation, now)
+        return IncidentNoticeStart(True, customer, customer.telegram_chat_id)
+    incident = await uow.incidents.get(incident_ref, summary=False)
+    held = await uow.incidents.held_categories(customer_ref, incident.categories)
     return IncidentNoticeStart(
         True, customer, customer.telegram_chat_id, incident, tuple(held) or incident.categories
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from core.domain.job import Job
+from core.domain.requests import DataRequest
 from core.errors import NotFound
 from core.services._common import SYSTEM
 from core.services.customers import mark_unreachable
@@ -26,6 +27,7 @@ __all__ = [
     "NotifyCustomer",
     "finish_notice",
     "notify_customer",
+    "request_params",
     "start_notice",
 ]
 
@@ -39,6 +41,17 @@ class NotifyCustomer:
     key: str  # idempotency key: one notice per key, ever
     params: dict[str, str] = field(default_factory=dict)
     run_after: datetime | None = None
+
+
+def request_params(request: DataRequest) -> dict[str, str]:
+    """What a notice about a request says of it: its id, kind, field, and when it was
+    asked (UTC; the bot writes it in the customer's time zone and language)."""
+    return {
+        "request": request.ref,
+        "kind": request.kind.value,
+        "field": request.detail or "",
+        "asked_at": request.received_at.isoformat(),
+    }
 
 
 async def notify_customer(cmd: NotifyCustomer, uow: UnitOfWork) -> bool:
@@ -58,6 +71,7 @@ class NoticeStart:
     language: str = "en"
     message_key: str = ""
     params: dict[str, str] | None = None
+    zone: str = "UTC"  # the customer's time zone, for dates in the text
 
 
 async def start_notice(job: Job, worker: str, uow: UnitOfWork) -> NoticeStart:
@@ -74,7 +88,8 @@ async def start_notice(job: Job, worker: str, uow: UnitOfWork) -> NoticeStart:
         reason = "unreachable" if customer.flags.unreachable else "no_channel"
         return await _notice_failed(job, worker, ref, reason, uow)
     params = {str(k): str(v) for k, v in dict(job.payload.get("params") or {}).items()}
-    return NoticeStart(True, chat_id, customer.language, str(job.payload["message"]), params)
+    zone = str(customer.zone(uow.policy.zone))
+    return NoticeStart(True, chat_id, customer.language, str(job.payload["message"]), params, zone)
 
 
 async def _notice_failed(

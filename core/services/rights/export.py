@@ -90,16 +90,17 @@ async def request_export(cmd: RequestExport, uow: UnitOfWork) -> tuple[DataReque
     customer = await uow.customers.get(cmd.customer_ref, lock=True)
     since = uow.now() - timedelta(hours=1)
     # A copy whose delivery was uncertain does not count: the customer was told to ask again.
-    used = await uow.requests.count_since(
+    used = await uow.requests.received_since(
         customer.ref, RequestKind.PORTABILITY.value, since, skip_uncertain=True
     )
-    if used >= uow.policy.export_rate_limit:
+    limit = uow.policy.export_rate_limit
+    if len(used) >= limit:
+        # The next copy may be asked for once enough of these are an hour old.
+        retry_at = used[len(used) - limit] + timedelta(hours=1)
+        error = RateLimited("too many copies asked for this hour", code="rate_limited")
+        error.retry_at = retry_at
         await refuse(
-            uow,
-            customer_actor(customer.ref),
-            "request.opened",
-            RateLimited("too many copies asked for this hour", code="rate_limited"),
-            subject_ref=customer.ref,
+            uow, customer_actor(customer.ref), "request.opened", error, subject_ref=customer.ref
         )
     request = await open_right(OpenRight(customer.ref, RequestKind.PORTABILITY, cmd.channel), uow)
     found = await uow.holdings.of(customer.ref)

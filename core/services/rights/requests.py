@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from core.domain.requests import DataRequest, RequestKind, RequestState
 from core.services._common import SYSTEM
-from core.services.outreach.notices import NotifyCustomer, notify_customer
+from core.services.outreach.notices import NotifyCustomer, notify_customer, request_params
 from core.services.requests import MoveRequest, OpenRequest, move_request, open_request
 from core.storage import UnitOfWork
 
@@ -53,7 +53,7 @@ async def complete_request(
                 done.customer_ref,
                 "rights.notice.completed",
                 key=f"{done.ref}:completed",
-                params={"request": done.ref, "kind": done.kind.value},
+                params=request_params(done),
             ),
             uow,
         )

@@ -56,11 +56,12 @@ class IncidentRepository:
         self._session.add(row)
         await self._session.flush()
 
-    async def get(self, ref: str, *, lock: bool = False) -> Incident:
+    async def get(self, ref: str, *, lock: bool = False, summary: bool = True) -> Incident:
+        """``summary=False``: without the staff's text (no key is read; for notices)."""
         row = await self._session.get(IncidentRow, ref, with_for_update=lock)
         if row is None:
             raise NotFound("no such incident", code="no_incident")
-        return await self._read(row)
+        return await self._read(row, summary=summary)
 
     async def save(self, incident: Incident) -> None:
         row = await self._session.get(IncidentRow, incident.ref)
@@ -100,14 +101,14 @@ class IncidentRepository:
 
     async def held_categories(self, customer_ref: str, categories: Iterable[str]) -> list[str]:
         """Which of ``categories`` the shop holds about this customer."""
-        found = []
-        for category in categories:
-            query = select(CustomerRow.ref).where(
-                CustomerRow.ref == customer_ref, _HOLDS[category]()
+        wanted = list(categories)
+        columns = [_HOLDS[c]().label(c) for c in wanted]
+        row = (
+            await self._session.execute(
+                select(*columns).select_from(CustomerRow).where(CustomerRow.ref == customer_ref)
             )
-            if await self._session.scalar(query) is not None:
-                found.append(category)
-        return found
+        ).first()
+        return [] if row is None else [c for c, held in zip(wanted, row, strict=True) if held]
 
     async def erased_since(self, incident: Incident) -> Counter[str]:
         """Per regime: customers erased since their data may have been exposed (counted,
@@ -179,14 +180,16 @@ class IncidentRepository:
 
     # --- rows --------------------------------------------------------------------
 
-    async def _read(self, row: IncidentRow) -> Incident:
-        cipher = await self._keys.cipher(row.ref)
+    async def _read(self, row: IncidentRow, *, summary: bool = True) -> Incident:
+        text = ""
+        if summary:
+            text = (await self._keys.cipher(row.ref)).decrypt(_SUMMARY, row.summary_enc) or ""
         return Incident(
             ref=row.ref,
             aware_at=row.aware_at,
             opened_at=row.opened_at,
             categories=tuple(row.categories),
-            summary=cipher.decrypt(_SUMMARY, row.summary_enc) or "",
+            summary=text or "(not read)",
             held_from=row.held_from,
             held_until=row.held_until,
             risk=Risk(row.risk) if row.risk else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.domain.requests import DataRequest, Delivery, RequestKind, RequestState
@@ -93,14 +93,14 @@ class RequestRepository:
         row.delivery = delivery
         await self._session.flush()
 
-    async def count_since(
+    async def received_since(
         self, customer_ref: str, kind: str, since: datetime, *, skip_uncertain: bool = False
-    ) -> int:
-        """Requests of ``kind`` received since ``since``; with ``skip_uncertain``, not
-        those whose answer may never have arrived (delivery "uncertain")."""
+    ) -> list[datetime]:
+        """When each request of ``kind`` since ``since`` came, oldest first; with
+        ``skip_uncertain``, not those whose answer may never have arrived."""
         stmt = (
-            select(func.count())
-            .select_from(DataRequestRow)
+            select(DataRequestRow.received_at)
+            .order_by(DataRequestRow.received_at)
             .where(
                 DataRequestRow.customer_ref == customer_ref,
                 DataRequestRow.kind == kind,
@@ -114,8 +114,7 @@ class RequestRepository:
                     DataRequestRow.delivery != Delivery.UNCERTAIN.value,
                 )
             )
-        found = await self._session.scalar(stmt)
-        return int(found or 0)
+        return list(await self._session.scalars(stmt))
 
     async def open_of(self, customer_ref: str, kind: str) -> str | None:
         return await self._session.scalar(

@@ -1,0 +1,273 @@
+"""Flows that keep their word (issue 16): what the bot says it will do, it does.
+
+Run in the terminal channel and on one Telegram framework where the point was seen.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.render.i18n import Translator
+from bot.render.notices import notice_text
+from core.app import PrivacyCore, open_core
+from core.clock import FixedClock
+from core.domain.customer import IdentityKind
+from core.domain.policy import DEFAULT_POLICY_PATH
+from core.services import current_consents, survey_answers
+from core.services.desk.queue import DecideRequest, approve_request
+from core.services.rights.erasure import (
+    EraseCustomer,
+    RequestErasure,
+    erase_customer,
+    request_erasure,
+)
+from core.services.rights.processing import Flag, SetFlag, set_processing_flag
+from core.settings import Settings
+from core.storage.tables import JobRow
+from tests.chat_drivers import ConsoleDriver, Driver
+from tests.chat_fixtures import MakeChat
+from tests.rights_helpers import approve
+
+ALICE = 6401
+en = Translator("en")
+hk = Translator("zh_Hant")
+cn = Translator("zh_Hans")
+
+
+@pytest.fixture
+async def chat(make_chat: MakeChat) -> Driver:
+    return await make_chat(ALICE)
+
+
+async def started(core: PrivacyCore, language: str = "en", user: int = ALICE) -> ConsoleDriver:
+    chat = ConsoleDriver(core, user, language)
+    await chat.send("/start")
+    return chat
+
+
+async def ref_of(core: PrivacyCore, user: int = ALICE) -> str:
+    async with core.uow() as uow:
+        found = await uow.customers.find(IdentityKind.TELEGRAM, str(user))
+    assert found is not None
+    return found.ref
+
+
+# --- the survey ------------------------------------------------------------------------
+
+
+async def test_stop_keeps_the_survey_place_and_survey_offers_to_continue(
+    chat: Driver, core: PrivacyCore
+) -> None:
+    await chat.send("/start")
+    await chat.send("/survey")
+    await chat.press("Weekly")  # question 1 answered; question 2 open
+    await chat.press("Stop")
+    assert "/survey continues it" in chat.messages[-1].text
+    await chat.send("/survey")
+    assert chat.messages[-1].text == en("survey.paused", n=2, total=3)
+    await chat.press("▶ Continue at question 2")
+    assert "Done" in chat.messages[-1].labels()  # question 2, the multiple choice
+
+
+async def test_typing_stop_at_a_free_text_question_stops_instead_of_answering(
+    core: PrivacyCore,
+) -> None:
+    chat = await started(core, "zh-hans")
+    await chat.send("/survey")
+    await chat.press(cn("survey.skip"))
+    await chat.press(cn("survey.skip"))  # the free-text question
+    await chat.send("停止")
+    assert chat.messages[-1].text == cn("survey.cancelled")
+    async with core.uow() as uow:
+        answers = await survey_answers(await ref_of(core), "preferences", uow)
+    assert "improve" not in answers
+
+
+async def test_back_shows_the_earlier_answer_as_chosen(core: PrivacyCore) -> None:
+    chat = await started(core)
+    await chat.send("/survey")
+    await chat.press("Monthly")
+    await chat.press("Back")
+    assert "✓ Monthly" in chat.messages[-1].labels()
+
+
+# --- corrections -----------------------------------------------------------------------
+
+
+async def test_an_invalid_email_asks_again_and_takes_the_next_one(
+    chat: Driver, core: PrivacyCore
+) -> None:
+    await chat.send("/start")
+    await chat.send("/correct")
+    await chat.press("Email")
+    assert "new email (at most 254 characters)" in chat.messages[-1].text
+    await chat.send("not-an-email")
+    assert chat.messages[-1].text.startswith(en("error.bad_email"))
+    assert en("rights.correct.retry", field="email", max=254) in chat.messages[-1].text
+    await chat.send("alice@example.com")
+    assert "Sorry" not in chat.messages[-1].text
+    assert "email" in chat.messages[-1].text.lower()
+
+
+async def test_a_name_over_the_limit_says_the_limit(core: PrivacyCore) -> None:
+    chat = await started(core)
+    await chat.send("/correct")
+    await chat.press("Name")
+    await chat.send("x" * 101)
+    assert en("rights.correct.retry", field="name", max=100) in chat.messages[-1].text
+
+
+# --- "stop messaging me" ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "phrase", "t"),
+    [
+        ("en", "stop messaging me", en),
+        ("zh-hk", "我唔想再收到訊息", hk),
+        ("zh-hans", "不要再发消息给我", cn),
+    ],
+)
+async def test_stop_messaging_me_stops_every_message_purpose_with_one_tap(
+    core: PrivacyCore, language: str, phrase: str, t: Translator
+) -> None:
+    chat = await started(core, language)
+    await chat.press(f"☐ {t('purpose.follow_up.title')}")
+    await chat.press(f"☐ {t('purpose.marketing.title')}")
+    await chat.send(phrase)
+    assert t("purpose.follow_up.title") in chat.messages[-1].text
+    assert t("purpose.marketing.title") in chat.messages[-1].text
+    await chat.press(t("consent.stop.all"))
+    assert t("consent.stop.done") in [m.text for m in chat.messages]
+    async with core.uow() as uow:
+        current = await current_consents(await ref_of(core), uow)
+    assert not current["follow_up"].given
+    assert not current["marketing"].given
+
+
+async def test_stop_messaging_me_with_nothing_to_stop_says_so(core: PrivacyCore) -> None:
+    chat = await started(core)
+    await chat.send("unsubscribe")
+    assert chat.messages[-1].text == en("consent.stop.nothing")
+
+
+# --- what /privacy and /mydata say ---------------------------------------------------
+
+
+async def test_privacy_shows_that_an_objection_overrides_a_marketing_consent(
+    chat: Driver, core: PrivacyCore
+) -> None:
+    await chat.send("/start")
+    await chat.press("☐ Offers and news")
+    async with core.uow() as uow:
+        await set_processing_flag(
+            SetFlag(await ref_of(core, chat.user_id), Flag.OBJECT_MARKETING, True), uow
+        )
+        await uow.commit()
+    await chat.send("/privacy")
+    assert en("consent.status.objection_overrides") in chat.messages[-1].text
+
+
+async def test_mydata_lists_only_purposes_in_force_and_names_the_declined(
+    core: PrivacyCore,
+) -> None:
+    chat = await started(core)
+    await chat.press("☐ Follow-ups after a purchase")
+    await chat.send("/mydata")
+    text = chat.messages[-1].text
+    contact = text.split(en("rights.category.contact"))[1].split("\n\n")[0]
+    assert "Follow-ups after a purchase" in contact.split("Not used for")[0]
+    assert "Offers and news" in contact.split("Not used for")[1]
+
+
+# --- export rate limit ---------------------------------------------------------------
+
+
+async def test_the_export_limit_says_when_to_ask_again_in_local_time(core: PrivacyCore) -> None:
+    core.clock = FixedClock(datetime(2026, 12, 1, 2, 0, tzinfo=UTC))  # 10:00 in Hong Kong
+    chat = await started(core)
+    for _ in range(3):
+        await chat.send("/export")
+    await chat.send("/export")
+    assert chat.messages[-1].text == en("rights.export.try_at", limit=3, at="2026-12-01 11:00 HKT")
+
+
+# --- after an erasure ------------------------------------------------------------------
+
+
+async def test_the_first_message_after_an_erasure_says_it_is_a_fresh_start(
+    core: PrivacyCore,
+) -> None:
+    await started(core)
+    ref = await ref_of(core)
+    async with core.uow() as uow:
+        erasure, _ = await request_erasure(RequestErasure(ref), uow)
+        await uow.commit()
+    await approve(core, erasure.ref)
+    async with core.uow() as uow:
+        await erase_customer(EraseCustomer(erasure.ref), uow)
+        await uow.commit()
+    again = ConsoleDriver(core, ALICE)
+    await again.send("hello")
+    assert again.messages[0].text == en("start.after_erasure")
+
+
+async def test_a_new_customer_is_not_told_of_an_erasure(core: PrivacyCore) -> None:
+    chat = await started(core, user=ALICE + 1)
+    assert all(m.text != en("start.after_erasure") for m in chat.messages)
+
+
+# --- notices name the request --------------------------------------------------------
+
+
+async def test_an_approval_notice_names_the_kind_field_and_day_asked(core: PrivacyCore) -> None:
+    core.clock = FixedClock(datetime(2026, 11, 30, 17, 0, tzinfo=UTC))  # 1 Dec in Hong Kong
+    chat = await started(core)
+    await chat.send("/correct")
+    await chat.press("Email")
+    await chat.send("alice@example.com")
+    async with core.uow() as uow:
+        [request] = await uow.requests.for_customer(await ref_of(core))
+        await approve_request(DecideRequest(None, request.ref), uow)
+        await uow.commit()
+        payload = await uow.session.scalar(
+            select(JobRow.payload).where(JobRow.key == f"notify:approved:{request.ref}")
+        )
+    assert payload is not None
+    text = notice_text(en, payload["message"], payload["params"], "Asia/Hong_Kong")
+    assert text.startswith(f"Your request of 2026-12-01 (Correction: email, {request.ref})")
+    assert "alice" not in json.dumps(payload)  # codes only, never the new value
+
+
+# --- /privacy carries the shop's privacy policy ----------------------------------------
+
+
+async def test_privacy_shows_the_notice_when_the_shop_links_no_policy(core: PrivacyCore) -> None:
+    chat = await started(core)
+    await chat.send("/privacy")
+    assert chat.messages[-2].text.startswith("Privacy notice (version")
+    assert chat.messages[-1].text.startswith(en("privacy.title"))
+
+
+async def test_privacy_links_the_shops_privacy_policy(settings: Settings, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    text = DEFAULT_POLICY_PATH.read_text("utf-8")
+    policy.write_text(
+        text.replace("# privacy_policy_url = ", "privacy_policy_url = "),
+        "utf-8",
+    )
+    core = await open_core(replace(settings, policy_file=policy))
+    try:
+        chat = await started(core)
+        await chat.send("/privacy")
+        assert chat.messages[-2].text == en(
+            "privacy.policy_link", url="https://shop.example/privacy"
+        )
+    finally:
+        await core.close()
