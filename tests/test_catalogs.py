@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 from functools import cache
 from pathlib import Path
 
@@ -144,9 +145,34 @@ def test_hong_kong_catalog_says_si_yan_not_yin_si() -> None:
     assert not wrong, f"zh_Hant uses 隱私 (write 私隱 for Hong Kong) in: {', '.join(wrong)}"
 
 
+_CJK = r"[\u3400-\u9fff\u3001-\u3011\uff08\uff09]"
+_QUOTED = re.compile(r"“[^”]*”")  # what a customer might type, quoted as they would
+
+
+def test_simplified_catalog_says_nin_never_ni() -> None:
+    wrong = sorted(k for k, v in catalog("zh_Hans").items() if "你" in _QUOTED.sub("", v))
+    assert not wrong, f"zh_Hans uses 你 (write the formal 您) in: {', '.join(wrong)}"
+
+
+def test_hong_kong_catalog_says_ni_never_nin() -> None:
+    wrong = sorted(k for k, v in catalog("zh_Hant").items() if "您" in v)
+    assert not wrong, f"zh_Hant uses 您 (Hong Kong services write 你) in: {', '.join(wrong)}"
+
+
+@pytest.mark.parametrize("locale", ["zh_Hans", "zh_Hant"])
+def test_chinese_lists_and_colons_are_full_width(locale: str) -> None:
+    comma = re.compile(_CJK + r", " + _CJK)
+    colon = re.compile(_CJK + r":")
+    wrong = sorted(k for k, v in catalog(locale).items() if comma.search(v) or colon.search(v))
+    assert not wrong, f"{locale}: write 、 between items and ： after Chinese text in: {wrong}"
+
+
 def test_simplified_catalog_never_uses_hong_kong_si_yan() -> None:
+    law = "《个人资料（私隐）条例》"  # Hong Kong's ordinance keeps its own name
     wrong = sorted(
-        key for key, text in catalog("zh_Hans").items() if "私隱" in text or "私隐" in text
+        key
+        for key, text in catalog("zh_Hans").items()
+        if "私隱" in text.replace(law, "") or "私隐" in text.replace(law, "")
     )
     assert not wrong, f"zh_Hans uses 私隱 (write 隐私) in: {', '.join(wrong)}"
 

@@ -155,9 +155,10 @@ async def test_survey_resumes_where_the_customer_left_off(chat: Driver) -> None:
     await chat.send("/start")
     await chat.send("/survey")
     await chat.press("Weekly")
-    await chat.send("/help")
+    await chat.send("/help")  # another command: the survey waits where it stood
     await chat.send("/survey")
-    assert "continue where you left off" in all_text(chat)
+    assert "You stopped the survey at question 2 of 3" in chat.messages[-1].text
+    await chat.press("▶ Continue at question 2")
     assert "Question 2 of 3" in chat.messages[-1].text
 
 

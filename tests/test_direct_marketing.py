@@ -76,7 +76,7 @@ async def test_the_consent_screen_names_them_in_hong_kong_chinese(core: PrivacyC
     chat = ConsoleDriver(core, ALICE, "zh-hk")
     await chat.send("/start")
     screen = chat.messages[-1].text
-    assert hk("consent.marketing.data", data="姓名, 聯絡資料, 購物紀錄, 喜好") in screen
+    assert hk("consent.marketing.data", data="姓名、聯絡資料、購物紀錄、喜好") in screen
 
 
 def test_a_marketing_purpose_that_names_no_data_kinds_is_refused(tmp_path: Path) -> None:

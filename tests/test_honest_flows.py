@@ -5,7 +5,10 @@ Run in the terminal channel and on one Telegram framework where the point was se
 
 from __future__ import annotations
 
+import argparse
+import io
 import json
+import zipfile
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bot.render.export import build_export
 from bot.render.i18n import Translator
 from bot.render.notices import notice_text
 from core.app import PrivacyCore, open_core
@@ -271,3 +275,71 @@ async def test_privacy_links_the_shops_privacy_policy(settings: Settings, tmp_pa
         )
     finally:
         await core.close()
+
+
+# --- the CLI's audit tail ------------------------------------------------------------
+
+
+async def test_cli_audit_tail_prints_details_as_json_not_python(
+    core: PrivacyCore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await started(core)
+    from bot.cli.commands import _audit
+
+    assert await _audit(argparse.Namespace(action="tail", n=5, json=False), core) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines
+    assert all("{'" not in line for line in lines)  # no dict reprs
+    assert any('{"channel": "console"' in line for line in lines)
+
+
+async def test_cli_audit_tail_json_gives_one_object_a_line(
+    core: PrivacyCore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await started(core)
+    from bot.cli.commands import _audit
+
+    assert await _audit(argparse.Namespace(action="tail", n=5, json=True), core) == 0
+    entries = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {"seq", "at", "actor", "action", "outcome", "details"} <= set(entries[0])
+
+
+# --- the export page reads as the chat did ------------------------------------------
+
+
+async def test_the_export_page_in_hong_kong_chinese_shows_no_internal_codes(
+    core: PrivacyCore,
+) -> None:
+    chat = await started(core, "zh-hk")
+    await chat.press(f"☐ {hk('purpose.follow_up.title')}")
+    await chat.send("/survey")
+    await chat.press(hk("survey.opt.frequency.rarely"))
+    await chat.send("/correct")
+    await chat.press(hk("rights.field.email"))
+    await chat.send("alice.new@example.com")
+    built = await build_export(core, await ref_of(core))
+    with zipfile.ZipFile(io.BytesIO(built.content)) as archive:
+        page = archive.read("index.html").decode()
+    for code in ("follow_up", ">given<", "rectification", "customer.registered", ">rarely<"):
+        assert code not in page, code
+    for shown in (
+        hk("purpose.follow_up.title"),
+        hk("consent.decision.given"),
+        hk("survey.opt.frequency.rarely"),
+        hk("export.action.customer.registered"),
+        hk("export.means.audit"),
+        hk("rights.export.html.pending"),
+        "alice.new@example.com",  # the correction waiting for approval
+        "HKT",  # times name their zone
+    ):
+        assert shown in page, shown
+
+
+async def test_any_command_ends_a_correction_waiting_for_typed_text(core: PrivacyCore) -> None:
+    chat = await started(core)
+    await chat.send("/correct")
+    await chat.press("Email")
+    await chat.send("/help")
+    await chat.send("alice@example.com")  # no longer taken as the new email
+    async with core.uow() as uow:
+        assert await uow.requests.for_customer(await ref_of(core)) == []

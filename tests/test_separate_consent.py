@@ -111,7 +111,7 @@ async def test_its_own_screen_names_the_recipient_purpose_method_data_and_rights
         "privacy@shop.example",
         "What for: sharing your data with partner companies",
         "How they process it:",
-        f"Which personal information: {en('rights.category.contact')}; ",
+        f"Which personal information: {en('rights.category.contact')}, ",
         "Your rights with the recipient:",
         "Saying no changes nothing else",
     ):
@@ -196,7 +196,7 @@ async def test_a_cross_border_screen_says_where_the_data_goes(overseas: PrivacyC
         "dpo@harbour.example",
         "Where the recipient is: Singapore",
         "Which personal information: "
-        + "; ".join(en(f"rights.category.{c}") for c in ("identity", "contact", "transaction")),
+        + ", ".join(en(f"rights.category.{c}") for c in ("identity", "contact", "transaction")),
     ):
         assert part in screen
 

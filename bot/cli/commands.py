@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -24,6 +25,7 @@ from core.settings import Settings
 if TYPE_CHECKING:
     # Imported when a command runs: `--help` stays fast without SQLAlchemy/Alembic.
     from core.app import PrivacyCore
+    from core.audit import AuditEntry
 
 __all__ = ["main"]
 
@@ -71,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="verify or show the audit log")
     audit.add_argument("action", choices=["verify", "tail"])
     audit.add_argument("-n", type=int, default=20, help="entries to show with tail")
+    audit.add_argument("--json", action="store_true", help="tail: one JSON object a line")
 
     keys = sub.add_parser("keys", help="master key maintenance")
     keys.add_argument("action", choices=["rotate"])
@@ -193,12 +196,34 @@ async def _audit(args: argparse.Namespace, core: PrivacyCore) -> int:
             print(result.describe())
             return 0 if result.ok else 1
         for entry in await audit_tail(args.n, uow):
-            actor = f"{entry.actor_kind}:{entry.actor_ref}"
-            print(
-                f"{entry.seq:>7} {entry.at:%Y-%m-%d %H:%M:%S}Z {actor} {entry.action} "
-                f"{entry.subject_ref or '-'} {entry.purpose or '-'} {entry.outcome} {entry.details}"
-            )
+            print(_audit_line(entry, as_json=args.json))
     return 0
+
+
+def _audit_line(entry: AuditEntry, *, as_json: bool) -> str:
+    """An entry for a person (details as JSON, like the chat's /audit) or, with
+    ``--json``, one JSON object for machines."""
+    if as_json:
+        return json.dumps(
+            {
+                "seq": entry.seq,
+                "at": entry.at.isoformat(),
+                "actor": f"{entry.actor_kind}:{entry.actor_ref}",
+                "action": entry.action,
+                "subject": entry.subject_ref,
+                "purpose": entry.purpose,
+                "outcome": entry.outcome,
+                "details": entry.details,
+            },
+            ensure_ascii=False,
+            sort_keys=True,
+        )
+    actor = f"{entry.actor_kind}:{entry.actor_ref}"
+    details = json.dumps(entry.details, ensure_ascii=False, sort_keys=True)
+    return (
+        f"{entry.seq:>7} {entry.at:%Y-%m-%d %H:%M:%S}Z {actor} {entry.action} "
+        f"{entry.subject_ref or '-'} {entry.purpose or '-'} {entry.outcome} {details}"
+    )
 
 
 async def _keys(args: argparse.Namespace, core: PrivacyCore) -> int:

@@ -137,7 +137,7 @@ async def _separate_screen(turn: Turn, purpose: str) -> None:
     assert spec.separate is not None
     lines = [t(spec.title_key), t(f"consent.separate.heading.{spec.separate.value}"), ""]
     lines.append(t("consent.separate.purpose", description=t(spec.description_key)))
-    data = "; ".join(t(f"rights.category.{c}") for c in spec.categories)
+    data = t.join(t(f"rights.category.{c}") for c in spec.categories)
     lines.append(t("consent.separate.categories", categories=data))
     if (r := spec.recipient) is not None:
         lines.append(t("consent.separate.recipient", name=r.name, contact=r.contact))
@@ -256,11 +256,11 @@ def _marketing_lines(turn: Turn, spec: PurposeSpec) -> list[str]:
     return [
         t(
             "consent.marketing.data",
-            data=", ".join(t(f"marketing.data.{k}") for k in dm.data_kinds),
+            data=t.join(t(f"marketing.data.{k}") for k in dm.data_kinds),
         ),
         t(
             "consent.marketing.subjects",
-            subjects=", ".join(t(f"marketing.subject.{k}") for k in dm.subjects),
+            subjects=t.join(t(f"marketing.subject.{k}") for k in dm.subjects),
         ),
     ]
 

@@ -159,6 +159,7 @@ class FlowEngine:
             await (consent.start(turn) if seen is None else consent.renotice(turn))
             return
         if event.kind is EventKind.COMMAND:
+            _leave_typed_flows(turn)
             await self.routes.commands.get(event.text, help.not_understood)(turn)
         elif event.kind is EventKind.BUTTON:
             await self._press(turn)
@@ -193,6 +194,15 @@ class FlowEngine:
             return Outcome()  # chatter in a group is not for us
         t = Translator(locale_for(event.language_code))
         return Outcome(replies=[Reply(text=t("group.private_only"))])
+
+
+def _leave_typed_flows(turn: Turn) -> None:
+    """A command ends whatever waited for typed text ("any command cancels"); a survey
+    under way is kept where it stood, and /survey offers to continue it."""
+    turn.state.pop("rights", None)
+    turn.state.pop("answer", None)
+    if turn.event.text != "survey":
+        survey.leave(turn)
 
 
 def _is_press(event: Incoming) -> bool:

@@ -54,7 +54,7 @@ def compose_notice(
         t("incident.notice.what", date=local_time(turn, incident.aware_at)[:10]),
         t(
             "incident.notice.categories",
-            categories="; ".join(t(f"rights.category.{c}") for c in categories),
+            categories=t.join(t(f"rights.category.{c}") for c in categories),
         ),
         t(
             "incident.notice.consequences",
@@ -62,7 +62,7 @@ def compose_notice(
         ),
     ]
     if incident.measures:
-        done = "; ".join(t(f"incident.measure.{m.value}") for m in incident.measures)
+        done = t.join(t(f"incident.measure.{m.value}") for m in incident.measures)
         lines.append(t("incident.notice.measures", measures=done))
     else:
         lines.append(t("incident.notice.measures_none"))

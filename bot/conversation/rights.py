@@ -81,8 +81,8 @@ async def my_data(turn: Turn) -> None:
     for h in found:
         used = [p for p in h.purposes if purpose_in_use(policy, turn.customer, p, consents)]
         declined = [p for p in h.purposes if p not in used]
-        purposes = ", ".join(t(policy.purpose(p).title_key) for p in used)
-        counts = ", ".join(t(f"rights.count.{k}", n=n) for k, n in h.counts.items() if n)
+        purposes = t.join(t(policy.purpose(p).title_key) for p in used)
+        counts = t.join(t(f"rights.count.{k}", n=n) for k, n in h.counts.items() if n)
         lines.append(
             t(
                 "rights.mydata.category",
@@ -95,7 +95,7 @@ async def my_data(turn: Turn) -> None:
             )
         )
         if declined:
-            titles = ", ".join(t(policy.purpose(p).title_key) for p in declined)
+            titles = t.join(t(policy.purpose(p).title_key) for p in declined)
             lines[-1] += "\n" + t("rights.mydata.declined", purposes=titles)
         if h.legal_hold is not None:
             lines.append(t("rights.mydata.legal_hold", duration=duration_text(t, h.legal_hold)))

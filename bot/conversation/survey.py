@@ -25,7 +25,7 @@ from core.services import (
     survey_answers,
 )
 
-__all__ = ["ACTIONS", "on_survey_text", "start_survey"]
+__all__ = ["ACTIONS", "leave", "on_survey_text", "start_survey"]
 
 
 _STOP_WORDS = frozenset({"stop", "停止", "停", "暂停", "暫停"})
@@ -74,6 +74,15 @@ async def _offer_continue(turn: Turn, progress: dict[str, Any]) -> None:
             turn.button(turn.t("survey.retake"), "qt"),
         ),
     )
+
+
+def leave(turn: Turn) -> None:
+    """Another command while the survey runs: it waits where it stands."""
+    progress = _progress(turn)
+    if progress is not None and not progress.get("single"):
+        _pause(turn, progress)
+    elif progress is not None:
+        turn.state.pop("survey", None)  # editing one answer: nothing to come back to
 
 
 def _pause(turn: Turn, progress: dict[str, Any]) -> None:
@@ -225,7 +234,7 @@ def _render(turn: Turn, question: Question, answer: Answer | None) -> str:
             if question.kind is QuestionKind.TEXT
             else _option(turn, question, answer.value)
         )
-    return ", ".join(_option(turn, question, o) for o in answer.value)
+    return turn.t.join(_option(turn, question, o) for o in answer.value)
 
 
 async def _on_single(turn: Turn, press: Press) -> None:

@@ -40,9 +40,12 @@ from datetime import datetime
 from typing import IO, Any
 
 from bot.render.i18n import Translator
+from bot.render.notices import request_what
 from core.app import PrivacyCore
 from core.domain.calendar import Duration
 from core.domain.purchase import Purchase
+from core.domain.survey import Answer, Question, QuestionKind, Survey, load_survey
+from core.services.outreach.followups import followup_survey
 from core.services.rights.export import ExportSnapshot, export_purchases, export_snapshot
 from core.storage import UnitOfWork
 
@@ -239,14 +242,22 @@ def _table(headings: Iterable[str], rows: Iterable[Iterable[object]]) -> str:
 async def _write_html(
     out: IO[bytes], core: PrivacyCore, s: ExportSnapshot, generated: datetime, purchases: Any
 ) -> None:
+    """The page a person reads: every value as the chat showed it, in their language,
+    times in their zone (named), a line per section saying what it means."""
     t = Translator(s.customer.language)
     zone = s.customer.zone(core.policy.zone)
+    read = _Reader(t, core)
 
     def when(at: datetime | None) -> str:
-        return "" if at is None else at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        return "" if at is None else at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
     def w(text: str) -> None:
         out.write(text.encode())
+
+    def section(key: str, headings: Iterable[str], rows: Iterable[Iterable[object]]) -> None:
+        w(f"<h2>{_e(t('rights.export.html.' + key))}</h2>")
+        w(f"<p class=means>{_e(t('export.means.' + key))}</p>")
+        w(_table(headings, rows))
 
     c = s.customer
     lang = _e(c.language.replace("_", "-"))
@@ -254,85 +265,119 @@ async def _write_html(
     w(f"<title>{_e(t('rights.export.html.title'))}</title>")
     w(
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px;text-align:left}</style></head><body>\n"
+        "td,th{border:1px solid #ccc;padding:4px;text-align:left}.means{color:#555}"
+        "</style></head><body>\n"
     )
     w(f"<h1>{_e(t('rights.export.html.title'))}</h1>")
     w(f"<p>{_e(t('rights.export.html.intro', time=when(generated)))}</p>\n")
-    w(f"<h2>{_e(t('rights.export.html.profile'))}</h2>")
+    field, value = t("rights.export.html.field"), t("rights.export.html.value")
     profile = [
         (t("rights.field.name"), c.name),
         (t("rights.field.phone"), c.phone),
         (t("rights.field.email"), c.email),
         (t("rights.field.address"), c.address),
-    ] + [(i.kind.value, i.value) for i in c.identities]
-    w(_table((t("rights.export.html.field"), t("rights.export.html.value")), profile))
-    w(f"<h2>{_e(t('rights.export.html.consents'))}</h2>")
-    w(
-        _table(
+    ] + [(t(f"export.identity.{i.kind.value}"), i.value) for i in c.identities]
+    section("profile", (field, value), profile)
+    section(
+        "consents",
+        (
+            t("rights.export.html.purpose"),
+            t("rights.export.html.decision"),
+            t("rights.export.html.notice"),
+            t("rights.export.html.when"),
+        ),
+        (
             (
-                t("rights.export.html.purpose"),
-                t("rights.export.html.decision"),
-                t("rights.export.html.notice"),
-                t("rights.export.html.when"),
-            ),
-            (
-                (e.purpose, e.decision.value, e.notice_version, when(e.decided_at))
-                for e in s.consents
-            ),
-        )
+                t(core.policy.purpose(e.purpose).title_key),
+                t(f"consent.decision.{e.decision.value}"),
+                e.notice_version,
+                when(e.decided_at),
+            )
+            for e in s.consents
+        ),
     )
-    w(f"<h2>{_e(t('rights.export.html.answers'))}</h2>")
-    w(
-        _table(
-            (
-                t("rights.export.html.question"),
-                t("rights.export.html.value"),
-                t("rights.export.html.when"),
-            ),
-            (
-                (
-                    a.question_id,
-                    a.value if isinstance(a.value, str) else ", ".join(a.value),
-                    when(a.answered_at),
-                )
-                for a in s.answers
-            ),
-        )
+    section(
+        "answers",
+        (t("rights.export.html.question"), value, t("rights.export.html.when")),
+        ((read.question(a), read.answer(a), when(a.answered_at)) for a in s.answers),
     )
-    w(f"<h2>{_e(t('rights.export.html.requests'))}</h2>")
-    w(
-        _table(
+    section(
+        "requests",
+        (
+            t("rights.export.html.kind"),
+            t("rights.export.html.state"),
+            t("rights.export.html.when"),
+            t("rights.export.html.due"),
+        ),
+        (
             (
-                t("rights.export.html.kind"),
-                t("rights.export.html.state"),
-                t("rights.export.html.when"),
-                t("rights.export.html.due"),
-            ),
-            (
-                (r.kind.value, r.state.value, when(r.received_at), when(r.due_at))
-                for r, _ in s.requests
-            ),
-        )
+                request_what(t, r.kind.value, r.detail),
+                t(f"rights.state.{r.state.value}"),
+                when(r.received_at),
+                when(r.due_at),
+            )
+            for r, _ in s.requests
+        ),
     )
-    w(f"<h2>{_e(t('rights.export.html.audit'))}</h2>")
-    w(
-        _table(
-            (
-                t("rights.export.html.when"),
-                t("rights.export.html.action"),
-                t("rights.export.html.outcome"),
-            ),
-            ((when(e.at), e.action, e.outcome) for e in s.audit),
+    if s.pending:
+        section(
+            "pending",
+            (t("rights.export.html.kind"), value),
+            ((t("rights.field." + name).lower(), new) for name, new in s.pending.values()),
         )
+    section(
+        "audit",
+        (
+            t("rights.export.html.when"),
+            t("rights.export.html.action"),
+            t("rights.export.html.outcome"),
+        ),
+        ((when(e.at), read.action(e.action), t(f"export.outcome.{e.outcome}")) for e in s.audit),
     )
-    w(f"<h2>{_e(t('rights.export.html.purchases'))}</h2><table><thead><tr>")
+    w(f"<h2>{_e(t('rights.export.html.purchases'))}</h2>")
+    w(f"<p class=means>{_e(t('export.means.purchases'))}</p><table><thead><tr>")
     for heading in ("order", "when", "total", "items"):
         w(f"<th>{_e(t('rights.export.html.' + heading))}</th>")
     w("</tr></thead><tbody>\n")
     async for p in purchases:
-        items = "; ".join(f"{i.quantity} × {i.name}" for i in p.items)
+        items = t.join(f"{i.quantity} × {i.name}" for i in p.items)
         w(
             f"<tr><td>{_e(p.order_id)}</td><td>{_e(when(p.purchased_at))}</td>"
             f"<td>{_e(p.total)} {_e(p.currency)}</td><td>{_e(items)}</td></tr>\n"
         )
     w("</tbody></table></body></html>\n")
+
+
+class _Reader:
+    """Codes in the ledger as the customer read them in the chat."""
+
+    def __init__(self, t: Translator, core: PrivacyCore) -> None:
+        self.t = t
+        main = load_survey(core.settings.survey_file)
+        follow = followup_survey()
+        self._surveys: dict[str, tuple[Survey, str]] = {
+            main.id: (main, "survey.opt"),
+            follow.id: (follow, "followup.opt"),
+        }
+
+    def question(self, a: Answer) -> str:
+        found = self._find(a)
+        return self.t(found[0].text_key) if found else a.question_id
+
+    def answer(self, a: Answer) -> str:
+        found = self._find(a)
+        if found is None or found[0].kind is QuestionKind.TEXT:
+            return a.value if isinstance(a.value, str) else self.t.join(a.value)
+        values = (a.value,) if isinstance(a.value, str) else a.value
+        return self.t.join(self.t(f"{found[1]}.{a.question_id}.{v}") for v in values)
+
+    def action(self, code: str) -> str:
+        label = self.t(f"export.action.{code}")
+        return label if label != f"export.action.{code}" else code
+
+    def _find(self, a: Answer) -> tuple[Question, str] | None:
+        survey, prefix = self._surveys.get(a.survey_id, (None, ""))
+        if survey is None:
+            return None
+        question = next((q for q in survey.questions if q.id == a.question_id), None)
+        return None if question is None else (question, prefix)

@@ -8,6 +8,7 @@ python-telegram-bot has none).
 from __future__ import annotations
 
 import string
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
@@ -49,6 +50,10 @@ class Translator:
     def __call__(self, key: str, **values: object) -> str:
         text = catalog(self.locale).get(key) or catalog(DEFAULT_LOCALE).get(key) or key
         return text.format(**values) if values else text
+
+    def join(self, items: Iterable[str]) -> str:
+        """A list as this language writes one: "a, b" in English, "甲、乙" in Chinese."""
+        return ("、" if self.locale.startswith("zh") else ", ").join(items)
 
 
 def placeholders(text: str) -> set[str]:

@@ -22,7 +22,7 @@ for a new one (which the hourly limit then does not count against).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
 
@@ -127,6 +127,7 @@ class ExportSnapshot:
     answers: list[Answer]
     requests: list[tuple[DataRequest, dict[str, str]]]
     audit: list[AuditEntry]
+    pending: dict[str, tuple[str, str]] = field(default_factory=dict)  # request -> field, value
 
 
 async def export_snapshot(customer_ref: str, uow: UnitOfWork) -> ExportSnapshot:
@@ -135,6 +136,11 @@ async def export_snapshot(customer_ref: str, uow: UnitOfWork) -> ExportSnapshot:
         (r, await uow.requests.confirmations(r.ref))
         for r in await uow.requests.for_customer(customer_ref)
     ]
+    pending = {
+        r.ref: change
+        for r, _ in requests
+        if not r.state.closed and (change := await uow.requests.peek_pending(r.ref)) is not None
+    }
     return ExportSnapshot(
         customer=customer,
         holdings=await holdings(customer_ref, uow),
@@ -142,6 +148,7 @@ async def export_snapshot(customer_ref: str, uow: UnitOfWork) -> ExportSnapshot:
         answers=await uow.surveys.answers(customer_ref),
         requests=requests,
         audit=await uow.audit.about(customer_ref),
+        pending=pending,
     )
 
 
