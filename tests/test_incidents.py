@@ -328,3 +328,16 @@ async def test_stats_show_incidents_and_on_time_notification(
     await chat.send("/stats")
     shown = "\n".join(m.text for m in chat.messages)
     assert en("staff.stats.incidents", incidents=1, notified=1, on_time=1) in shown
+
+
+async def test_an_admin_gets_the_report_in_the_chat_as_two_files(
+    core: PrivacyCore, clock: FixedClock
+) -> None:
+    await shopper(core, 9601, email="z@example.com")
+    clock.advance(DEC - NOV)
+    ref = await contact_breach(core)
+    chat = ConsoleDriver(core, ADMIN)
+    await chat.send(f"/incident report {ref}")
+    files = {m.document[0]: m.document[1] for m in chat.messages if m.document}
+    assert sorted(files) == [f"incident-{ref}.html", f"incident-{ref}.json"]
+    assert json.loads(files[f"incident-{ref}.json"])["affected"]["customers"] == 1

@@ -30,13 +30,19 @@ class ConsoleChat:
     language_code: str | None = None
     files: Path | None = None  # where documents are saved (a terminal cannot show one)
     _buttons: dict[int, tuple[str, int]] = field(default_factory=dict)
+    _keyboard: str = ""  # the last keyboard, as printed
     _message_id: int = 0
 
     def save(self, name: str, content: bytes) -> Path | str:
+        """Write a document where the terminal user can open it; never over another."""
         if self.files is None:
             return f"{name} ({len(content)} bytes)"
         self.files.mkdir(parents=True, exist_ok=True)
         path = self.files / Path(name).name
+        n = 1
+        while path.exists():
+            n += 1
+            path = self.files / f"{Path(name).stem}-{n}{Path(name).suffix}"
         path.write_bytes(content)
         path.chmod(0o600)
         return path
@@ -58,6 +64,8 @@ class ConsoleChat:
         if text.isdigit() and int(text) in self._buttons:
             data, message_id = self._buttons[int(text)]
             return Incoming(kind=EventKind.BUTTON, data=data, message_id=message_id, **common)
+        if text.isdigit() and len(text) <= 3:  # a button number, but no such button
+            return None
         if text.lower().startswith("contact "):
             # Telegram's "share my contact" button, typed: the sender's own number.
             phone = text[8:].strip()
@@ -72,15 +80,27 @@ class ConsoleChat:
     async def send(self, line: str) -> Outcome | None:
         event = self.event_for(line)
         if event is None:
+            if line.strip().isdigit():
+                self._no_such_button(int(line.strip()))
             return None
         outcome = await self.engine.handle(event)
         self.show(outcome, pressed=event.message_id)
         return outcome
 
+    def _no_such_button(self, number: int) -> None:
+        """One line, then the keyboard the numbers belong to, again."""
+        if not self._buttons:
+            self.out.write(f"  {self.t('console.no_keyboard')}\n")
+        else:
+            self.out.write(f"  {self.t('console.no_such_button', n=number)}\n")
+            self.out.write(self._keyboard + "\n")
+        self.out.flush()
+
     def show(self, outcome: Outcome, pressed: int | None) -> None:
         if outcome.notice:
             self.out.write(f"  ({outcome.notice})\n")
         numbered: dict[int, tuple[str, int]] = {}
+        keyboard: list[str] = []
         for reply in outcome.replies:
             if reply.edit and pressed is not None:
                 message_id = pressed
@@ -88,20 +108,37 @@ class ConsoleChat:
                 self._message_id += 1
                 message_id = self._message_id
             self.out.write(f"\n{reply.text}\n")
-            for row in reply.buttons:
-                labels = []
-                for button in row:
-                    number = len(numbered) + 1
-                    numbered[number] = (button.data, message_id)
-                    labels.append(f"[{number}] {button.text}")
-                self.out.write("   " + "   ".join(labels) + "\n")
-            if reply.document is not None:
-                self.out.write(f"  -> {self.save(*reply.document)}\n")
-            if reply.ask_contact:
-                self.out.write(f"  {self.t('console.contact_hint')}\n")
-        if numbered:
-            self._buttons = numbered
+            keyboard += self._rows(reply, message_id, numbered)
+            self._attachments(reply)
+        if outcome.replies:
+            # Numbers press only the keyboard last shown; a reply without one (an edit
+            # that took it away, too) leaves no number to press.
+            self._buttons, self._keyboard = numbered, "\n".join(keyboard)
+            if numbered:
+                self.out.write(f"  {self.t('console.numbers_hint', last=len(numbered))}\n")
         self.out.flush()
+
+    def _rows(
+        self, reply: Reply, message_id: int, numbered: dict[int, tuple[str, int]]
+    ) -> list[str]:
+        printed = []
+        for row in reply.buttons:
+            labels = []
+            for button in row:
+                number = len(numbered) + 1
+                numbered[number] = (button.data, message_id)
+                labels.append(f"[{number}] {button.text}")
+            printed.append("   " + "   ".join(labels))
+            self.out.write(printed[-1] + "\n")
+        return printed
+
+    def _attachments(self, reply: Reply) -> None:
+        if reply.document is not None:
+            self.out.write(f"  -> {self.save(*reply.document)}\n")
+        if reply.photo is not None:
+            self.out.write(f"  -> {self.save('chart.png', reply.photo)}\n")
+        if reply.ask_contact:
+            self.out.write(f"  {self.t('console.contact_hint')}\n")
 
 
 @dataclass

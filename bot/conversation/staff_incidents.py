@@ -7,6 +7,7 @@
 /incident assess ID low|high [MEASURES]  -> risk and what the shop did
 /incident notify ID                      -> "tell N customers, in ..." [Send] [Cancel]
 /incident authority ID [WHEN]            -> when the authority was told
+/incident report ID                      -> the report for the authority: JSON + HTML files
 /incident close ID
 """
 
@@ -16,9 +17,11 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from bot.conversation.events import Reply
 from bot.conversation.staff_turn import Desk
 from bot.conversation.turn import Press
 from bot.render.incident import describe_incident, parse_moment, parse_window, short
+from bot.render.incident_report import report_data, report_files
 from core.domain.incident import Measure, Risk
 from core.services.incidents import (
     AssessIncident,
@@ -160,6 +163,13 @@ async def _authority(desk: Desk, rest: list[str]) -> None:
     )
 
 
+async def _report(desk: Desk, rest: list[str]) -> None:
+    view = await view_incident(ViewIncident(desk.by, rest[0]), desk.uow)
+    data = report_data(view, desk.core.policy.privacy_officer, desk.uow.now())
+    for name, content in report_files(data).items():
+        desk.reply(Reply(text=name, document=(name, content)))
+
+
 async def _close(desk: Desk, rest: list[str]) -> None:
     closed = await close_incident(CloseIncident(desk.by, rest[0]), desk.uow)
     desk.say(desk.t("incident.staff.closed", ref=closed.ref))
@@ -172,6 +182,7 @@ _STEPS: dict[str, Callable[[Desk, list[str]], Awaitable[None]]] = {
     "assess": _assess,
     "notify": _notify,
     "authority": _authority,
+    "report": _report,
     "close": _close,
 }
 ACTIONS = {SEND: on_send, DROP: on_drop}

@@ -89,8 +89,9 @@ async def _build(core: PrivacyCore, customer_ref: str, uow: UnitOfWork) -> Expor
                 )
         spool.seek(0)
         content = spool.read()
-    stamp = generated.strftime("%Y%m%d")
-    return ExportFile(f"my-data-{stamp}.zip", content, count)
+    # The customer's own clock, to the second: two copies of one day never share a name.
+    local = generated.astimezone(snapshot.customer.zone(core.policy.zone))
+    return ExportFile(f"my-data-{local:%Y-%m-%d-%H%M%S}.zip", content, count)
 
 
 # --- data.json ---------------------------------------------------------------------

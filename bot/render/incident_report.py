@@ -16,7 +16,7 @@ from typing import Any
 
 from core.services.incidents import IncidentView
 
-__all__ = ["REPORT_FORMAT", "report_data", "write_report"]
+__all__ = ["REPORT_FORMAT", "report_data", "report_files", "write_report"]
 
 REPORT_FORMAT = "privacy-incident-report/1"
 _NOTICE_STATES = ("sent", "queued", "sending", "uncertain", "undeliverable", "erased")
@@ -69,13 +69,22 @@ def report_data(view: IncidentView, shop_officer: str, now: datetime) -> dict[st
     }
 
 
-def write_report(data: dict[str, Any], folder: Path) -> tuple[Path, Path]:
+def report_files(data: dict[str, Any]) -> dict[str, bytes]:
+    """File name -> content: the JSON for machines, the HTML page for people."""
+    stem = f"incident-{data['incident']}"
+    return {
+        f"{stem}.json": (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode(),
+        f"{stem}.html": _html(data).encode(),
+    }
+
+
+def write_report(data: dict[str, Any], folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    stem = folder / f"incident-{data['incident']}"
-    json_path, html_path = stem.with_suffix(".json"), stem.with_suffix(".html")
-    json_path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    html_path.write_text(_html(data), "utf-8")
-    return json_path, html_path
+    written = []
+    for name, content in report_files(data).items():
+        (folder / name).write_bytes(content)
+        written.append(folder / name)
+    return written
 
 
 def _html(d: dict[str, Any]) -> str:
