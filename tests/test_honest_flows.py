@@ -343,3 +343,20 @@ async def test_any_command_ends_a_correction_waiting_for_typed_text(core: Privac
     await chat.send("alice@example.com")  # no longer taken as the new email
     async with core.uow() as uow:
         assert await uow.requests.for_customer(await ref_of(core)) == []
+
+
+# --- Chinese a customer reads ---------------------------------------------------------
+
+
+async def test_simplified_chinese_names_the_law_and_the_time_zone_in_words(
+    core: PrivacyCore,
+) -> None:
+    chat = await started(core, "zh-hans")
+    await chat.send("/rights")
+    assert "香港《个人资料（私隐）条例》" in chat.messages[-1].text
+    assert "PDPO (Hong Kong)" not in chat.messages[-1].text
+    await chat.send("/requests")
+    await chat.send("/export")
+    await chat.send("/requests")
+    assert "香港时间" in chat.messages[-1].text
+    assert "HKT" not in chat.messages[-1].text

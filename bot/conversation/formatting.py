@@ -6,12 +6,23 @@ from datetime import datetime
 
 from bot.conversation.turn import Turn
 
-__all__ = ["local_time", "purpose_title", "tick"]
+__all__ = ["local_time", "purpose_title", "regime_name", "tick"]
 
 
 def local_time(turn: Turn, at: datetime) -> str:
+    """The time in the customer's zone, the zone named in words their language has
+    (香港时间) where the catalog has them, else by its abbreviation (HKT)."""
     zone = turn.customer.zone(turn.core.policy.zone)
-    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+    local = at.astimezone(zone)
+    key = f"zone.{zone.key}"
+    named = turn.t(key)
+    return f"{local:%Y-%m-%d %H:%M} {named if named != key else local.strftime('%Z')}"
+
+
+def regime_name(turn: Turn, key: str) -> str:
+    """A law as a customer reads it (香港《个人资料（私隐）条例》), else the policy's name."""
+    named = turn.t(f"regime.{key}")
+    return named if named != f"regime.{key}" else turn.core.policy.jurisdiction(key).name
 
 
 def tick(on: bool) -> str:

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 from bot.conversation.events import Button, Reply
-from bot.conversation.formatting import local_time, tick
+from bot.conversation.formatting import local_time, regime_name, tick
 from bot.conversation.turn import Press, Turn
 from bot.render.export import build_export, duration_text
 from core.domain.requests import DataRequest, RequestKind, RequestState
@@ -372,7 +372,7 @@ async def rights_menu(turn: Turn, *, edit: bool = False) -> None:
         # CCPA: the shop does not ask again within the period; the customer may still lift it.
         lines.append(t("rights.flag.optout_kept", date=local_time(turn, opted)))
     law = turn.core.policy.jurisdiction(turn.customer.jurisdiction)
-    lines.append(t("rights.law.current", law=law.name))
+    lines.append(t("rights.law.current", law=regime_name(turn, law.key)))
     lines.append(t("rights.menu.hint"))
     rows.append((turn.button(t("rights.button.law"), "rm", "law"),))
     turn.say("\n".join(lines), *rows, edit=edit)
@@ -397,7 +397,10 @@ async def on_flag_press(turn: Turn, press: Press) -> None:
 
 
 async def _choose_law(turn: Turn) -> None:
-    rows = [(turn.button(j.name, "rj", j.key),) for j in turn.core.policy.jurisdictions]
+    rows = [
+        (turn.button(regime_name(turn, j.key), "rj", j.key),)
+        for j in turn.core.policy.jurisdictions
+    ]
     turn.say(turn.t("rights.law.choose"), *rows)
 
 
@@ -408,8 +411,7 @@ async def on_law_press(turn: Turn, press: Press) -> None:
     turn.customer = await choose_jurisdiction(
         ChooseJurisdiction(turn.customer.ref, press.arg), turn.uow
     )
-    law = turn.core.policy.jurisdiction(press.arg).name
-    turn.say(turn.t("rights.law.changed", law=law), edit=True)
+    turn.say(turn.t("rights.law.changed", law=regime_name(turn, press.arg)), edit=True)
 
 
 ACTIONS = {
