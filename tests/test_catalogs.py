@@ -159,6 +159,18 @@ def test_hong_kong_catalog_says_ni_never_nin() -> None:
     assert not wrong, f"zh_Hant uses 您 (Hong Kong services write 你) in: {', '.join(wrong)}"
 
 
+@pytest.mark.parametrize(
+    ("locale", "avoid"),
+    [
+        ("zh_Hans", ("点击",)),  # one verb for tapping: 点按
+        ("zh_Hant", ("按一下", "共享", "審計記錄", "購物記錄", "購買記錄")),  # 輕按, 分享, 紀錄
+    ],
+)
+def test_chinese_catalogs_keep_one_word_for_one_thing(locale: str, avoid: tuple[str, ...]) -> None:
+    wrong = sorted(k for k, v in catalog(locale).items() if any(w in v for w in avoid))
+    assert not wrong, f"{locale}: write the catalog's usual word instead of {avoid} in: {wrong}"
+
+
 @pytest.mark.parametrize("locale", ["zh_Hans", "zh_Hant"])
 def test_chinese_lists_and_colons_are_full_width(locale: str) -> None:
     comma = re.compile(_CJK + r", " + _CJK)
