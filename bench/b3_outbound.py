@@ -44,7 +44,7 @@ from core.services.outreach.purchases import PurchaseStatus, RecordPurchase, rec
 from tests.fake_telegram import FakeTelegram
 from tests.followup_support import NOON_HK, freeze
 
-__all__ = ["LIMIT", "due_followups", "run"]
+__all__ = ["LIMIT", "delivered", "due_followups", "run"]
 
 LIMIT = 30  # messages a second, Telegram's (and the fake's) global limit
 _TARGET = 0.95
@@ -138,7 +138,7 @@ async def _send_all(core: PrivacyCore, fake: FakeTelegram, count: int) -> tuple[
         worker.start()
         deadline = started + count / LIMIT * 3 + 60
         try:
-            while _delivered(fake) < count and time.monotonic() < deadline:
+            while delivered(fake) < count and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
             while await _jobs_done(core) < count and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
@@ -147,7 +147,7 @@ async def _send_all(core: PrivacyCore, fake: FakeTelegram, count: int) -> tuple[
     return started, deadline
 
 
-def _delivered(fake: FakeTelegram) -> int:
+def delivered(fake: FakeTelegram) -> int:
     return sum(1 for c in fake.calls_to("sendMessage") if c.ok)
 
 

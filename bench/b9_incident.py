@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from bench.b3_outbound import delivered
 from bench.common import Context, Row, core_settings, fmt_seconds
 from core.app import PrivacyCore, open_core
 from core.domain.customer import IdentityKind
@@ -110,7 +111,7 @@ async def _measure(core: PrivacyCore, count: int) -> Outcome:
             worker.start()
             deadline = time.monotonic() + count / LIMIT * 3 + 60
             try:
-                while _delivered(fake) < count and time.monotonic() < deadline:
+                while delivered(fake) < count and time.monotonic() < deadline:
                     await asyncio.sleep(0.2)
             finally:
                 await worker.stop(drain=10)
@@ -126,10 +127,6 @@ async def _measure(core: PrivacyCore, count: int) -> Outcome:
         span=arrivals[-1] - arrivals[0] if len(arrivals) > 1 else 0.0,
         peak_mib=peak / 2**20,
     )
-
-
-def _delivered(fake: FakeTelegram) -> int:
-    return sum(1 for c in fake.calls_to("sendMessage") if c.ok)
 
 
 async def _on(ctx: Context, name: str, count: int) -> Outcome:

@@ -63,13 +63,7 @@ async def clock(core: PrivacyCore) -> FixedClock:
 
 
 async def shopper(core: PrivacyCore, user_id: int, language: str = "en", **fields: str) -> str:
-    ref = await telegram_customer(core, user_id, **fields)
-    async with core.uow() as uow:
-        customer = await uow.customers.get(ref, lock=True)
-        customer.language = language
-        await uow.customers.save(customer)
-        await uow.commit()
-    return ref
+    return await telegram_customer(core, user_id, language=language, **fields)
 
 
 async def contact_breach(core: PrivacyCore, *, risk: str = "high") -> str:
