@@ -11,6 +11,8 @@ import asyncio
 import sys
 from pathlib import Path
 
+from bot.render.i18n import DEFAULT_LOCALE, Translator
+from bot.render.stats import stats_text
 from core.app import PrivacyCore
 from core.domain.requests import DataRequest, Waiting
 from core.services.desk.queue import (
@@ -25,7 +27,7 @@ from core.services.desk.queue import (
     view_queue,
     view_request,
 )
-from core.services.desk.stats import ViewStats, desk_stats, shown
+from core.services.desk.stats import ViewStats, desk_stats
 from core.services.desk.waiting import AskCustomer, ask_customer, end_wait
 
 __all__ = ["requests_command", "stats_command"]
@@ -115,25 +117,13 @@ def _describe(r: DataRequest, due: str, mark: str) -> str:
 async def stats_command(png: str | None, core: PrivacyCore) -> int:
     async with core.uow() as uow:
         figures = await desk_stats(ViewStats(None), uow)
-    for purpose, points in figures.consent.items():
-        p = points[-1]
-        rate = "withheld" if p.rate is None else f"{p.rate:.0%}"
-        print(f"consent {purpose}: {rate} ({shown(p.given)}/{shown(p.customers)})")
-    for state, n in figures.by_state.items():
-        print(f"requests {state}: {shown(n)}")
-    on_time = figures.on_time_rate
-    print(
-        f"on time: {'withheld' if on_time is None else f'{on_time:.0%}'} of {shown(figures.closed)}"
-    )
-    print(
-        f"incidents: {figures.incidents}; customers told: {figures.incidents_notified}, "
-        f"on time: {figures.incidents_on_time}"
-    )
+    t = Translator(DEFAULT_LOCALE)
+    purposes = {p.key: p.title_key for p in core.policy.consent_purposes()}
+    print(stats_text(t, figures, {key: t(title) for key, title in purposes.items()}))
     if png:
         from bot.render.charts import stats_png
 
-        purposes = {p.key: p.title_key for p in core.policy.consent_purposes()}
-        await asyncio.to_thread(Path(png).write_bytes, stats_png(figures, purposes))
+        await asyncio.to_thread(Path(png).write_bytes, stats_png(figures, purposes, t))
         print(f"chart written to {png}")
     return 0
 

@@ -16,10 +16,11 @@ import re
 from bot.conversation.events import Reply
 from bot.conversation.staff_turn import Desk, short_time
 from bot.conversation.turn import Press
+from bot.render.stats import stats_text
 from core.services.desk.lookup import Lookup, LookupResult, Reveal, lookup_customer
 from core.services.desk.lookup import reveal_customer as reveal
 from core.services.desk.queue import desk_audit_tail, desk_retention, desk_verify_audit
-from core.services.desk.stats import DeskStats, ViewStats, desk_stats, shown
+from core.services.desk.stats import ViewStats, desk_stats
 
 __all__ = ["ACTIONS", "audit", "lookup", "retention", "stats"]
 
@@ -102,40 +103,10 @@ async def stats(desk: Desk) -> None:
     from bot.render.charts import stats_png  # matplotlib loads only here
 
     purposes = {p.key: p.title_key for p in desk.core.policy.consent_purposes()}
-    png = stats_png(figures, purposes)
+    png = stats_png(figures, purposes, desk.t)
     titles = {key: desk.t(title) for key, title in purposes.items()}
     desk.reply(Reply(text=desk.t("staff.stats.caption"), photo=png))
-    desk.say(stats_text(desk, figures, titles))
-
-
-def stats_text(desk: Desk, figures: DeskStats, titles: dict[str, str]) -> str:
-    lines = [desk.t("staff.stats.consent_title", month=figures.months[-1])]
-    for purpose, points in figures.consent.items():
-        point = points[-1]
-        rate = desk.t("staff.stats.hidden") if point.rate is None else f"{point.rate:.0%}"
-        counts = f"{shown(point.given)}/{shown(point.customers)}"
-        lines.append(f"· {titles.get(purpose, purpose)}: {rate} ({counts})")
-    lines += ["", desk.t("staff.stats.requests_title")]
-    lines += [f"· {desk.t(f'staff.state.{s}')}: {shown(n)}" for s, n in figures.by_state.items()]
-    on_time = figures.on_time_rate
-    lines.append(
-        desk.t(
-            "staff.stats.on_time",
-            rate=desk.t("staff.stats.hidden") if on_time is None else f"{on_time:.0%}",
-            closed=shown(figures.closed),
-            overdue=shown(figures.overdue_open),
-        )
-    )
-    lines.append(
-        desk.t(
-            "staff.stats.incidents",
-            incidents=figures.incidents,
-            notified=figures.incidents_notified,
-            on_time=figures.incidents_on_time,
-        )
-    )
-    lines += ["", desk.t("staff.stats.small_note")]
-    return "\n".join(lines)
+    desk.say(stats_text(desk.t, figures, titles))
 
 
 async def retention(desk: Desk) -> None:

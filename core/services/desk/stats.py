@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from core.domain.consent import ConsentDecision
 from core.domain.incident import Audience
@@ -21,7 +22,17 @@ from core.services.incidents.record import incident_view
 from core.storage import UnitOfWork
 from core.storage.repositories.consents import LedgerRow
 
-__all__ = ["SMALL", "DeskStats", "RatePoint", "ViewStats", "desk_stats", "safe_rate", "shown"]
+__all__ = [
+    "SMALL",
+    "DeskStats",
+    "RatePoint",
+    "ViewStats",
+    "Withheld",
+    "desk_stats",
+    "safe_rate",
+    "shown",
+    "withheld",
+]
 
 SMALL = 5
 
@@ -30,11 +41,27 @@ def shown(count: int) -> str:
     return f"<{SMALL}" if count < SMALL else str(count)
 
 
+class Withheld(StrEnum):
+    """Why a rate is not published: which of its counts is too small."""
+
+    FEW_IN_ALL = "few_in_all"  # the whole is under SMALL
+    FEW_PART = "few_part"  # between 1 and SMALL - 1 are counted in
+    FEW_REST = "few_rest"  # between 1 and SMALL - 1 are left out
+
+
+def withheld(part: int, whole: int) -> Withheld | None:
+    if whole < SMALL:
+        return Withheld.FEW_IN_ALL
+    if 0 < part < SMALL:
+        return Withheld.FEW_PART
+    if 0 < whole - part < SMALL:
+        return Withheld.FEW_REST
+    return None
+
+
 def safe_rate(part: int, whole: int) -> float | None:
     """``part / whole``, or None where publishing it could single someone out."""
-    if whole < SMALL or 0 < part < SMALL or 0 < whole - part < SMALL:
-        return None
-    return part / whole
+    return None if withheld(part, whole) else part / whole
 
 
 @dataclass(frozen=True)
@@ -46,6 +73,10 @@ class RatePoint:
     @property
     def rate(self) -> float | None:
         return safe_rate(self.given, self.customers)
+
+    @property
+    def withheld(self) -> Withheld | None:
+        return withheld(self.given, self.customers)
 
 
 @dataclass(frozen=True)
@@ -63,6 +94,10 @@ class DeskStats:
     @property
     def on_time_rate(self) -> float | None:
         return safe_rate(self.on_time, self.closed)
+
+    @property
+    def on_time_withheld(self) -> Withheld | None:
+        return withheld(self.on_time, self.closed)
 
 
 @dataclass(frozen=True)
