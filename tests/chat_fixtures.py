@@ -25,15 +25,9 @@ def framework(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture(params=CHANNELS)
-async def make_chat(
-    request: pytest.FixtureRequest,
-    core: PrivacyCore,
-    fake_telegram: FakeTelegram,
-    monkeypatch: pytest.MonkeyPatch,
+async def _open_chats(
+    channel: str, core: PrivacyCore, fake_telegram: FakeTelegram, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[MakeChat]:
-    """``await make_chat(user_id, language_code="en")`` opens that user's chat."""
-    channel = request.param
     processed = hook_deliver(monkeypatch, channel) if channel != "console" else None
     runner: TelegramDriver | None = None
 
@@ -50,3 +44,28 @@ async def make_chat(
     yield make
     if runner is not None:
         await runner.close()
+
+
+@pytest.fixture(params=CHANNELS)
+async def make_chat(
+    request: pytest.FixtureRequest,
+    core: PrivacyCore,
+    fake_telegram: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[MakeChat]:
+    """``await make_chat(user_id, language_code="en")`` opens that user's chat."""
+    async for make in _open_chats(request.param, core, fake_telegram, monkeypatch):
+        yield make
+
+
+@pytest.fixture(params=["console", "aiogram"])
+async def make_chat_here_and_on_telegram(
+    request: pytest.FixtureRequest,
+    core: PrivacyCore,
+    fake_telegram: FakeTelegram,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[MakeChat]:
+    """``make_chat`` on the terminal and one Telegram framework: for flows whose
+    framework handling other tests already cover on both frameworks."""
+    async for make in _open_chats(request.param, core, fake_telegram, monkeypatch):
+        yield make

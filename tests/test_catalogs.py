@@ -163,7 +163,21 @@ def test_hong_kong_catalog_says_ni_never_nin() -> None:
     ("locale", "avoid"),
     [
         ("zh_Hans", ("点击",)),  # one verb for tapping: 点按
-        ("zh_Hant", ("按一下", "共享", "審計記錄", "購物記錄", "購買記錄")),  # 輕按, 分享, 紀錄
+        (
+            "zh_Hant",
+            (
+                "按一下",
+                "共享",
+                "的記錄",
+                "記錄：",
+                "確認記錄",
+                "刪除記錄",
+                "跟進記錄",
+                "審計記錄",
+                "購物記錄",
+                "購買記錄",
+            ),
+        ),  # 輕按, 分享, 紀錄 (the noun; 記錄 the verb)
     ],
 )
 def test_chinese_catalogs_keep_one_word_for_one_thing(locale: str, avoid: tuple[str, ...]) -> None:

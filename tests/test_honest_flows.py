@@ -49,6 +49,18 @@ async def chat(make_chat: MakeChat) -> Driver:
     return await make_chat(ALICE)
 
 
+@pytest.fixture
+def make(make_chat_here_and_on_telegram: MakeChat) -> MakeChat:
+    return make_chat_here_and_on_telegram
+
+
+async def opened(make: MakeChat, language: str = "en", user: int = ALICE) -> Driver:
+    """A customer's chat after /start, on the terminal and on one Telegram framework."""
+    chat = await make(user, language)
+    await chat.send("/start")
+    return chat
+
+
 async def started(core: PrivacyCore, language: str = "en", user: int = ALICE) -> ConsoleDriver:
     chat = ConsoleDriver(core, user, language)
     await chat.send("/start")
@@ -80,9 +92,10 @@ async def test_stop_keeps_the_survey_place_and_survey_offers_to_continue(
 
 
 async def test_typing_stop_at_a_free_text_question_stops_instead_of_answering(
+    make: MakeChat,
     core: PrivacyCore,
 ) -> None:
-    chat = await started(core, "zh-hans")
+    chat = await opened(make, "zh-hans")
     await chat.send("/survey")
     await chat.press(cn("survey.skip"))
     await chat.press(cn("survey.skip"))  # the free-text question
@@ -93,8 +106,8 @@ async def test_typing_stop_at_a_free_text_question_stops_instead_of_answering(
     assert "improve" not in answers
 
 
-async def test_back_shows_the_earlier_answer_as_chosen(core: PrivacyCore) -> None:
-    chat = await started(core)
+async def test_back_shows_the_earlier_answer_as_chosen(make: MakeChat, core: PrivacyCore) -> None:
+    chat = await opened(make)
     await chat.send("/survey")
     await chat.press("Monthly")
     await chat.press("Back")
@@ -119,8 +132,8 @@ async def test_an_invalid_email_asks_again_and_takes_the_next_one(
     assert "email" in chat.messages[-1].text.lower()
 
 
-async def test_a_name_over_the_limit_says_the_limit(core: PrivacyCore) -> None:
-    chat = await started(core)
+async def test_a_name_over_the_limit_says_the_limit(make: MakeChat, core: PrivacyCore) -> None:
+    chat = await opened(make)
     await chat.send("/correct")
     await chat.press("Name")
     await chat.send("x" * 101)
@@ -139,9 +152,9 @@ async def test_a_name_over_the_limit_says_the_limit(core: PrivacyCore) -> None:
     ],
 )
 async def test_stop_messaging_me_stops_every_message_purpose_with_one_tap(
-    core: PrivacyCore, language: str, phrase: str, t: Translator
+    make: MakeChat, core: PrivacyCore, language: str, phrase: str, t: Translator
 ) -> None:
-    chat = await started(core, language)
+    chat = await opened(make, language)
     await chat.press(f"☐ {t('purpose.follow_up.title')}")
     await chat.press(f"☐ {t('purpose.marketing.title')}")
     await chat.send(phrase)
@@ -155,8 +168,10 @@ async def test_stop_messaging_me_stops_every_message_purpose_with_one_tap(
     assert not current["marketing"].given
 
 
-async def test_stop_messaging_me_with_nothing_to_stop_says_so(core: PrivacyCore) -> None:
-    chat = await started(core)
+async def test_stop_messaging_me_with_nothing_to_stop_says_so(
+    make: MakeChat, core: PrivacyCore
+) -> None:
+    chat = await opened(make)
     await chat.send("unsubscribe")
     assert chat.messages[-1].text == en("consent.stop.nothing")
 
@@ -179,9 +194,10 @@ async def test_privacy_shows_that_an_objection_overrides_a_marketing_consent(
 
 
 async def test_mydata_lists_only_purposes_in_force_and_names_the_declined(
+    make: MakeChat,
     core: PrivacyCore,
 ) -> None:
-    chat = await started(core)
+    chat = await opened(make)
     await chat.press("☐ Follow-ups after a purchase")
     await chat.send("/mydata")
     text = chat.messages[-1].text
@@ -193,9 +209,11 @@ async def test_mydata_lists_only_purposes_in_force_and_names_the_declined(
 # --- export rate limit ---------------------------------------------------------------
 
 
-async def test_the_export_limit_says_when_to_ask_again_in_local_time(core: PrivacyCore) -> None:
+async def test_the_export_limit_says_when_to_ask_again_in_local_time(
+    make: MakeChat, core: PrivacyCore
+) -> None:
     core.clock = FixedClock(datetime(2026, 12, 1, 2, 0, tzinfo=UTC))  # 10:00 in Hong Kong
-    chat = await started(core)
+    chat = await opened(make)
     for _ in range(3):
         await chat.send("/export")
     await chat.send("/export")
@@ -252,8 +270,10 @@ async def test_an_approval_notice_names_the_kind_field_and_day_asked(core: Priva
 # --- /privacy carries the shop's privacy policy ----------------------------------------
 
 
-async def test_privacy_shows_the_notice_when_the_shop_links_no_policy(core: PrivacyCore) -> None:
-    chat = await started(core)
+async def test_privacy_shows_the_notice_when_the_shop_links_no_policy(
+    make: MakeChat, core: PrivacyCore
+) -> None:
+    chat = await opened(make)
     await chat.send("/privacy")
     assert chat.messages[-2].text.startswith("Privacy notice (version")
     assert chat.messages[-1].text.startswith(en("privacy.title"))
@@ -320,7 +340,7 @@ async def test_the_export_page_in_hong_kong_chinese_shows_no_internal_codes(
     built = await build_export(core, await ref_of(core))
     with zipfile.ZipFile(io.BytesIO(built.content)) as archive:
         page = archive.read("index.html").decode()
-    for code in ("follow_up", ">given<", "rectification", "customer.registered", ">rarely<"):
+    for code in ("follow_up", ">given<", "rectification", "customer.registered", ">rarely<", "HKT"):
         assert code not in page, code
     for shown in (
         hk("purpose.follow_up.title"),
@@ -330,13 +350,15 @@ async def test_the_export_page_in_hong_kong_chinese_shows_no_internal_codes(
         hk("export.means.audit"),
         hk("rights.export.html.pending"),
         "alice.new@example.com",  # the correction waiting for approval
-        "HKT",  # times name their zone
+        "香港時間",  # times name their zone, in words
     ):
         assert shown in page, shown
 
 
-async def test_any_command_ends_a_correction_waiting_for_typed_text(core: PrivacyCore) -> None:
-    chat = await started(core)
+async def test_any_command_ends_a_correction_waiting_for_typed_text(
+    make: MakeChat, core: PrivacyCore
+) -> None:
+    chat = await opened(make)
     await chat.send("/correct")
     await chat.press("Email")
     await chat.send("/help")
@@ -349,9 +371,10 @@ async def test_any_command_ends_a_correction_waiting_for_typed_text(core: Privac
 
 
 async def test_simplified_chinese_names_the_law_and_the_time_zone_in_words(
+    make: MakeChat,
     core: PrivacyCore,
 ) -> None:
-    chat = await started(core, "zh-hans")
+    chat = await opened(make, "zh-hans")
     await chat.send("/rights")
     assert "香港《个人资料（私隐）条例》" in chat.messages[-1].text
     assert "PDPO (Hong Kong)" not in chat.messages[-1].text
@@ -360,3 +383,31 @@ async def test_simplified_chinese_names_the_law_and_the_time_zone_in_words(
     await chat.send("/requests")
     assert "香港时间" in chat.messages[-1].text
     assert "HKT" not in chat.messages[-1].text
+
+
+# --- a press on a keyboard that is gone ----------------------------------------------
+
+
+async def test_a_press_on_a_long_gone_keyboard_offers_the_current_one_and_changes_nothing(
+    make: MakeChat, core: PrivacyCore
+) -> None:
+    chat = await opened(make, "zh-hk")
+    await chat.send("/privacy")
+    current = chat.messages[-1]
+    _, data = next(b for b in current.buttons if hk("purpose.marketing.title") in b[0])
+    await chat.press_raw("zzzzzzzz" + data[8:], current.id)  # a token no keyboard has now
+    assert chat.notice == hk("button.expired")
+    assert chat.messages[-1].text == hk("button.offer_last")
+    assert chat.messages[-1].labels() == current.labels()
+    async with core.uow() as uow:
+        assert "marketing" not in await current_consents(await ref_of(core), uow)
+
+
+async def test_a_forged_payload_is_refused_without_offering_a_keyboard(
+    make: MakeChat, core: PrivacyCore
+) -> None:
+    chat = await opened(make)
+    count = len(chat.messages)
+    await chat.press_raw("not a payload", None)
+    assert chat.notice == en("button.expired")
+    assert len(chat.messages) == count

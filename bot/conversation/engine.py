@@ -175,7 +175,8 @@ class FlowEngine:
         handler = self.routes.buttons.get(press.action) if press else None
         if press is None or handler is None or not turn.knows(press):
             log.info("refused button customer=%s", turn.customer.ref)
-            turn.notify(turn.t("button.expired"), alert=True)
+            offered = press is not None and turn.offer_last_keyboard(turn.t("button.offer_last"))
+            turn.notify(turn.t("button.expired"), alert=not offered)
             return
         await handler(turn, press)
 

@@ -10,13 +10,8 @@ __all__ = ["local_time", "purpose_title", "regime_name", "tick"]
 
 
 def local_time(turn: Turn, at: datetime) -> str:
-    """The time in the customer's zone, the zone named in words their language has
-    (香港时间) where the catalog has them, else by its abbreviation (HKT)."""
-    zone = turn.customer.zone(turn.core.policy.zone)
-    local = at.astimezone(zone)
-    key = f"zone.{zone.key}"
-    named = turn.t(key)
-    return f"{local:%Y-%m-%d %H:%M} {named if named != key else local.strftime('%Z')}"
+    """The time in the customer's zone, the zone named as their language names it."""
+    return turn.t.time(at, turn.customer.zone(turn.core.policy.zone))
 
 
 def regime_name(turn: Turn, key: str) -> str:

@@ -94,7 +94,8 @@ async def _maybe_reason(core: PrivacyCore, event: Incoming, uow: UnitOfWork) -> 
 async def _press(desk: Desk, handler: DeskPressHandler, press: Press) -> None:
     if not desk.knows(press):
         log.info("refused staff button")
-        desk.notify(desk.t("button.expired"), alert=True)
+        offered = desk.offer_last_keyboard(desk.t("button.offer_last"))
+        desk.notify(desk.t("button.expired"), alert=not offered)
         return
     await _run(desk, lambda d: handler(d, press))
 

@@ -68,6 +68,19 @@ class Dialog:
 
     def say(self, text: str, *rows: tuple[Button, ...], edit: bool = False) -> None:
         self.outcome.replies.append(Reply(text=text, buttons=tuple(rows), edit=edit))
+        if rows:
+            # Kept (encrypted with the rest of the state) to offer again after a stale press.
+            self.state["last_kb"] = [[[b.text, b.data] for b in row] for row in rows]
+
+    def offer_last_keyboard(self, hint: str) -> bool:
+        """After a press on an old keyboard: the newest keyboard again, under ``hint``."""
+        rows = self.state.get("last_kb") or []
+        buttons = tuple(tuple(Button(text, data) for text, data in row) for row in rows)
+        press = parse_press(buttons[0][0].data) if buttons and buttons[0] else None
+        if press is None or not self.knows(press):
+            return False
+        self.outcome.replies.append(Reply(text=hint, buttons=buttons))
+        return True
 
     def reply(self, reply: Reply) -> None:
         self.outcome.replies.append(reply)

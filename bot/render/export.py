@@ -250,7 +250,7 @@ async def _write_html(
     read = _Reader(t, core)
 
     def when(at: datetime | None) -> str:
-        return "" if at is None else at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+        return "" if at is None else t.time(at, zone)
 
     def w(text: str) -> None:
         out.write(text.encode())

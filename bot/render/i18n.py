@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import string
 from collections.abc import Iterable
+from datetime import datetime
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from babel.messages.pofile import read_po
 
@@ -50,6 +52,13 @@ class Translator:
     def __call__(self, key: str, **values: object) -> str:
         text = catalog(self.locale).get(key) or catalog(DEFAULT_LOCALE).get(key) or key
         return text.format(**values) if values else text
+
+    def time(self, at: datetime, zone: ZoneInfo) -> str:
+        """``at`` in ``zone``, the zone named in words this language has (香港时间) where
+        the catalog has them, else by its abbreviation (HKT)."""
+        local = at.astimezone(zone)
+        named = self(f"zone.{zone.key}")
+        return f"{local:%Y-%m-%d %H:%M} {named if named != f'zone.{zone.key}' else f'{local:%Z}'}"
 
     def join(self, items: Iterable[str]) -> str:
         """A list as this language writes one: "a, b" in English, "甲、乙" in Chinese."""
