@@ -224,9 +224,9 @@ async def test_the_export_limit_says_when_to_ask_again_in_local_time(
 
 
 async def test_the_first_message_after_an_erasure_says_it_is_a_fresh_start(
-    core: PrivacyCore,
+    make: MakeChat, core: PrivacyCore
 ) -> None:
-    await started(core)
+    chat = await opened(make)
     ref = await ref_of(core)
     async with core.uow() as uow:
         erasure, _ = await request_erasure(RequestErasure(ref), uow)
@@ -235,9 +235,9 @@ async def test_the_first_message_after_an_erasure_says_it_is_a_fresh_start(
     async with core.uow() as uow:
         await erase_customer(EraseCustomer(erasure.ref), uow)
         await uow.commit()
-    again = ConsoleDriver(core, ALICE)
-    await again.send("hello")
-    assert again.messages[0].text == en("start.after_erasure")
+    before = len(chat.messages)
+    await chat.send("hello")
+    assert chat.messages[before].text == en("start.after_erasure")
 
 
 async def test_a_new_customer_is_not_told_of_an_erasure(core: PrivacyCore) -> None:
