@@ -69,8 +69,8 @@ async def approve(core: PrivacyCore, request_ref: str) -> None:
 
 
 async def make_jobs_due(core: PrivacyCore, kind: str | None = None) -> None:
-    """Make pending jobs (of ``kind``) due now: e.g. an erasure put back to wait
-    for approval, which would otherwise look again only in two minutes."""
+    """Make pending jobs (of ``kind``) due now: e.g. one put back after a failure,
+    which would otherwise be tried again only after its backoff."""
     stmt = update(JobRow).where(JobRow.state == "pending")
     if kind is not None:
         stmt = stmt.where(JobRow.kind == kind)

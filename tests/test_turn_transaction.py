@@ -126,7 +126,7 @@ async def test_a_refused_turn_keeps_a_followup_keyboard_saved_while_it_let_go(
     assert outcome.replies[-1].text == en("error.objected")
     async with core.uow() as uow:
         state = await load_conversation(alice.ref, uow)
-    assert "FOLLOWUP" in state["kb"]
+    assert "FOLLOWUP:fa.fx" in state["kb"]
     assert state["followup"] == {"order": "A-1", "q": 0}
 
 

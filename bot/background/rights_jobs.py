@@ -7,8 +7,9 @@ makes a crashed run resume in another process (or after a restart).
 ``RightsJobs.handlers()`` maps job kinds to handlers for the worker's registry;
 ``run_due`` drains them on its own (tests, one-off runs).
 
-Kinds waiting for staff approval are polled: the job comes back every few
-minutes until staff move the request on, so no hook into the staff desk is needed.
+A job whose request waits for staff approval is parked (``park_job``): waiting is a
+state, not a retry, so no attempt is counted however long the law lets staff take;
+the decision wakes it in the decision's own transaction (core/services/requests.py).
 
 An erasure is carried out by ``core.services.rights.erasure.erase_customer``;
 this module only sends its confirmation.
@@ -42,7 +43,7 @@ from core.domain.job import Job
 from core.domain.requests import Delivery
 from core.errors import DataShredded, NotFound
 from core.services.customers import mark_unreachable
-from core.services.jobs import ClaimJobs, claim_jobs, complete_job, retry_job
+from core.services.jobs import ClaimJobs, claim_jobs, complete_job, park_job, retry_job
 from core.services.outreach.followups import Delivery as Sent
 from core.services.rights.downstream import (
     DOWNSTREAM,
@@ -83,8 +84,6 @@ class _Unreachable(Exception):
 
 
 KINDS = (ERASURE, EXPORT, RECTIFY, DOWNSTREAM)
-# How often a request waiting for staff approval is looked at again.
-APPROVAL_POLL = timedelta(minutes=2)
 
 
 @dataclass
@@ -138,7 +137,7 @@ class RightsJobs:
         cmd = EraseCustomer(str(job.payload["request"]), self._systems(), self._last_message)
         step = await erase_customer(cmd, ctx.uow)
         if step is ErasureStep.WAIT:
-            await _later(job, ctx, "awaiting approval", APPROVAL_POLL)
+            await park_job(job, ctx.worker, "awaiting approval", ctx.uow)
             return
         await complete_job(job, ctx.worker, ctx.uow)
         # Also after STOP: an erasure carried out in the chat leaves folding to this job.
@@ -157,14 +156,14 @@ class RightsJobs:
 
     async def export(self, job: Job, ctx: JobContext) -> None:
         uow, ref = ctx.uow, str(job.payload["request"])
-        request = await uow.requests.get(ref)
+        request = await uow.requests.get(ref, lock=True)  # a decision waits for this step
         delivery = await uow.requests.delivery(ref)
         if request.state.closed:
             await complete_job(job, ctx.worker, uow)
         elif delivery == Delivery.SENDING:  # an earlier attempt died mid-send
             await _export_uncertain(job, ctx, ref, "interrupted")
         elif request.state.value in ("received", "verifying"):
-            await _later(job, ctx, "awaiting approval", APPROVAL_POLL)
+            await park_job(job, ctx.worker, "awaiting approval", ctx.uow)
         else:
             await self._deliver(job, ctx, request.customer_ref)
 
@@ -199,7 +198,7 @@ class RightsJobs:
     async def rectify(self, job: Job, ctx: JobContext) -> None:
         applied = await apply_correction(str(job.payload["request"]), self._systems(), ctx.uow)
         if applied is None:
-            await _later(job, ctx, "awaiting approval", APPROVAL_POLL)
+            await park_job(job, ctx.worker, "awaiting approval", ctx.uow)
             return
         await complete_job(job, ctx.worker, ctx.uow)
 

@@ -135,6 +135,7 @@ def digest_text(digest: Digest, t: Translator) -> str:
                 state=t(f"staff.state.{r.state.value}"),
                 due=digest.due[r.ref],
             )
+            + (t("staff.queue.stuck_mark") if item.stuck else "")
         )
     return "\n".join(lines)
 

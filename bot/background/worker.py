@@ -35,6 +35,7 @@ import os
 import secrets
 import socket
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -43,6 +44,7 @@ from bot.http.metrics import Metrics
 from bot.outbound import Outbound
 from core.app import PrivacyCore
 from core.domain.job import Job
+from core.services.desk.queue import stuck_requests
 from core.services.jobs import ClaimJobs, RenewLeases, claim_jobs, renew_leases, retry_job
 from core.services.outreach.purchases import purge_signatures
 from core.services.outreach.sending import purge_send_chats
@@ -134,6 +136,14 @@ class Worker:
     _running: dict[asyncio.Task[None], int] = field(default_factory=dict)  # task -> job id
     _task: asyncio.Task[None] | None = None
     _renewer: asyncio.Task[None] | None = None
+    _stuck: Counter[str] = field(default_factory=Counter)  # kind -> requests, at housekeeping
+
+    def __post_init__(self) -> None:
+        self.metrics.watch(
+            "privacy_requests_stuck",
+            "Requests being carried out that no job will carry out (see /queue)",
+            lambda: {(("kind", k),): float(n) for k, n in self._stuck.items()},
+        )
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name=f"worker {self.ident}")
@@ -238,4 +248,8 @@ class Worker:
         async with self.core.uow() as uow:
             await purge_signatures(uow)
             await purge_send_chats(uow.sending)
+            stuck = await stuck_requests(uow)
             await uow.commit()
+        self._stuck = Counter(r.kind.value for r in stuck)
+        if stuck:
+            log.warning("requests stuck: %s", ",".join(r.ref for r in stuck))

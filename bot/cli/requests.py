@@ -85,7 +85,8 @@ async def _list(core: PrivacyCore) -> int:
         print("no open requests")
     for item, due in rows:
         r = item.request
-        print(f"{r.ref}\t{r.kind}\t{r.state}\t{r.jurisdiction}\tdue {due}\t{item.urgency}")
+        stuck = "\tSTUCK: no job will carry it out" if item.stuck else ""
+        print(f"{r.ref}\t{r.kind}\t{r.state}\t{r.jurisdiction}\tdue {due}\t{item.urgency}{stuck}")
     return 0
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from bot.conversation.consent import send_receipt
 from bot.conversation.events import Button, EventKind, Incoming, Reply
 from bot.conversation.formatting import local_time
-from bot.conversation.turn import MAX_KEYBOARDS, Press, Turn
+from bot.conversation.turn import Press, Turn, accept_keyboard
 from core.app import PrivacyCore
 from core.domain.customer import Customer
 from core.domain.survey import Question
@@ -44,9 +44,7 @@ _STATE = "followup"
 
 def mark_state(state: dict[str, Any], token: str, order_id: str) -> None:
     """Accept presses carrying ``token`` and remember where the follow-up stands."""
-    tokens: list[str] = state.setdefault("kb", [])
-    tokens.append(token)
-    del tokens[:-MAX_KEYBOARDS]
+    accept_keyboard(state, token, ACTIONS)
     state[_STATE] = {"order": order_id, "q": 0}
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from bot.conversation import consent, rights
 from bot.conversation.events import EventKind, Incoming, Reply
 from bot.conversation.formatting import local_time
-from bot.conversation.turn import MAX_KEYBOARDS, Press, Turn
+from bot.conversation.turn import Press, Turn, accept_keyboard
 from core.app import PrivacyCore
 from core.domain.customer import Customer
 from core.domain.incident import Incident
@@ -33,9 +33,7 @@ _GOTO: dict[str, Callable[[Turn], Awaitable[None]]] = {
 
 def mark_state(state: dict[str, Any], token: str) -> None:
     """Accept presses carrying ``token`` (the notice's buttons)."""
-    tokens: list[str] = state.setdefault("kb", [])
-    tokens.append(token)
-    del tokens[:-MAX_KEYBOARDS]
+    accept_keyboard(state, token, ACTIONS)
 
 
 def compose_notice(

@@ -310,6 +310,8 @@ async def _correct(turn: Turn, field_name: str, value: str, contact: int | None 
     label = t(f"rights.field.{field_name}")
     if applied:
         turn.say(t("rights.correct.applied", field=label, request=request.ref))
+    elif request.state.closed:
+        turn.say(t("rights.correct.not_made_here", field=label, request=request.ref))
     else:
         turn.say(
             t("rights.correct.pending", field=label, request=request.ref, due=_due(turn, request))

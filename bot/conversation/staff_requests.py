@@ -53,6 +53,9 @@ async def show_queue(desk: Desk, page: int = 0, *, edit: bool = False) -> None:
         desk.say(desk.t("staff.queue.empty"), edit=edit)
         return
     lines = [desk.t("staff.queue.title", page=page + 1), ""]
+    if found.stuck:
+        refs = desk.t.join(r.ref for r in found.stuck)
+        lines += [desk.t("staff.queue.stuck", count=len(found.stuck), refs=refs), ""]
     rows: list[tuple[Button, ...]] = []
     for item, due in zip(found.items, dues, strict=True):
         lines.append(_queue_line(desk, item, due))
@@ -82,7 +85,8 @@ def _queue_line(desk: Desk, item: QueueItem, due: str) -> str:
         due=due,
     )
     paused = desk.core.policy.jurisdiction(r.jurisdiction).paused_total(r.pauses, desk.uow.now())
-    return line + (desk.t("staff.queue.paused", days=paused) if paused else "")
+    line += desk.t("staff.queue.paused", days=paused) if paused else ""
+    return line + (desk.t("staff.queue.stuck_mark") if item.stuck else "")
 
 
 async def on_page(desk: Desk, press: Press) -> None:

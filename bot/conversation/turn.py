@@ -1,15 +1,17 @@
 """One turn of a conversation: the customer, their saved state, and reply helpers.
 
 Button payloads carry a token naming the keyboard they came from. Tokens live in
-the customer's own conversation state, so a forged payload, a payload copied
-from someone else's chat, or one from a long-gone keyboard finds no token and is
-refused without touching anything.
+the customer's own conversation state with the actions their keyboards offered, so
+a forged payload, a payload copied from someone else's chat, one from a long-gone
+keyboard, or a token of one keyboard sent with another keyboard's action finds
+nothing and is refused without touching anything.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +22,15 @@ from core.domain.customer import Customer
 from core.domain.survey import Survey
 from core.storage import UnitOfWork
 
-__all__ = ["MAX_KEYBOARDS", "Dialog", "Press", "Turn", "merged_state", "parse_press"]
+__all__ = [
+    "MAX_KEYBOARDS",
+    "Dialog",
+    "Press",
+    "Turn",
+    "accept_keyboard",
+    "merged_state",
+    "parse_press",
+]
 
 MAX_KEYBOARDS = 8
 _PAYLOAD = re.compile(r"^([A-Za-z0-9_-]{8})\|([a-z]{1,4})\|([A-Za-z0-9_:.*-]{0,48})$")
@@ -53,18 +63,21 @@ class Dialog:
     _token: str | None
 
     def button(self, label: str, action: str, arg: str = "") -> Button:
-        """A button whose payload only this person's current keyboards accept."""
+        """A button whose payload only this person's current keyboards accept, and only
+        with an action those keyboards offered."""
         if self._token is None:
             self._token = secrets.token_urlsafe(6)
-            tokens: list[str] = self.state.setdefault("kb", [])
-            tokens.append(self._token)
-            del tokens[:-MAX_KEYBOARDS]
+        tokens: list[str] = self.state.setdefault("kb", [])
+        offered = {action, *_actions(tokens, self._token)}
+        entry = f"{self._token}:{'.'.join(sorted(offered))}"
+        tokens[:] = [t for t in tokens if t.partition(":")[0] != self._token] + [entry]
+        del tokens[:-MAX_KEYBOARDS]
         data = f"{self._token}|{action}|{arg}"
         assert parse_press(data) is not None, data
         return Button(label, data)
 
     def knows(self, press: Press) -> bool:
-        return press.token in self.state.get("kb", [])
+        return press.action in _actions(self.state.get("kb", []), press.token)
 
     def say(self, text: str, *rows: tuple[Button, ...], edit: bool = False) -> None:
         self.outcome.replies.append(Reply(text=text, buttons=tuple(rows), edit=edit))
@@ -112,6 +125,23 @@ class Turn(Dialog):
     @property
     def t(self) -> Translator:
         return Translator(self.customer.language)
+
+
+def accept_keyboard(state: dict[str, Any], token: str, actions: Iterable[str]) -> None:
+    """Accept presses of ``token`` with these actions: for a keyboard composed outside
+    a turn (a follow-up, an incident notice), saved before it is sent."""
+    tokens: list[str] = state.setdefault("kb", [])
+    tokens.append(f"{token}:{'.'.join(sorted(set(actions)))}")
+    del tokens[:-MAX_KEYBOARDS]
+
+
+def _actions(tokens: list[str], token: str) -> set[str]:
+    """The actions the keyboards of ``token`` offered (entries read "token:act.act")."""
+    for entry in tokens:
+        key, _, actions = entry.partition(":")
+        if key == token:
+            return set(actions.split(".")) if actions else set()
+    return set()
 
 
 def merged_state(

@@ -18,6 +18,7 @@ from core.errors import InvalidInput
 
 __all__ = [
     "CORRECTABLE",
+    "IDENTITY_CHANGES_PER_DAY",
     "CategoryHolding",
     "check_correction",
     "inventory",
@@ -26,6 +27,10 @@ __all__ = [
 ]
 
 # Fields a customer may correct, and the identity each one is searchable by.
+# Changes of email or phone a customer may ask for in 24 hours: a clash with another
+# customer's address is resolved only at the decision, so guessing must stay slow.
+IDENTITY_CHANGES_PER_DAY = 3
+
 CORRECTABLE: dict[str, IdentityKind | None] = {
     "name": None,
     "email": IdentityKind.EMAIL,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from core.domain.job import Job
+from core.domain.job import Job, request_job_key
 from core.storage import UnitOfWork
 
 __all__ = [
@@ -22,9 +22,14 @@ __all__ = [
     "claim_jobs",
     "complete_job",
     "enqueue_job",
+    "enqueue_request_job",
+    "park_job",
     "renew_leases",
     "retry_job",
 ]
+
+# A job waiting for a decision is woken by it; this is only the safety net.
+PARKED_LOOK = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,13 @@ class ClaimJobs:
     lease: timedelta = timedelta(minutes=2)
 
 
+async def enqueue_request_job(kind: str, request_ref: str, uow: UnitOfWork) -> bool:
+    """The job that carries out a request: it waits (parked, uncounted) for the staff
+    decision where one is needed, so its attempts count only real failures."""
+    key = request_job_key(kind, request_ref)
+    return await enqueue_job(EnqueueJob(kind, key, {"request": request_ref}, max_attempts=50), uow)
+
+
 async def claim_jobs(cmd: ClaimJobs, uow: UnitOfWork) -> list[Job]:
     jobs = await uow.jobs.claim(
         cmd.worker, list(cmd.kinds), now=uow.now(), lease=cmd.lease, limit=cmd.limit
@@ -86,6 +98,12 @@ async def renew_leases(cmd: RenewLeases, uow: UnitOfWork) -> int:
 async def complete_job(job: Job, worker: str, uow: UnitOfWork, *, state: str = "done") -> bool:
     """Mark done in the caller's transaction; False when the lease was lost meanwhile."""
     return await uow.jobs.finish(job.id, worker, state=state, now=uow.now())
+
+
+async def park_job(job: Job, worker: str, note: str, uow: UnitOfWork) -> None:
+    """Waiting for a decision is a state, not a retry: no attempt is counted, and the
+    decision wakes the job (``uow.jobs.wake``) in its own transaction."""
+    await uow.jobs.park(job.id, worker, until=uow.now() + PARKED_LOOK, note=note)
 
 
 def backoff(attempts: int, base: float = 5.0, cap: float = 3600.0) -> timedelta:

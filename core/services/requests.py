@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.domain.actor import Actor
+from core.domain.job import REQUEST_JOBS, request_job_key
 from core.domain.requests import DataRequest, RequestKind, RequestState, Waiting
 from core.errors import InvalidInput, InvalidTransition, NotFound, PrivacyError
 from core.ids import new_ref
@@ -101,6 +102,8 @@ async def move_request(cmd: MoveRequest, uow: UnitOfWork) -> DataRequest:
     except PrivacyError as error:
         await refuse(uow, cmd.actor, action, error, subject_ref=request.customer_ref)
     await uow.requests.save(request)
+    # The decision starts (or ends) the work waiting for it, in this transaction.
+    await uow.jobs.wake([request_job_key(k, request.ref) for k in REQUEST_JOBS], now=uow.now())
     await uow.record(
         cmd.actor,
         action,

@@ -10,13 +10,14 @@ the chat (a ``notify`` job in the same transaction).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from core.audit import AuditEntry, VerifyResult
 from core.domain.actor import Actor
+from core.domain.job import REQUEST_JOBS, request_job_key
 from core.domain.policy import Permission
 from core.domain.requests import DataRequest, RequestKind, RequestState
 from core.errors import InvalidInput, InvalidTransition
@@ -61,6 +62,7 @@ __all__ = [
     "reject_request",
     "save_desk_state",
     "staff_reason",
+    "stuck_requests",
     "tell_customer",
     "urgency",
     "view_queue",
@@ -125,6 +127,7 @@ def urgency(request: DataRequest, now: datetime) -> Urgency:
 class QueueItem:
     request: DataRequest
     urgency: Urgency
+    stuck: bool = False  # being carried out, with no job left to carry it out
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ class QueuePage:
     items: list[QueueItem]
     page: int
     has_more: bool
+    stuck: list[DataRequest] = field(default_factory=list)  # all of them, on every page
 
 
 @dataclass(frozen=True)
@@ -142,20 +146,38 @@ class ViewQueue:
 
 
 async def view_queue(cmd: ViewQueue, uow: UnitOfWork) -> QueuePage:
-    """Open requests, soonest due first, one page (requests carry no personal data)."""
+    """Open requests, soonest due first, one page (requests carry no personal data),
+    and every stuck request, whichever page it falls on."""
     await permit(cmd.by, Permission.QUEUE_VIEW, "desk.queue", uow)
     page = max(0, cmd.page)
     found = await request_queue(uow, limit=cmd.size + 1, offset=page * cmd.size)
-    now = uow.now()
-    items = [QueueItem(r, urgency(r, now)) for r in found[: cmd.size]]
-    return QueuePage(items, page, len(found) > cmd.size)
+    stuck = await stuck_requests(uow)
+    items = _items(found[: cmd.size], stuck, uow.now())
+    return QueuePage(items, page, len(found) > cmd.size, stuck)
 
 
 async def due_soon_or_overdue(uow: UnitOfWork) -> list[QueueItem]:
-    """Open requests overdue or due within ``DUE_SOON``, soonest first (the daily digest)."""
+    """Open requests overdue, due within ``DUE_SOON`` or stuck, soonest first (the daily
+    digest)."""
     now = uow.now()
-    found = await request_queue(uow)
-    return [QueueItem(r, urgency(r, now)) for r in found if r.due_at <= now + DUE_SOON]
+    stuck = await stuck_requests(uow)
+    refs = {r.ref for r in stuck}
+    found = [r for r in await request_queue(uow) if r.due_at <= now + DUE_SOON or r.ref in refs]
+    return _items(found, stuck, now)
+
+
+async def stuck_requests(uow: UnitOfWork) -> list[DataRequest]:
+    """Requests being carried out that no job will carry out any more: it gave up after
+    its attempts, or none was ever made (a kind whose approval starts nothing)."""
+    working = [r for r in await uow.requests.open_requests() if r.state is RequestState.IN_PROGRESS]
+    keys = {r.ref: {request_job_key(k, r.ref) for k in REQUEST_JOBS} for r in working}
+    live = await uow.jobs.live_keys(sorted(k for ks in keys.values() for k in ks))
+    return [r for r in working if not keys[r.ref] & live]
+
+
+def _items(found: list[DataRequest], stuck: list[DataRequest], now: datetime) -> list[QueueItem]:
+    refs = {r.ref for r in stuck}
+    return [QueueItem(r, urgency(r, now), r.ref in refs) for r in found]
 
 
 @dataclass(frozen=True)

@@ -38,11 +38,12 @@ from enum import StrEnum
 
 from core.crypto import normalise_email, normalise_phone
 from core.domain.customer import IdentityKind
+from core.domain.job import ERASURE
 from core.domain.requests import DataRequest, RequestKind, RequestState
 from core.errors import DataShredded, InvalidInput, NotFound
 from core.services._common import SYSTEM
 from core.services.customers import contact_blinds
-from core.services.jobs import EnqueueJob, enqueue_job
+from core.services.jobs import enqueue_request_job
 from core.services.rights.downstream import notify_downstream
 from core.services.rights.requests import OpenRight, complete_request, open_right
 from core.storage import UnitOfWork
@@ -65,8 +66,6 @@ __all__ = [
     "shred_customer",
 ]
 
-ERASURE = "erasure"
-
 
 @dataclass(frozen=True)
 class RequestErasure:
@@ -81,13 +80,7 @@ async def request_erasure(cmd: RequestErasure, uow: UnitOfWork) -> tuple[DataReq
     if running is not None:
         return await uow.requests.get(running), False
     request = await open_right(OpenRight(customer.ref, RequestKind.ERASURE, cmd.channel), uow)
-    # Polled until approved; a long deadline needs many attempts, not many jobs.
-    await enqueue_job(
-        EnqueueJob(
-            ERASURE, f"{ERASURE}:{request.ref}", {"request": request.ref}, max_attempts=10_000
-        ),
-        uow,
-    )
+    await enqueue_request_job(ERASURE, request.ref, uow)
     return request, True
 
 
@@ -107,7 +100,8 @@ class ErasureTarget:
 
 
 async def erasure_target(request_ref: str, uow: UnitOfWork) -> ErasureTarget:
-    request = await uow.requests.get(request_ref)
+    # Locked: a decision made meanwhile waits for this step, then wakes the job.
+    request = await uow.requests.get(request_ref, lock=True)
     if request.state.closed:
         return ErasureTarget(request, ErasureStep.STOP)
     if request.state is not RequestState.IN_PROGRESS:

@@ -29,13 +29,14 @@ from enum import StrEnum
 from core.audit import AuditEntry
 from core.domain.consent import ConsentEntry
 from core.domain.customer import Customer
+from core.domain.job import EXPORT
 from core.domain.purchase import Purchase
 from core.domain.requests import DataRequest, Delivery, RequestKind
 from core.domain.rights import CategoryHolding, inventory
 from core.domain.survey import Answer
 from core.errors import RateLimited
 from core.services._common import customer_actor, refuse
-from core.services.jobs import EnqueueJob, enqueue_job
+from core.services.jobs import enqueue_request_job
 from core.services.outreach.notices import NotifyCustomer, notify_customer
 from core.services.rights.requests import OpenRight, complete_request, open_right
 from core.storage import UnitOfWork
@@ -74,7 +75,6 @@ async def holdings(customer_ref: str, uow: UnitOfWork) -> list[CategoryHolding]:
     )
 
 
-EXPORT = "export"
 # Up to this many purchases the copy is built while the customer waits.
 INLINE_PURCHASES = 500
 
@@ -108,12 +108,7 @@ async def request_export(cmd: RequestExport, uow: UnitOfWork) -> tuple[DataReque
         RequestKind.PORTABILITY.value
     )
     if background:
-        await enqueue_job(
-            EnqueueJob(
-                EXPORT, f"{EXPORT}:{request.ref}", {"request": request.ref}, max_attempts=10_000
-            ),
-            uow,
-        )
+        await enqueue_request_job(EXPORT, request.ref, uow)
     return request, background
 
 

@@ -1,5 +1,9 @@
 """The durable job queue's storage: enqueue idempotently, claim with a lease.
 
+States: ``pending`` (due at ``run_after``), ``running`` (leased), ``waiting`` (for a
+decision: woken by it, else looked at again at ``run_after`` without counting an
+attempt), ``done``, ``failed`` (gave up after ``max_attempts``).
+
 On PostgreSQL claims use ``FOR UPDATE SKIP LOCKED``, so processes sharing one
 database never claim the same job; on SQLite write transactions are serialised.
 """
@@ -100,7 +104,7 @@ class JobRepository:
         self, worker: str, kinds: list[str], *, now: datetime, lease: timedelta, limit: int
     ) -> list[Job]:
         due = or_(
-            and_(JobRow.state == "pending", JobRow.run_after <= now),
+            and_(JobRow.state.in_(("pending", "waiting")), JobRow.run_after <= now),
             and_(JobRow.state == "running", JobRow.lease_until < now),  # a worker died
         )
         rows = list(
@@ -150,6 +154,40 @@ class JobRepository:
                 last_error=error[:200],
             )
         )
+
+    async def park(self, job_id: int, worker: str, *, until: datetime, note: str) -> None:
+        """Waiting for a decision: the claim's attempt is given back."""
+        await self._session.execute(
+            update(JobRow)
+            .where(JobRow.id == job_id, JobRow.leased_by == worker)
+            .values(
+                state="waiting",
+                run_after=until,
+                lease_until=None,
+                attempts=JobRow.attempts - 1,
+                last_error=note[:200],
+            )
+        )
+
+    async def wake(self, keys: list[str], *, now: datetime) -> int:
+        """The jobs behind these keys that wait for a decision are due now."""
+        result = await self._session.execute(
+            update(JobRow)
+            .where(JobRow.key.in_(keys), JobRow.state == "waiting")
+            .values(state="pending", run_after=now)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def live_keys(self, keys: list[str]) -> set[str]:
+        """Those of ``keys`` whose job will still run (pending, running or waiting)."""
+        if not keys:
+            return set()
+        found = await self._session.scalars(
+            select(JobRow.key).where(
+                JobRow.key.in_(keys), JobRow.state.in_(("pending", "running", "waiting"))
+            )
+        )
+        return set(found)
 
     async def get(self, key: str) -> Job | None:
         row = await self._session.scalar(select(JobRow).where(JobRow.key == key))

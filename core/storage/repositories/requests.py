@@ -94,10 +94,17 @@ class RequestRepository:
         await self._session.flush()
 
     async def received_since(
-        self, customer_ref: str, kind: str, since: datetime, *, skip_uncertain: bool = False
+        self,
+        customer_ref: str,
+        kind: str,
+        since: datetime,
+        *,
+        skip_uncertain: bool = False,
+        details: tuple[str, ...] | None = None,
     ) -> list[datetime]:
         """When each request of ``kind`` since ``since`` came, oldest first; with
-        ``skip_uncertain``, not those whose answer may never have arrived."""
+        ``skip_uncertain``, not those whose answer may never have arrived; with
+        ``details``, only those about these fields."""
         stmt = (
             select(DataRequestRow.received_at)
             .order_by(DataRequestRow.received_at)
@@ -107,6 +114,8 @@ class RequestRepository:
                 DataRequestRow.received_at >= since,
             )
         )
+        if details is not None:
+            stmt = stmt.where(DataRequestRow.detail.in_(details))
         if skip_uncertain:
             stmt = stmt.where(
                 or_(
