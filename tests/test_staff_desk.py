@@ -18,7 +18,7 @@ from core.app import PrivacyCore
 from core.audit import AuditEntry
 from core.domain.customer import IdentityKind
 from core.domain.requests import DataRequest, RequestKind, RequestState
-from core.errors import PolicyDenied
+from core.errors import PolicyDenied, PrivacyError
 from core.services import (
     SYSTEM,
     AddStaff,
@@ -30,7 +30,7 @@ from core.services import (
     register_customer,
     remove_staff,
 )
-from core.services.desk.queue import DecideRequest, reject_request
+from core.services.desk.queue import DecideRequest, extend_with_notice, reject_request
 from core.services.rights.rectification import CorrectField, correct_field
 from tests.chat_drivers import ConsoleDriver
 from tests.outbound_support import recording
@@ -371,15 +371,23 @@ async def test_extend_is_not_offered_where_the_regime_allows_none(core: PrivacyC
     assert "⏳ Extend" not in chat.messages[-1].labels()
 
 
-async def test_a_forged_extend_under_pdpo_is_refused_and_audited(core: PrivacyCore) -> None:
+async def test_a_forged_extend_press_is_refused_as_expired(core: PrivacyCore) -> None:
     await staff(core, AGENT)
     opened = await request(core)
     chat = ConsoleDriver(core, AGENT)
     await chat.send(f"/request {opened.ref}")
     token = chat.messages[-1].buttons[0][1].split("|")[0]
     await chat.press_raw(f"{token}|sx|{opened.ref}", chat.messages[-1].id)
-    await chat.send("more time please")
-    assert texts(chat)[-1] == en("staff.error.extension_not_allowed")
+    assert chat.notice == en("button.expired")
+    assert not (await stored(core, opened.ref)).extended
+
+
+async def test_an_extension_under_pdpo_is_refused_and_audited(core: PrivacyCore) -> None:
+    await staff(core, AGENT)
+    opened = await request(core)
+    with pytest.raises(PrivacyError):
+        async with core.uow() as uow:
+            await extend_with_notice(DecideRequest(AGENT, opened.ref, "more time please"), uow)
     assert not (await stored(core, opened.ref)).extended
     assert (await audit_entries(core))[-1].details == {"reason": "extension_not_allowed"}
 

@@ -196,7 +196,8 @@ class AiogramAdapter:
 
     async def _on_event(self, _event: TelegramObject, event_update: Update) -> None:
         raw = event_update.model_dump(mode="json", by_alias=True, exclude_none=True)
-        translated = incoming_from_update(raw)
+        me = await self.bot.me()  # asked once, then cached by aiogram
+        translated = incoming_from_update(raw, me.username)
         if translated is None:
             return
         event, callback_id = translated

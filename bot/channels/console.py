@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 from bot.conversation import EventKind, FlowEngine, Incoming, Outcome, Reply
 from bot.render.i18n import Translator, locale_for
+from core.domain.customer import IdentityKind
+from core.services.customers import find_customer
 
 __all__ = ["ConsoleChat", "ConsoleSender", "run_console"]
 
 CHANNEL = "console"
+# How long an export saved by the terminal stays on disk (the chat's copy is not ours).
+EXPORTS_KEPT = timedelta(days=7)
 
 
 @dataclass
@@ -77,7 +83,21 @@ class ConsoleChat:
             return Incoming(kind=EventKind.COMMAND, text=name.lower(), args=args.strip(), **common)
         return Incoming(kind=EventKind.TEXT, text=text, **common)
 
+    async def forget_exports(self, *, older_than: timedelta = EXPORTS_KEPT) -> int:
+        """Exports saved here go with the terminal user's erasure, and expire anyway:
+        a file on disk must not outlive what the shop itself deleted."""
+        if self.files is None or not self.files.is_dir():
+            return 0
+        async with self.engine.core.uow() as uow:
+            erased = await find_customer(IdentityKind.TELEGRAM, str(self.user_id), uow) is None
+        cutoff = time.time() - older_than.total_seconds()
+        gone = [p for p in self.files.glob("my-data-*") if erased or p.stat().st_mtime < cutoff]
+        for path in gone:
+            path.unlink(missing_ok=True)
+        return len(gone)
+
     async def send(self, line: str) -> Outcome | None:
+        await self.forget_exports()
         event = self.event_for(line)
         if event is None:
             if line.strip().isdigit():
@@ -178,7 +198,7 @@ async def run_console(
     from bot.http.metrics import Metrics
     from bot.outbound import Outbound
 
-    files = engine.core.settings.data_dir / "exports"
+    files = engine.core.settings.data_dir / "exports" / str(user_id)  # one folder per user
     chat = ConsoleChat(engine, out, user_id, language_code, files)
     out.write(chat.t("console.banner") + "\n")
     out.flush()
@@ -194,3 +214,4 @@ async def run_console(
             await chat.send(line)
     finally:
         await background.stop()
+        await chat.forget_exports()  # an erasure that finished after the last line

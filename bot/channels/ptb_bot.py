@@ -164,7 +164,7 @@ class PtbAdapter:
         self._started = False
 
     async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        translated = incoming_from_update(update.to_dict())
+        translated = incoming_from_update(update.to_dict(), self.application.bot.username)
         if translated is None:
             return
         event, callback_id = translated

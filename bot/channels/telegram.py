@@ -50,14 +50,27 @@ _UNSUPPORTED = (
 )
 
 
-def incoming_from_update(update: Mapping[str, Any]) -> tuple[Incoming, str | None] | None:
-    """The event and the callback query id (to answer), or None for updates we skip."""
+def incoming_from_update(
+    update: Mapping[str, Any], bot_username: str | None = None
+) -> tuple[Incoming, str | None] | None:
+    """The event and the callback query id (to answer), or None for updates we skip:
+    among them a command addressed to another bot (``/queue@other_bot``)."""
     if "callback_query" in update:
         return _from_callback(update["callback_query"])
     for key, edited in (("message", False), ("edited_message", True)):
         if key in update:
+            if _for_another_bot(update[key], bot_username):
+                return None
             return _from_message(update[key], edited), None
     return None
+
+
+def _for_another_bot(message: Mapping[str, Any], bot_username: str | None) -> bool:
+    text = message.get("text")
+    if not isinstance(text, str) or not text.startswith("/") or bot_username is None:
+        return False
+    _, at, target = text[1:].partition(" ")[0].partition("@")
+    return bool(at) and target.casefold() != bot_username.casefold()
 
 
 def _from_callback(query: Mapping[str, Any]) -> tuple[Incoming, str | None]:

@@ -25,7 +25,7 @@ from bot.render.i18n import Translator, locale_for
 from core.app import PrivacyCore
 from core.domain.customer import Customer, IdentityKind
 from core.domain.survey import Survey, load_survey
-from core.errors import PrivacyError
+from core.errors import NotFound, PrivacyError
 from core.services import (
     RegisterCustomer,
     SaveConversation,
@@ -112,7 +112,14 @@ class FlowEngine:
         return outcome
 
     async def _customer_turn(self, event: Incoming, uow: UnitOfWork) -> Outcome:
-        customer, state, came_back = await self._customer(event, uow)
+        try:
+            customer, state, came_back = await self._customer(event, uow)
+        except NotFound:
+            if not _is_press(event):
+                raise
+            # A press from someone who never wrote: nobody to register.
+            t = Translator(locale_for(event.language_code))
+            return Outcome(notice=t("button.expired"), alert=True)
         loaded = copy.deepcopy(state)
         turn = Turn(self.core, event, customer, state, self.survey, uow)
         log.info("event kind=%s customer=%s", event.kind, customer.ref)
@@ -146,6 +153,7 @@ class FlowEngine:
             str(event.user_id),
             language=locale_for(event.language_code),
             channel=event.channel,
+            create=not _is_press(event),  # only a real message is a first contact
         )
         customer, created = await register_customer(cmd, uow)
         came_back = created and await erased_before(customer.ref, uow)
@@ -181,13 +189,19 @@ class FlowEngine:
         await handler(turn, press)
 
     async def _text(self, turn: Turn) -> None:
+        command = route_for(turn.event.text)
+        if command is not None and "rights" not in turn.state:
+            # An intent about their rights wins over an open question (the survey keeps
+            # its place); only a value being typed for a correction is taken as typed.
+            _leave_typed_flows(turn)
+            await self.routes.commands[command](turn)
+            return
         if (
             await survey.on_survey_text(turn)
             or await rights.on_rights_text(turn)
             or await requests.on_answer_text(turn)
         ):
             return
-        command = route_for(turn.event.text)
         await self.routes.commands.get(command or "", help.not_understood)(turn)
 
     def _group_reply(self, event: Incoming) -> Outcome:

@@ -3,8 +3,13 @@
 Header ``X-Privacy-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">``
 keyed with ``PRIVACY_WEBHOOK_SECRET``. Answers (interface contract):
 
-- 202 ``{"status": "scheduled" | "no_consent" | "unknown_customer" | "duplicate"}``
-- 400 ``{"problems": [...]}`` for a body that is not the documented JSON
+- 202 ``{"status": "scheduled" | "no_consent" | "too_old" | "unknown_customer" | "duplicate"}``
+  (``too_old``: recorded, but over 14 days old, so no follow-up)
+- 400 ``{"problems": [...]}`` for a body that is not the documented JSON: amounts
+  are plain decimals (digits, at most 4 places, below 10^12, never negative or
+  signed), quantities 1 to 1,000,000, ``telegram_id`` a positive integer (one
+  canonical form: "0005401" is 5401)
+- 415 for a body that is not ``application/json``
 - 401 for a missing, malformed, wrong or stale (over 5 minutes either way)
   signature, and for a signature used before (replay: even the identical
   request, re-sent, must be signed again)
@@ -26,7 +31,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -58,6 +63,8 @@ _HEADER = "X-Privacy-Signature"
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 _MAX_ITEMS = 500
+_MAX_QUANTITY = 1_000_000
+_AMOUNT = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,4})?$")
 
 
 def sign(secret: str, body: bytes, timestamp: int) -> str:
@@ -94,6 +101,8 @@ class PurchaseHook:
     async def _answer(self, request: web.Request) -> web.Response:
         if not self.secret:
             return _error(503, "purchase callbacks are off: PRIVACY_WEBHOOK_SECRET is not set")
+        if request.content_type != "application/json":
+            return _error(415, "send the purchase as application/json")
         body = await _read_limited(request)
         if body is None:
             return _error(413, f"body over {MAX_BODY} bytes")
@@ -224,10 +233,10 @@ class _Validator:
         key, raw = given[0], self.data[given[0]]
         if key == "telegram_id":
             text = str(raw) if isinstance(raw, int | str) and not isinstance(raw, bool) else ""
-            if not text.isdigit() or len(text) > 20:
+            if not text.isascii() or not text.isdigit() or len(text) > 20 or int(text) == 0:
                 self._fail("telegram_id: expected a positive integer")
                 return None
-            return IdentityKind.TELEGRAM, text
+            return IdentityKind.TELEGRAM, str(int(text))  # one form: "0005401" is 5401
         kind = IdentityKind.PHONE if key == "phone" else IdentityKind.EMAIL
         try:
             if not isinstance(raw, str) or len(raw) > 254:
@@ -256,14 +265,12 @@ class _Validator:
         if isinstance(raw, bool) or not isinstance(raw, str | int | float):
             self._fail(f"{where}: expected a decimal number")
             return None
-        try:
-            value = Decimal(str(raw).strip())
-        except InvalidOperation:
-            value = None
-        if value is None or not value.is_finite() or value < 0 or len(str(raw)) > 24:
-            self._fail(f"{where}: expected a decimal number >= 0")
+        text = str(raw).strip()
+        # Plain digits only: no sign (so no "-0"), no exponent ("1e400"), no NaN.
+        if not _AMOUNT.match(text):
+            self._fail(f"{where}: expected a decimal number >= 0, below 10^12, at most 4 places")
             return None
-        return value
+        return Decimal(text)
 
     def _currency(self) -> str | None:
         raw = self.data.get("currency")
@@ -289,8 +296,12 @@ class _Validator:
             self._fail(f"{where}.sku: required, at most 64 characters")
         if not isinstance(name, str) or not 0 < len(name) <= 200:
             self._fail(f"{where}.name: required, at most 200 characters")
-        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
-            self._fail(f"{where}.quantity: expected a whole number >= 1")
+        if (
+            isinstance(quantity, bool)
+            or not isinstance(quantity, int)
+            or not 1 <= quantity <= _MAX_QUANTITY
+        ):
+            self._fail(f"{where}.quantity: expected a whole number from 1 to {_MAX_QUANTITY}")
         price = self._decimal(raw.get("price"), f"{where}.price")
         if len(self.problems) > before or price is None:
             return None

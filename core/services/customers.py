@@ -47,6 +47,7 @@ class RegisterCustomer:
     language: str = "en"
     channel: str = "telegram"
     name: str | None = None
+    create: bool = True  # False: only find them (a button press is no first contact)
 
 
 def normalise_identity(kind: IdentityKind, raw: str, default_region: str) -> str:
@@ -71,6 +72,8 @@ async def register_customer(cmd: RegisterCustomer, uow: UnitOfWork) -> tuple[Cus
     existing = await uow.customers.find(cmd.kind, value, lock=True)  # theirs for this turn
     if existing is not None:
         return existing, False
+    if not cmd.create:
+        raise NotFound("nobody is known by this identity", code="unknown_customer")
     now = uow.now()
     customer = Customer(
         ref=new_ref("c"),

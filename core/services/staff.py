@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.domain.actor import Actor
+from core.domain.customer import IdentityKind
 from core.domain.staff import Role, Staff
 from core.errors import InvalidInput, NotFound, PermissionDenied
-from core.services._common import refuse
+from core.services._common import customer_actor, refuse
 from core.storage import UnitOfWork
 
 __all__ = [
@@ -67,11 +68,16 @@ async def authorise(telegram_id: int, permission: str, action: str, uow: UnitOfW
     """The staff member, if their role holds ``permission``; else an audited denial."""
     staff = await uow.staff.get(telegram_id)
     if staff is None or not uow.policy.allows(staff.role.value, permission):
-        await refuse(
-            uow,
-            staff_actor(telegram_id, uow),
-            action,
-            PermissionDenied("not allowed", code="permission_denied"),
-            subject_ref=None,
-        )
+        actor = staff_actor(telegram_id, uow) if staff else await _outsider(telegram_id, uow)
+        denied = PermissionDenied("not allowed", code="permission_denied")
+        await refuse(uow, actor, action, denied, subject_ref=None)
     return staff
+
+
+async def _outsider(telegram_id: int, uow: UnitOfWork) -> Actor:
+    """Who tried a desk command without being staff: the customer they are (or, before
+    their first message registers them, a pseudonym of their Telegram account)."""
+    customer = await uow.customers.find(IdentityKind.TELEGRAM, str(telegram_id))
+    if customer is not None:
+        return customer_actor(customer.ref)
+    return Actor("customer", uow.indexer.pseudonym("telegram", str(telegram_id)))

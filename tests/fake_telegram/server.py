@@ -135,7 +135,7 @@ class _ApiError(Exception):
 class _Fault:
     """An injected misbehaviour for the next `times` calls of one method."""
 
-    kind: Literal["fail", "delay", "drop"]
+    kind: Literal["fail", "delay", "drop", "garble"]
     times: int
     after_processing: bool = False
     error: _ApiError | None = None
@@ -609,6 +609,11 @@ class FakeTelegram:
         """
         self._add_fault(method, _Fault("delay", times, after_processing, seconds=seconds))
 
+    def garble_next(self, method: str, *, times: int = 1) -> None:
+        """Answer 200 with a result the client cannot read that quotes the call (its chat
+        id and text), as a broken proxy might: the client's error then carries them."""
+        self._add_fault(method, _Fault("garble", times))
+
     def drop_next(self, method: str, *, times: int = 1, after_processing: bool = False) -> None:
         """Close the connection without an answer (lost request, or lost answer with flag)."""
         self._add_fault(method, _Fault("drop", times, after_processing))
@@ -682,6 +687,9 @@ class FakeTelegram:
         if fault.kind == "delay":
             await self._sleep(fault.seconds)
             return None
+        if fault.kind == "garble":
+            echoed = {"chat": {"id": call.params.get("chat_id")}, "text": call.params.get("text")}
+            return self._reply(call, 200, {"ok": True, "result": echoed})
         if fault.kind == "drop":
             call.status = 0
             if request.transport is not None:

@@ -59,6 +59,11 @@ class PurchaseStatus(StrEnum):
     NO_CONSENT = "no_consent"
     UNKNOWN_CUSTOMER = "unknown_customer"
     DUPLICATE = "duplicate"
+    TOO_OLD = "too_old"  # recorded; a thank-you for it would come out of the blue
+
+
+# A follow-up thanks for a recent order; an older one reported late is only recorded.
+FOLLOWUP_WINDOW = timedelta(days=14)
 
 
 def followup_key(order_id: str) -> str:
@@ -146,6 +151,19 @@ async def _record(cmd: RecordPurchase, ref: str, uow: UnitOfWork) -> PurchaseSta
     return await _schedule_followup(cmd, customer, uow)
 
 
+async def _suppressed(
+    cmd: RecordPurchase, customer: Customer, reason: str, uow: UnitOfWork
+) -> None:
+    await uow.record(
+        SYSTEM,
+        "followup.suppressed",
+        subject_ref=customer.ref,
+        outcome="denied",
+        purpose=uow.policy.followup_purpose,
+        details={"order": cmd.order_id, "reason": reason, "at": "schedule"},
+    )
+
+
 async def _schedule_followup(
     cmd: RecordPurchase, customer: Customer, uow: UnitOfWork
 ) -> PurchaseStatus:
@@ -154,6 +172,9 @@ async def _schedule_followup(
     # A purchase time in the future is clock skew at the till: count from receipt.
     due = max(min(cmd.purchased_at, now) + cmd.followup_delay, now)
     run_at = outside_quiet_hours(policy, zone, due)
+    if cmd.purchased_at < now - FOLLOWUP_WINDOW:
+        await _suppressed(cmd, customer, "too_old", uow)
+        return PurchaseStatus.TOO_OLD
     reason = await followup_denial(customer, uow, _reference_blinds(cmd, uow))
     if reason is None:
         last = await uow.followups.latest_active(customer.ref)
@@ -161,14 +182,7 @@ async def _schedule_followup(
         if last is not None and run_at < policy.calendar.later(last, spacing, zone):
             reason = "too_soon"
     if reason is not None:
-        await uow.record(
-            SYSTEM,
-            "followup.suppressed",
-            subject_ref=customer.ref,
-            outcome="denied",
-            purpose=policy.followup_purpose,
-            details={"order": cmd.order_id, "reason": reason, "at": "schedule"},
-        )
+        await _suppressed(cmd, customer, reason, uow)
         return PurchaseStatus.NO_CONSENT
     await uow.followups.add(cmd.order_id, customer.ref, run_at, now)
     payload = {"order": cmd.order_id, "customer": customer.ref}
