@@ -32,6 +32,7 @@ from core.settings import Settings
 from core.storage.tables import AuditEntryRow, JobRow, RequestAnswerRow
 from tests.chat_drivers import ConsoleDriver
 from tests.rights_helpers import approve, telegram_customer
+from tests.test_staff_desk import reason_of
 
 ALICE, ADMIN = 6201, 8101
 ASKED = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)  # Tuesday, 11:00 in Berlin
@@ -264,7 +265,9 @@ async def test_the_cli_asks_the_customer_and_ends_the_wait(
     assert "the wait for the customer is over (due 2027-01-02)" in capsys.readouterr().out
     async with core.uow() as uow:
         request = await uow.requests.get(ref)
-    assert request.history[-1][2] == "proof seen in the shop"
+    assert await reason_of(core, request.history[-1][2] or "", request.customer_ref) == (
+        "proof seen in the shop"
+    )
 
 
 async def test_the_cli_refuses_to_wait_for_something_unnamed(

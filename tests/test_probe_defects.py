@@ -11,21 +11,29 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from bot.background.outreach import send_notice
 from bot.channels.console import ConsoleChat
 from bot.conversation import FlowEngine
 from bot.logs import configure_logging
+from bot.outbound import Outbound
 from bot.render.i18n import Translator
 from core.app import PrivacyCore
 from core.domain.customer import IdentityKind
 from core.services import current_consents
+from core.services.audit import verify_audit
+from core.services.desk.reasons import open_reason
+from core.services.outreach.notices import NOTIFY
 from core.services.rights.erasure import (
     EraseCustomer,
     RequestErasure,
     erase_customer,
     request_erasure,
 )
-from core.storage.tables import PurchaseRow
+from core.services.rights.export import export_snapshot
+from core.services.rights.rectification import CorrectField, correct_field
+from core.storage.tables import Base, PurchaseRow
 from tests.chat_drivers import ConsoleDriver, TelegramDriver, hook_deliver
 from tests.fake_telegram import FakeTelegram
 from tests.followup_support import (
@@ -36,9 +44,13 @@ from tests.followup_support import (
     jobs,
     post,
     purchase_body,
+    run_steps,
     signed,
 )
-from tests.rights_helpers import approve
+from tests.outbound_support import RecordingSender
+from tests.rights_helpers import approve, telegram_customer
+from tests.test_staff_desk import ADMIN, AGENT, staff
+from tests.test_staff_desk import customer as desk_customer
 
 ALICE = 7201
 en = Translator("en")
@@ -298,3 +310,87 @@ async def test_a_telegram_id_with_leading_zeros_names_the_same_customer(
     async with hook_client(core) as client:
         status, answer = await post(client, core, purchase_body("Z-1", "0005401"))
     assert (status, answer) == (202, {"status": "scheduled"})
+
+
+# --- 4. text typed by staff goes with the customer's erasure -------------------------
+
+
+async def rows_holding(core: PrivacyCore, marker: str) -> list[str]:
+    """Every table whose rows (as stored) contain ``marker``."""
+    found = []
+    async with core.uow() as uow:
+        for table in Base.metadata.sorted_tables:
+            rows = (await uow.session.execute(select(table))).all()
+            if marker in repr(rows):
+                found.append(table.name)
+    return found
+
+
+async def test_reasons_typed_by_staff_are_never_stored_in_clear_and_go_with_an_erasure(
+    core: PrivacyCore,
+) -> None:
+    await staff(core, ADMIN, AGENT)
+    alice = await desk_customer(core)  # known by her phone, +852 9123 4567
+    async with core.uow() as uow:
+        request, _ = await correct_field(CorrectField(alice, "email", "a@example.com"), uow)
+        await uow.commit()
+    agent = ConsoleDriver(core, AGENT)
+    await agent.send("/lookup +85291234567 order MARKER7F3A asked about a parcel")
+    await agent.send(f"/request {request.ref}")
+    await agent.press("Reject")
+    await agent.send("identity MARKER7F3A no proof")
+    assert await rows_holding(core, "MARKER7F3A") == []
+    assert await rows_holding(core, "order") != []  # the category stays, for the audit
+    async with core.uow() as uow:
+        erasure, _ = await request_erasure(RequestErasure(alice), uow)
+        await uow.commit()
+    await approve(core, erasure.ref)
+    async with core.uow() as uow:
+        await erase_customer(EraseCustomer(erasure.ref), uow)
+        await uow.commit()
+    async with core.uow() as uow:
+        assert (await verify_audit(uow)).ok  # the chain hashes the sealed form
+        lookups = [e async for e in uow.audit.stream() if e.action == "staff.lookup"]
+        sealed = lookups[-1].details["reason"]
+        assert sealed.startswith("order sealed:")
+        assert (await open_reason(sealed, alice, uow)).note == ""  # the key went with her
+
+
+async def test_the_customers_export_shows_the_reason_they_were_told_not_its_sealed_form(
+    core: PrivacyCore,
+) -> None:
+    await staff(core, AGENT)
+    alice = await desk_customer(core)
+    async with core.uow() as uow:
+        request, _ = await correct_field(CorrectField(alice, "email", "a@example.com"), uow)
+        await uow.commit()
+    agent = ConsoleDriver(core, AGENT)
+    await agent.send(f"/request {request.ref}")
+    await agent.press("Reject")
+    await agent.send("identity no proof of the address")
+    async with core.uow() as uow:
+        snapshot = await export_snapshot(alice, uow)
+    [(shown, _)] = snapshot.requests
+    assert shown.history[-1][2] == "identity: no proof of the address"
+
+
+async def test_the_rejected_customer_reads_the_category_in_words_and_the_staff_text(
+    core: PrivacyCore,
+) -> None:
+    await staff(core, AGENT)
+    ref = await telegram_customer(core, ALICE)
+    async with core.uow() as uow:
+        request, _ = await correct_field(CorrectField(ref, "email", "a@example.com"), uow)
+        await uow.commit()
+    agent = ConsoleDriver(core, AGENT)
+    await agent.send(f"/request {request.ref}")
+    await agent.press("Reject")
+    await agent.send("identity no proof of the address")
+    sender = RecordingSender()
+    await run_steps(core, NOTIFY, send_notice, Outbound(sender))
+    [(chat, text)] = sender.texts
+    assert chat == ALICE
+    assert (
+        en("reason.with_note", category=en("reason.identity"), note="no proof of the address")
+        in text
+    )

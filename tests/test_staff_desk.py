@@ -31,6 +31,7 @@ from core.services import (
     remove_staff,
 )
 from core.services.desk.queue import DecideRequest, extend_with_notice, reject_request
+from core.services.desk.reasons import StaffReason, open_reason
 from core.services.rights.rectification import CorrectField, correct_field
 from tests.chat_drivers import ConsoleDriver
 from tests.outbound_support import recording
@@ -80,6 +81,14 @@ async def request(
             await uow.requests.save(opened)
         await uow.commit()
     return opened
+
+
+async def reason_of(core: PrivacyCore, stored: str, customer_ref: str | None) -> str:
+    """A stored staff reason as typed: its category word (unless "other"), then its text."""
+    assert customer_ref is not None
+    async with core.uow() as uow:
+        reason = await open_reason(stored, customer_ref, uow)
+    return reason.note if reason.category == "other" else f"{reason.category} {reason.note}"
 
 
 async def stored(core: PrivacyCore, ref: str) -> DataRequest:
@@ -169,7 +178,7 @@ async def test_a_non_member_gets_the_unknown_command_reply_and_an_audited_denial
     assert texts(control)[-1].startswith(en("unknown.text"))
     denials = [e for e in await audit_entries(core) if e.outcome == "denied"]
     assert len(denials) == len(MATRIX)
-    assert {e.actor_kind for e in denials} == {"staff"}
+    assert {e.actor_kind for e in denials} == {"customer"}  # as the customer they are
     assert all(e.details == {"reason": "permission_denied"} for e in denials)
 
 
@@ -324,10 +333,14 @@ async def test_reject_takes_the_next_message_as_reason_and_tells_the_customer(
     await chat.send("identity could not be verified")
     after = await stored(core, opened.ref)
     assert after.state is RequestState.REJECTED
-    assert after.history[-1][2] == "identity could not be verified"
+    stored_reason = after.history[-1][2] or ""
+    assert stored_reason.startswith("identity sealed:")  # the category in clear, the text not
     told = await notice(core, f"rejected:{opened.ref}")
     assert told is not None
-    assert told["params"]["reason"] == "identity could not be verified"  # type: ignore[index]
+    assert told["params"]["reason"] == stored_reason  # type: ignore[index]
+    async with core.uow() as uow:
+        opened_reason = await open_reason(stored_reason, opened.customer_ref, uow)
+    assert opened_reason == StaffReason("identity", "could not be verified")
     assert (await audit_entries(core))[-1].action == "request.rejected"
 
 
@@ -359,7 +372,11 @@ async def test_extend_under_gdpr_sets_the_new_date_and_tells_the_customer_why(
     told = await notice(core, f"extended:{opened.ref}")
     assert told is not None
     assert told["params"]["due"] in texts(chat)[-1]  # type: ignore[index]
-    assert told["params"]["reason"] == "the request covers ten years of records"  # type: ignore[index]
+    sealed = str(told["params"]["reason"])  # type: ignore[index]
+    assert (
+        await reason_of(core, sealed, opened.customer_ref)
+        == "the request covers ten years of records"
+    )
     assert (await audit_entries(core))[-1].action == "request.extended"
 
 
@@ -430,7 +447,8 @@ async def test_every_look_up_is_audited_with_its_reason_and_never_the_value(
     await chat.send("/lookup nobody@example.com checking a bounce")
     lookups = [e for e in await audit_entries(core) if e.action == "staff.lookup"]
     assert [(e.subject_ref, e.details["found"]) for e in lookups] == [(ref, True), (None, False)]
-    assert lookups[0].details["reason"] == "complaint follow-up"
+    assert await reason_of(core, lookups[0].details["reason"], ref) == "complaint follow-up"
+    assert lookups[1].details["reason"] == "other"  # nobody found: the text is not kept
     # The values as typed and as normalised (refs and hashes are random hex, so a
     # fragment such as "6123" may appear in them by chance).
     for value in ("61239876", "+85261239876", "6123 9876", "nobody@example.com"):
@@ -451,10 +469,8 @@ async def test_an_admin_reveals_in_full_and_the_reveal_is_audited_with_the_reaso
     assert "+85291234567" in texts(chat)[-1]
     reveal = (await audit_entries(core))[-1]
     assert (reveal.action, reveal.subject_ref) == ("staff.reveal", ref)
-    assert reveal.details == {
-        "reason": "verifying identity for erasure",
-        "fields": ["name", "phone"],
-    }
+    assert reveal.details["fields"] == ["name", "phone"]
+    assert await reason_of(core, reveal.details["reason"], ref) == "verifying identity for erasure"
 
 
 async def test_a_look_up_without_a_reason_is_refused_with_the_usage(core: PrivacyCore) -> None:
@@ -478,7 +494,8 @@ async def test_a_long_reason_is_capped_in_the_audit_log(core: PrivacyCore) -> No
     await customer(core)
     chat = ConsoleDriver(core, AGENT)
     await chat.send("/lookup +85291234567 " + "because " * 100)
-    assert len((await audit_entries(core))[-1].details["reason"]) == 200
+    stored = (await audit_entries(core))[-1]
+    assert 190 < len(await reason_of(core, stored.details["reason"], stored.subject_ref)) <= 200
 
 
 # --- audit, stats, retention ------------------------------------------------------------
@@ -669,5 +686,6 @@ async def test_an_admin_sees_the_change_in_full_with_a_reason_that_is_audited(
     assert texts(chat)[-1] == "Change: email alice.old@example.com → alice.new@example.org"
     last = (await audit_entries(core))[-1]
     assert (last.action, last.outcome) == ("staff.reveal", "ok")
-    assert last.details["reason"] == "customer called to confirm the new address"
+    reason = await reason_of(core, last.details["reason"], last.subject_ref)
+    assert reason == "customer called to confirm the new address"
     assert "alice" not in str(last.details)

@@ -13,6 +13,7 @@ import pytest
 
 from core.app import PrivacyCore
 from core.audit import AuditEntry, VerifyResult
+from core.domain.actor import Actor
 from core.domain.customer import IdentityKind
 from core.errors import PermissionDenied, PolicyDenied
 from core.services import (
@@ -24,7 +25,6 @@ from core.services import (
     decide_consent,
     find_customer,
     register_customer,
-    staff_actor,
     verify_audit,
 )
 from core.storage import UnitOfWork
@@ -179,8 +179,8 @@ async def test_a_staff_permission_denial_is_audited_without_a_commit(core: Priva
     with pytest.raises(PermissionDenied):
         async with core.uow() as uow:
             await authorise(424242, "queue.view", "staff.queue", uow)
-    async with core.uow() as uow:
-        actor = staff_actor(424242, uow)
+    async with core.uow() as uow:  # not staff, not yet a customer: a pseudonym of the account
+        actor = Actor("customer", uow.indexer.pseudonym("telegram", "424242"))
     (entry,) = await audit_log(core)
     assert (entry.actor_kind, entry.actor_ref, entry.action, entry.outcome) == (
         actor.kind,

@@ -27,6 +27,7 @@ from core.services.desk.queue import (
     view_queue,
     view_request,
 )
+from core.services.desk.reasons import shown_reason
 from core.services.desk.stats import ViewStats, desk_stats
 from core.services.desk.waiting import AskCustomer, ask_customer, end_wait
 
@@ -110,7 +111,8 @@ def _describe(r: DataRequest, due: str, mark: str) -> str:
         "history",
     ]
     lines += [
-        f"  {at:%Y-%m-%d %H:%M}Z {state} {note or ''}".rstrip() for at, state, note in r.history
+        f"  {at:%Y-%m-%d %H:%M}Z {state} {shown_reason(note)}".rstrip()
+        for at, state, note in r.history
     ]
     return "\n".join(lines)
 

@@ -35,6 +35,7 @@ from core.services.desk.queue import (
     view_queue,
     view_request,
 )
+from core.services.desk.reasons import shown_reason
 from core.services.desk.waiting import AskCustomer, ask_customer, end_wait, view_answers
 
 __all__ = ["ACTIONS", "on_reason", "show_queue", "show_request"]
@@ -132,7 +133,8 @@ async def show_request(desk: Desk, ref: str) -> None:
         lines.append(desk.t("staff.request.paused", days=paused, due=due))
     lines += ["", desk.t("staff.request.history")]
     lines += [
-        f"· {short_time(at)} {desk.t(f'staff.state.{s.value}')}" + (f": {note}" if note else "")
+        f"· {short_time(at)} {desk.t(f'staff.state.{s.value}')}"
+        + (f": {shown_reason(note)}" if note else "")
         for at, s, note in request.history
     ]
     buttons = _decision_buttons(desk, request, regime.extension is not None)

@@ -53,7 +53,7 @@ async def lookup(desk: Desk) -> None:
     rows = []
     if result.may_reveal:
         reveals: dict[str, str] = desk.state.setdefault("reveal", {})
-        reveals[result.customer_ref] = result.reason
+        reveals[result.customer_ref] = result.sealed_reason  # never the typed text
         for old in list(reveals)[:-_KEEP_REVEALS]:
             del reveals[old]
         rows.append((desk.button(desk.t("staff.button.reveal"), REVEAL, result.customer_ref),))
@@ -65,7 +65,7 @@ async def on_reveal(desk: Desk, press: Press) -> None:
     if not _CUSTOMER_REF.match(press.arg) or not reason:
         desk.notify(desk.t("button.expired"))
         return
-    result = await reveal(Reveal(desk.by, press.arg, reason), desk.uow)
+    result = await reveal(Reveal(desk.by, press.arg, reason, sealed=True), desk.uow)
     desk.state["reveal"].pop(press.arg, None)
     desk.say(_card(desk, result, "staff.lookup.revealed"))
 

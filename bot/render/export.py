@@ -45,6 +45,7 @@ from core.app import PrivacyCore
 from core.domain.calendar import Duration
 from core.domain.purchase import Purchase
 from core.domain.survey import Answer, Question, QuestionKind, Survey, load_survey
+from core.services.desk.reasons import shown_reason
 from core.services.outreach.followups import followup_survey
 from core.services.rights.export import ExportSnapshot, export_purchases, export_snapshot
 from core.storage import UnitOfWork
@@ -183,7 +184,11 @@ def _document(s: ExportSnapshot, generated: datetime) -> dict[str, Any]:
                 "action": e.action,
                 "outcome": e.outcome,
                 "purpose": e.purpose,
-                "details": e.details,
+                # A staff reason's text is for the shop's audit: its category is shown.
+                "details": {
+                    k: shown_reason(v) if k == "reason" and isinstance(v, str) else v
+                    for k, v in e.details.items()
+                },
             }
             for e in s.audit
         ],

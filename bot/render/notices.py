@@ -21,10 +21,20 @@ def request_what(t: Translator, kind: str, detail: str | None) -> str:
     return what
 
 
+def reason_text(t: Translator, category: str, note: str) -> str:
+    """A staff reason as the customer reads it: its category in words, then the text."""
+    if category == "other" and note:
+        return note
+    title = t(f"reason.{category}")
+    return t("reason.with_note", category=title, note=note) if note else title
+
+
 def notice_text(t: Translator, key: str, params: dict[str, str], zone: str) -> str:
     expanded = dict(params)
     if "kind" in params:
         expanded["what"] = request_what(t, params["kind"], params.get("field"))
+    if category := params.get("reason_category"):
+        expanded["reason"] = reason_text(t, category, params.get("reason", ""))
     if asked := params.get("asked_at"):
         expanded["asked"] = (
             datetime.fromisoformat(asked).astimezone(ZoneInfo(zone)).date().isoformat()

@@ -11,7 +11,8 @@ from core.domain.policy import Permission
 from core.domain.requests import RequestKind
 from core.errors import InvalidInput
 from core.services._common import refuse
-from core.services.desk.queue import permit, staff_reason
+from core.services.desk.queue import permit
+from core.services.desk.reasons import seal_reason
 from core.storage import UnitOfWork
 
 __all__ = ["Change", "ViewChange", "view_change"]
@@ -48,7 +49,7 @@ async def view_change(cmd: ViewChange, uow: UnitOfWork) -> Change | None:
     old = str(getattr(await uow.customers.get(request.customer_ref), field, "") or "")
     if not reveal:
         return Change(field, mask_field(field, old), mask_field(field, new), revealed=False)
-    reason = staff_reason(cmd.reveal_reason)
+    reason = await seal_reason(cmd.reveal_reason, request.customer_ref, uow)
     if not reason:
         error = InvalidInput("a reveal needs a reason", code="reason_required")
         await refuse(uow, actor, action, error, subject_ref=request.customer_ref)

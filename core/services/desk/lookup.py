@@ -1,8 +1,9 @@
 """Use cases: a staff member looks a customer up, for a stated reason; an admin reveals.
 
 Agents see masked values; revealing in full needs ``lookup.reveal``. Each look-up
-and each reveal is audited with its reason (staff-written, capped), never with
-the searched value.
+and each reveal is audited with its reason (its category in clear, its text sealed
+under the customer's key: core/services/desk/reasons.py), never with the searched
+value.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from core.domain.policy import Permission
 from core.errors import InvalidInput, PrivacyError
 from core.services._common import refuse
 from core.services.customers import find_customer
-from core.services.desk.queue import permit, staff_reason
+from core.services.desk.queue import permit
+from core.services.desk.reasons import MAX_REASON, open_reason, parse_reason, seal_reason
 from core.storage import UnitOfWork
 
 __all__ = ["FIELDS", "Lookup", "LookupResult", "Reveal", "lookup_customer", "reveal_customer"]
@@ -37,47 +39,55 @@ class LookupResult:
     customer_ref: str | None
     fields: dict[str, str] = field(default_factory=dict)  # masked unless revealed
     may_reveal: bool = False
-    reason: str = ""
+    reason: str = ""  # as typed, for the staff member's screen now
+    sealed_reason: str = ""  # as stored: what a reveal after this look-up carries
 
 
 async def lookup_customer(cmd: Lookup, uow: UnitOfWork) -> LookupResult:
     actor = await permit(cmd.by, Permission.LOOKUP_MASKED, "staff.lookup", uow)
-    reason = await _reason(cmd.reason, actor, "staff.lookup", None, uow)
+    typed = await _typed(cmd.reason, actor, "staff.lookup", None, uow)
     kind, customer = await _find(cmd.query, actor, uow)
     ref = customer.ref if customer is not None else None
-    details = {"reason": reason, "by": kind.value, "found": customer is not None}
+    sealed = await seal_reason(typed, ref, uow)
+    details = {"reason": sealed, "by": kind.value, "found": customer is not None}
     await uow.record(actor, "staff.lookup", subject_ref=ref, details=details)
     may_reveal = cmd.by is None or uow.policy.allows(
         (await _role(cmd.by, uow)), Permission.LOOKUP_REVEAL.value
     )
     if customer is None:
-        return LookupResult(None, reason=reason)
-    return LookupResult(ref, _view(customer, masked=True), may_reveal, reason)
+        return LookupResult(None, reason=typed)
+    return LookupResult(ref, _view(customer, masked=True), may_reveal, typed, sealed)
 
 
 @dataclass(frozen=True)
 class Reveal:
     by: int | None
     customer_ref: str
-    reason: str
+    reason: str  # typed, or (``sealed``) the stored form a look-up gave
+    sealed: bool = False
 
 
 async def reveal_customer(cmd: Reveal, uow: UnitOfWork) -> LookupResult:
     actor = await permit(cmd.by, Permission.LOOKUP_REVEAL, "staff.reveal", uow)
-    reason = await _reason(cmd.reason, actor, "staff.reveal", cmd.customer_ref, uow)
     customer = await uow.customers.get(cmd.customer_ref)
+    if cmd.sealed:
+        sealed = cmd.reason
+        typed = (await open_reason(sealed, cmd.customer_ref, uow)).note or sealed
+    else:
+        typed = await _typed(cmd.reason, actor, "staff.reveal", cmd.customer_ref, uow)
+        sealed = await seal_reason(typed, cmd.customer_ref, uow)
     shown = [name for name in FIELDS if getattr(customer, name)]
-    details = {"reason": reason, "fields": shown}
+    details = {"reason": sealed, "fields": shown}
     await uow.record(actor, "staff.reveal", subject_ref=customer.ref, details=details)
-    return LookupResult(customer.ref, _view(customer, masked=False), False, reason)
+    return LookupResult(customer.ref, _view(customer, masked=False), False, typed, sealed)
 
 
-async def _reason(raw: str, actor: Actor, action: str, subject: str | None, uow: UnitOfWork) -> str:
-    reason = staff_reason(raw)
-    if not reason:
+async def _typed(raw: str, actor: Actor, action: str, subject: str | None, uow: UnitOfWork) -> str:
+    reason = parse_reason(raw)
+    if reason is None:
         error = InvalidInput("a look-up needs a reason", code="reason_required")
         await refuse(uow, actor, action, error, subject_ref=subject)
-    return reason
+    return " ".join((raw or "").split())[:MAX_REASON]
 
 
 async def _find(query: str, actor: Actor, uow: UnitOfWork) -> tuple[IdentityKind, Customer | None]:

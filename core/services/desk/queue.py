@@ -24,6 +24,7 @@ from core.errors import InvalidInput, InvalidTransition
 from core.services._common import SYSTEM, refuse
 from core.services.audit import audit_tail, verify_audit
 from core.services.desk.duties import refuse_own_request, second_approver_needed
+from core.services.desk.reasons import MAX_REASON, seal_reason
 from core.services.outreach.notices import NotifyCustomer, notify_customer, request_params
 from core.services.requests import (
     ExtendRequest,
@@ -61,7 +62,6 @@ __all__ = [
     "permit",
     "reject_request",
     "save_desk_state",
-    "staff_reason",
     "stuck_requests",
     "tell_customer",
     "urgency",
@@ -71,7 +71,6 @@ __all__ = [
 
 CLI = Actor("cli", "system")
 DUE_SOON = timedelta(days=3)
-MAX_REASON = 200
 _APPROVABLE = (RequestState.RECEIVED, RequestState.VERIFYING)
 
 ApprovalHook = Callable[[DataRequest, UnitOfWork], Awaitable[None]]
@@ -104,11 +103,6 @@ def local_due_date(request: DataRequest, uow: UnitOfWork) -> str:
     """The due day as the regime counts it (a day ends at local midnight)."""
     zone = uow.policy.jurisdiction(request.jurisdiction).zone
     return request.due_at.astimezone(zone).date().isoformat()
-
-
-def staff_reason(raw: str | None) -> str:
-    """A staff-written reason, one line and capped (it is kept as proof)."""
-    return " ".join((raw or "").split())[:MAX_REASON]
 
 
 class Urgency(StrEnum):
@@ -249,9 +243,10 @@ async def extend_with_notice(cmd: DecideRequest, uow: UnitOfWork) -> DataRequest
 
 
 async def _required_reason(cmd: DecideRequest, actor: Actor, action: str, uow: UnitOfWork) -> str:
-    reason = staff_reason(cmd.reason)
+    """The reason in its stored form: its text sealed under the customer's key."""
+    request = await uow.requests.get(cmd.request_ref)
+    reason = await seal_reason(cmd.reason, request.customer_ref, uow)
     if not reason:
-        request = await uow.requests.get(cmd.request_ref)
         error = InvalidInput("a reason is required", code="reason_required")
         await refuse(uow, actor, action, error, subject_ref=request.customer_ref)
     return reason

@@ -19,9 +19,9 @@ from core.services.desk.queue import (
     DecideRequest,
     ViewRequest,
     permit,
-    staff_reason,
     tell_customer,
 )
+from core.services.desk.reasons import seal_reason
 from core.services.requests import (
     ResumeRequest,
     WaitForCustomer,
@@ -54,7 +54,8 @@ async def end_wait(cmd: DecideRequest, uow: UnitOfWork) -> DataRequest:
     """Staff end a wait the customer answered another way (the reason says how)."""
     actor = await permit(cmd.by, Permission.REQUEST_EXTEND, "request.resumed", uow)
     await refuse_own_request(cmd.by, actor, cmd.request_ref, "request.resumed", uow)
-    note = staff_reason(cmd.reason) or "staff ended the wait"
+    request = await uow.requests.get(cmd.request_ref)
+    note = await seal_reason(cmd.reason, request.customer_ref, uow) or "staff ended the wait"
     return await resume_request(ResumeRequest(cmd.request_ref, actor, note), uow)
 
 

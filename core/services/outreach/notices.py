@@ -16,6 +16,7 @@ from core.domain.requests import DataRequest
 from core.errors import NotFound
 from core.services._common import SYSTEM
 from core.services.customers import mark_unreachable
+from core.services.desk.reasons import open_reason
 from core.services.jobs import EnqueueJob, complete_job, enqueue_job, retry_job
 from core.services.outreach.followups import Delivery
 from core.storage import UnitOfWork
@@ -88,6 +89,9 @@ async def start_notice(job: Job, worker: str, uow: UnitOfWork) -> NoticeStart:
         reason = "unreachable" if customer.flags.unreachable else "no_channel"
         return await _notice_failed(job, worker, ref, reason, uow)
     params = {str(k): str(v) for k, v in dict(job.payload.get("params") or {}).items()}
+    if "reason" in params:  # sealed in the job; opened only for the message itself
+        opened = await open_reason(params["reason"], ref, uow)
+        params["reason"], params["reason_category"] = opened.note, opened.category
     zone = str(customer.zone(uow.policy.zone))
     return NoticeStart(True, chat_id, customer.language, str(job.payload["message"]), params, zone)
 

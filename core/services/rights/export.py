@@ -22,7 +22,7 @@ for a new one (which the hourly limit then does not count against).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
 
@@ -36,6 +36,7 @@ from core.domain.rights import CategoryHolding, inventory
 from core.domain.survey import Answer
 from core.errors import RateLimited
 from core.services._common import customer_actor, refuse
+from core.services.desk.reasons import opened_text
 from core.services.jobs import enqueue_request_job
 from core.services.outreach.notices import NotifyCustomer, notify_customer
 from core.services.rights.requests import OpenRight, complete_request, open_right
@@ -128,7 +129,7 @@ class ExportSnapshot:
 async def export_snapshot(customer_ref: str, uow: UnitOfWork) -> ExportSnapshot:
     customer = await uow.customers.get(customer_ref)
     requests = [
-        (r, await uow.requests.confirmations(r.ref))
+        (await _readable(r, uow), await uow.requests.confirmations(r.ref))
         for r in await uow.requests.for_customer(customer_ref)
     ]
     pending = {
@@ -145,6 +146,14 @@ async def export_snapshot(customer_ref: str, uow: UnitOfWork) -> ExportSnapshot:
         audit=await uow.audit.about(customer_ref),
         pending=pending,
     )
+
+
+async def _readable(request: DataRequest, uow: UnitOfWork) -> DataRequest:
+    """The request with the reasons staff gave it opened: the customer was told them."""
+    history = []
+    for at, state, note in request.history:
+        history.append((at, state, note and await opened_text(note, request.customer_ref, uow)))
+    return replace(request, history=history)
 
 
 def export_purchases(customer_ref: str, uow: UnitOfWork) -> AsyncIterator[Purchase]:
