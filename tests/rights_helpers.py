@@ -68,6 +68,24 @@ async def approve(core: PrivacyCore, request_ref: str) -> None:
         await uow.commit()
 
 
+async def erase(core: PrivacyCore, customer_ref: str) -> None:
+    """The customer's erasure, asked, approved and carried out (no messages sent)."""
+    from core.services.rights.erasure import (
+        EraseCustomer,
+        RequestErasure,
+        erase_customer,
+        request_erasure,
+    )
+
+    async with core.uow() as uow:
+        erasure, _ = await request_erasure(RequestErasure(customer_ref), uow)
+        await uow.commit()
+    await approve(core, erasure.ref)
+    async with core.uow() as uow:
+        await erase_customer(EraseCustomer(erasure.ref), uow)
+        await uow.commit()
+
+
 async def make_jobs_due(core: PrivacyCore, kind: str | None = None) -> None:
     """Make pending jobs (of ``kind``) due now: e.g. one put back after a failure,
     which would otherwise be tried again only after its backoff."""

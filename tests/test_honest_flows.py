@@ -25,18 +25,12 @@ from core.domain.customer import IdentityKind
 from core.domain.policy import DEFAULT_POLICY_PATH
 from core.services import current_consents, survey_answers
 from core.services.desk.queue import DecideRequest, approve_request
-from core.services.rights.erasure import (
-    EraseCustomer,
-    RequestErasure,
-    erase_customer,
-    request_erasure,
-)
 from core.services.rights.processing import Flag, SetFlag, set_processing_flag
 from core.settings import Settings
 from core.storage.tables import JobRow
 from tests.chat_drivers import ConsoleDriver, Driver
 from tests.chat_fixtures import MakeChat
-from tests.rights_helpers import approve
+from tests.rights_helpers import erase
 
 ALICE = 6401
 en = Translator("en")
@@ -228,13 +222,7 @@ async def test_the_first_message_after_an_erasure_says_it_is_a_fresh_start(
 ) -> None:
     chat = await opened(make)
     ref = await ref_of(core)
-    async with core.uow() as uow:
-        erasure, _ = await request_erasure(RequestErasure(ref), uow)
-        await uow.commit()
-    await approve(core, erasure.ref)
-    async with core.uow() as uow:
-        await erase_customer(EraseCustomer(erasure.ref), uow)
-        await uow.commit()
+    await erase(core, ref)
     before = len(chat.messages)
     await chat.send("hello")
     assert chat.messages[before].text == en("start.after_erasure")

@@ -25,12 +25,6 @@ from core.services import current_consents
 from core.services.audit import verify_audit
 from core.services.desk.reasons import open_reason
 from core.services.outreach.notices import NOTIFY
-from core.services.rights.erasure import (
-    EraseCustomer,
-    RequestErasure,
-    erase_customer,
-    request_erasure,
-)
 from core.services.rights.export import export_snapshot
 from core.services.rights.rectification import CorrectField, correct_field
 from core.storage.tables import Base, PurchaseRow
@@ -48,7 +42,7 @@ from tests.followup_support import (
     signed,
 )
 from tests.outbound_support import RecordingSender
-from tests.rights_helpers import approve, telegram_customer
+from tests.rights_helpers import erase, telegram_customer
 from tests.test_staff_desk import ADMIN, AGENT, staff
 from tests.test_staff_desk import customer as desk_customer
 
@@ -162,13 +156,7 @@ async def test_the_terminals_saved_exports_are_deleted_with_the_customers_data(
     assert list(files.glob("my-data-*.zip"))
     ref = await ref_of(core)
     assert ref is not None
-    async with core.uow() as uow:
-        erasure, _ = await request_erasure(RequestErasure(ref), uow)
-        await uow.commit()
-    await approve(core, erasure.ref)
-    async with core.uow() as uow:
-        await erase_customer(EraseCustomer(erasure.ref), uow)
-        await uow.commit()
+    await erase(core, ref)
     await chat.send("hello")
     assert list(files.glob("my-data-*")) == []
 
@@ -341,13 +329,7 @@ async def test_reasons_typed_by_staff_are_never_stored_in_clear_and_go_with_an_e
     await agent.send("identity MARKER7F3A no proof")
     assert await rows_holding(core, "MARKER7F3A") == []
     assert await rows_holding(core, "order") != []  # the category stays, for the audit
-    async with core.uow() as uow:
-        erasure, _ = await request_erasure(RequestErasure(alice), uow)
-        await uow.commit()
-    await approve(core, erasure.ref)
-    async with core.uow() as uow:
-        await erase_customer(EraseCustomer(erasure.ref), uow)
-        await uow.commit()
+    await erase(core, alice)
     async with core.uow() as uow:
         assert (await verify_audit(uow)).ok  # the chain hashes the sealed form
         lookups = [e async for e in uow.audit.stream() if e.action == "staff.lookup"]
