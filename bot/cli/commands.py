@@ -110,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_incident_parser(sub)
 
+    consent = sub.add_parser("consent", help="the consent ledger as standard records")
+    consent.add_argument("action", choices=["export"])
+    consent.add_argument("out", metavar="OUT", help="the file to write")
+    consent.add_argument("--format", choices=["27560", "csv"], default="27560")
+    consent.add_argument("--purpose", help="one purpose of the policy (default: all)")
+    consent.add_argument("--since", metavar="DATE", help="decisions from this day on (UTC)")
+
     backup = sub.add_parser("backup", help="back up or restore the database and the key store")
     backup.add_argument("action", choices=["create", "list", "restore"])
     backup.add_argument("dir", metavar="DIR", help="where backups go (restore: one backup)")
@@ -292,6 +299,12 @@ async def _incident(args: argparse.Namespace, core: PrivacyCore) -> int:
     return await incident_command(args, core)
 
 
+async def _consent(args: argparse.Namespace, core: PrivacyCore) -> int:
+    from bot.cli.consent import consent_export_command
+
+    return await consent_export_command(args.out, args.format, args.purpose, args.since, core)
+
+
 async def _backup(args: argparse.Namespace, core: PrivacyCore) -> int:
     from bot.cli.backup import backup_command
 
@@ -300,6 +313,7 @@ async def _backup(args: argparse.Namespace, core: PrivacyCore) -> int:
 
 _COMMANDS: dict[str, Command] = {
     "backup": _backup,
+    "consent": _consent,
     "incident": _incident,
     "retention": _retention,
     "requests": _requests,

@@ -1,4 +1,6 @@
-"""The customer's copy of their data: a ZIP with ``data.json`` and ``index.html``.
+"""The customer's copy of their data: a ZIP with ``data.json``, ``index.html`` and
+``consent-records.jsonld`` (their consent ledger as ISO/IEC TS 27560 records in JSON-LD
+with DPV terms, one record per decision: bot/render/consent_records.py).
 
 Built into a spooled temporary file (memory up to 4 MiB, disk beyond), with the
 purchases streamed from the database a batch at a time, so memory stays flat
@@ -34,15 +36,17 @@ import html
 import json
 import tempfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
+from bot.render.consent_records import consent_record, jsonld_lines
 from bot.render.i18n import Translator
 from bot.render.notices import request_what
 from core.app import PrivacyCore
 from core.domain.calendar import Duration
+from core.domain.consent import record_statuses
 from core.domain.purchase import Purchase
 from core.domain.survey import Answer, Question, QuestionKind, Survey, load_survey
 from core.services.desk.reasons import shown_reason
@@ -50,9 +54,10 @@ from core.services.outreach.followups import followup_survey
 from core.services.rights.export import ExportSnapshot, export_purchases, export_snapshot
 from core.storage import UnitOfWork
 
-__all__ = ["FORMAT", "ExportFile", "build_export", "duration_text"]
+__all__ = ["CONSENT_RECORDS", "FORMAT", "ExportFile", "build_export", "duration_text"]
 
 FORMAT = "privacy-export/1"
+CONSENT_RECORDS = "consent-records.jsonld"  # the ledger as ISO/IEC TS 27560 records
 _SPOOL = 4 * 1024 * 1024
 
 
@@ -88,11 +93,28 @@ async def _build(core: PrivacyCore, customer_ref: str, uow: UnitOfWork) -> Expor
                 await _write_html(
                     out, core, snapshot, generated, export_purchases(customer_ref, uow)
                 )
+            with archive.open(CONSENT_RECORDS, "w") as out:
+                for piece in jsonld_lines(_records(snapshot, core)):
+                    out.write(piece.encode())
         spool.seek(0)
         content = spool.read()
     # The customer's own clock, to the second: two copies of one day never share a name.
     local = generated.astimezone(snapshot.customer.zone(core.policy.zone))
     return ExportFile(f"my-data-{local:%Y-%m-%d-%H%M%S}.zip", content, count)
+
+
+def _records(snapshot: ExportSnapshot, core: PrivacyCore) -> Iterator[dict[str, Any]]:
+    """The customer's whole ledger as ISO/IEC TS 27560 records (bot/render/consent_records.py)."""
+    customer = snapshot.customer
+    ordered = sorted(snapshot.consents, key=lambda e: (e.purpose, e.decided_at, e.ref))
+    for entry, status in record_statuses(ordered):
+        yield consent_record(
+            entry,
+            status,
+            core.policy,
+            language=customer.language,
+            jurisdiction=customer.jurisdiction,
+        )
 
 
 # --- data.json ---------------------------------------------------------------------

@@ -8,7 +8,7 @@ was not informed by what the shop says today, so it is asked again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -17,9 +17,12 @@ __all__ = [
     "ConsentDecision",
     "ConsentEntry",
     "ConsentStanding",
+    "ConsentStates",
+    "RecordStatus",
     "consent_in_force",
     "consent_standing",
     "current_consents",
+    "record_statuses",
 ]
 
 
@@ -89,3 +92,44 @@ def current_consents(entries: Iterable[ConsentEntry]) -> dict[str, ConsentEntry]
     for entry in sorted(entries, key=lambda e: e.decided_at):
         latest[entry.purpose] = entry
     return latest
+
+
+class RecordStatus(StrEnum):
+    """A ledger decision as the W3C DPV's consent states name it (ISO/IEC TS 27560)."""
+
+    GIVEN = "ConsentGiven"
+    RENEWED = "RenewedConsentGiven"  # given again after an earlier decision
+    REFUSED = "ConsentRefused"  # declined before ever agreeing
+    WITHDRAWN = "ConsentWithdrawn"  # taken back after agreeing
+
+
+class ConsentStates:
+    """Gives each decision its DPV state. Decisions must come grouped by customer and
+    purpose, oldest first within each (as ``ConsentRepository.stream`` gives them):
+    only the current pair is remembered, so a ledger of any size streams through."""
+
+    def __init__(self) -> None:
+        self._pair: tuple[str, str] | None = None
+        self._decided = self._agreed = False
+
+    def of(self, entry: ConsentEntry) -> RecordStatus:
+        if (entry.customer_ref, entry.purpose) != self._pair:
+            self._pair, self._decided, self._agreed = (
+                (entry.customer_ref, entry.purpose),
+                False,
+                False,
+            )
+        if entry.given:
+            status = RecordStatus.RENEWED if self._decided else RecordStatus.GIVEN
+            self._agreed = True
+        else:
+            status = RecordStatus.WITHDRAWN if self._agreed else RecordStatus.REFUSED
+        self._decided = True
+        return status
+
+
+def record_statuses(entries: Iterable[ConsentEntry]) -> Iterator[tuple[ConsentEntry, RecordStatus]]:
+    """Each decision with its DPV state (see ``ConsentStates`` for the order needed)."""
+    states = ConsentStates()
+    for entry in entries:
+        yield entry, states.of(entry)

@@ -102,6 +102,7 @@ class PurposeSpec:
     recipient: Recipient | None = None  # who receives the data (provision, cross-border)
     necessity_key: str = ""  # sensitive data: why it is needed, how it affects them
     direct_marketing: DirectMarketing | None = None  # PDPO Part 6A, for marketing purposes
+    dpv_purpose: str = ""  # the W3C DPV purpose it is, e.g. "DirectMarketing" (consent records)
 
 
 class SeparateConsent(StrEnum):
@@ -334,6 +335,7 @@ class Policy:
     second_approval_required: frozenset[str] = frozenset({"erasure"})
     privacy_officer: str = ""  # how customers reach the privacy officer (breach notices)
     privacy_policy_url: str = ""  # the shop's full privacy policy (/privacy links it)
+    controller: str = ""  # the shop's name as the data controller (consent records)
     source: Path | None = field(default=None, compare=False)
 
     @property
@@ -614,6 +616,7 @@ _ROOT_KEYS = (
     "second_approval_required",
     "privacy_officer",
     "privacy_policy_url",
+    "controller",
     "quiet_hours",
     "roles",
     "purposes",
@@ -652,6 +655,7 @@ def _build_policy(root: _Table) -> Policy:
         or _REQUEST_RECORD_RETENTION,
         privacy_officer=root.optional_text("privacy_officer"),
         privacy_policy_url=root.optional_text("privacy_policy_url"),
+        controller=root.optional_text("controller"),
         source=root.source,
     )
 
@@ -700,6 +704,7 @@ _PURPOSE_KEYS = (
     "necessity_key",
     "personal_data",
     "marketing_subjects",
+    "dpv_purpose",
 )
 
 
@@ -725,10 +730,24 @@ def _purpose(key: str, table: _Table, categories: tuple[str, ...]) -> PurposeSpe
         recipient=_recipient(key, table),
         necessity_key=table.string("necessity_key", default=f"purpose.{key}.necessity"),
         direct_marketing=_direct_marketing(table),
+        dpv_purpose=_dpv_purpose(table),
     )
     _check_consent_rules(spec, table)
     _check_separate(spec, table)
     return spec
+
+
+_DPV_TERM = re.compile(r"^[A-Z][A-Za-z0-9]{2,80}$")
+
+
+def _dpv_purpose(table: _Table) -> str:
+    """A DPV purpose term without its prefix ("DirectMarketing"); "" when not mapped."""
+    if "dpv_purpose" not in table.data:
+        return ""
+    term = table.string("dpv_purpose").removeprefix("dpv:")
+    if not _DPV_TERM.match(term):
+        table.fail("dpv_purpose", f"expected a DPV purpose term like DirectMarketing, got {term!r}")
+    return term
 
 
 def _separate(table: _Table) -> SeparateConsent | None:

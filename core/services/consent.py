@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from core.domain.actor import Actor
-from core.domain.consent import ConsentDecision, ConsentEntry
+from core.domain.consent import ConsentDecision, ConsentEntry, ConsentStates, RecordStatus
 from core.domain.customer import Customer
 from core.domain.policy import Policy
 from core.domain.rules import check_consent_change
@@ -17,15 +18,18 @@ from core.storage import UnitOfWork
 
 __all__ = [
     "DecideConsent",
+    "ExportConsents",
     "MarkNoticeSeen",
     "OptOutOfMarketing",
     "StopMessages",
+    "consent_ledger",
     "current_consents",
     "decide_consent",
     "lifts_suppression",
     "mark_notice_seen",
     "messaging_purposes",
     "opt_out_of_marketing",
+    "record_consent_export",
     "stop_messages",
 ]
 
@@ -187,3 +191,33 @@ async def mark_notice_seen(cmd: MarkNoticeSeen, uow: UnitOfWork) -> Customer:
 async def _touch(customer: Customer, uow: UnitOfWork) -> None:
     customer.touch(uow.now())
     await uow.customers.save(customer)
+
+
+@dataclass(frozen=True)
+class ExportConsents:
+    by: Actor  # who asked for the export (the server's CLI)
+    purpose: str | None = None  # one purpose, or all
+    since: datetime | None = None  # decisions from then on (their states still count the earlier)
+
+
+async def consent_ledger(
+    cmd: ExportConsents, uow: UnitOfWork
+) -> AsyncIterator[tuple[ConsentEntry, RecordStatus, str, str | None]]:
+    """Every decision with its DPV state and the customer's language and jurisdiction,
+    streamed. A decision's state depends on the earlier ones, so those are read too,
+    then left out before ``since``."""
+    states = ConsentStates()
+    async for entry, language, jurisdiction in uow.consents.stream(purpose=cmd.purpose):
+        status = states.of(entry)
+        if cmd.since is None or entry.decided_at >= cmd.since:
+            yield entry, status, language, jurisdiction
+
+
+async def record_consent_export(
+    cmd: ExportConsents, fmt: str, records: int, uow: UnitOfWork
+) -> None:
+    """The export is audited: what was asked for and how many records, never their content."""
+    details = {"format": fmt, "records": records, "purpose": cmd.purpose or "all"}
+    if cmd.since is not None:
+        details["since"] = cmd.since.date().isoformat()
+    await uow.record(cmd.by, "consent.exported", subject_ref=None, details=details)

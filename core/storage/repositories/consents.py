@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 from sqlalchemy import BindParameter, Select, Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.domain.consent import ConsentDecision, ConsentEntry, current_consents
-from core.storage.tables import ConsentRow
+from core.storage.tables import ConsentRow, CustomerRow
 
 __all__ = ["ConsentRepository", "LedgerRow"]
 
@@ -75,6 +76,31 @@ class ConsentRepository:
             .order_by(ConsentRow.decided_at, ConsentRow.ref)
         )
         return [_entry(r) for r in rows]
+
+    async def stream(
+        self, *, purpose: str | None = None, batch: int = 2000
+    ) -> AsyncIterator[tuple[ConsentEntry, str, str | None]]:
+        """The whole ledger (or one purpose's) with each customer's language and
+        jurisdiction, grouped by customer and purpose, oldest first within each; read in
+        batches, never all at once."""
+        stmt = (
+            select(ConsentRow, CustomerRow.language, CustomerRow.jurisdiction)
+            .outerjoin(CustomerRow, CustomerRow.ref == ConsentRow.customer_ref)
+            .order_by(
+                ConsentRow.customer_ref, ConsentRow.purpose, ConsentRow.decided_at, ConsentRow.ref
+            )
+        )
+        if purpose is not None:
+            stmt = stmt.where(ConsentRow.purpose == purpose)
+        result = await self._session.stream(stmt.execution_options(yield_per=batch))
+        async for row, language, jurisdiction in result:
+            yield _entry(row), language or "en", jurisdiction
+
+    async def count(self, purpose: str | None = None) -> int:
+        stmt = select(func.count()).select_from(ConsentRow)
+        if purpose is not None:
+            stmt = stmt.where(ConsentRow.purpose == purpose)
+        return int(await self._session.scalar(stmt) or 0)
 
     async def latest(self, customer_ref: str) -> ConsentEntry | None:
         known = self._current.get(customer_ref)
