@@ -38,6 +38,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "B6": ("bench.b6_export", "export"),
     "B7": ("bench.b7_retention", "retention sweep"),
     "B9": ("bench.b9_incident", "breach notices"),
+    "B10": ("bench.b10_consent_export", "consent records export"),
 }
 
 Bench = Callable[[Context], Awaitable[list[Row]]]

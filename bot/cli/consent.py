@@ -24,7 +24,6 @@ from core.services.desk.queue import CLI
 __all__ = ["consent_export_command"]
 
 
-
 async def consent_export_command(
     out: str, fmt: str, purpose: str | None, since: str | None, core: PrivacyCore
 ) -> int:
