@@ -18,15 +18,19 @@ from pyld import jsonld
 from bot.cli.consent import consent_export_command
 from bot.render.consent_records import consent_record
 from bot.render.export import CONSENT_RECORDS, build_export
+from bot.render.i18n import Translator
 from core.app import PrivacyCore
 from core.clock import FixedClock
 from core.domain.consent import record_statuses
 from core.domain.policy import DEFAULT_POLICY_PATH, load_policy
 from core.services import DecideConsent, MarkNoticeSeen, decide_consent, mark_notice_seen
+from tests.chat_drivers import ConsoleDriver, find_button
+from tests.chat_fixtures import MakeChat
 from tests.followup_support import NOON_HK
 from tests.rights_helpers import telegram_customer
 
 DPV = "https://w3id.org/dpv#"
+en, hk = Translator("en"), Translator("zh_Hant")
 ALICE, BOB = 7401, 7402
 
 
@@ -205,3 +209,39 @@ def test_a_record_of_a_purpose_since_taken_out_of_the_policy_still_renders() -> 
     policy = load_policy(DEFAULT_POLICY_PATH)
     record = consent_record(gone, next(iter(record_statuses([gone])))[1], policy)
     assert record["dpv:hasPurpose"] == {"@id": "pb:purpose/retired_purpose"}
+
+
+# --- the receipt offers the record as a file -------------------------------------------
+
+
+async def test_a_receipt_offers_its_record_as_a_file_in_the_chat(
+    make_chat_here_and_on_telegram: MakeChat, core: PrivacyCore
+) -> None:
+    chat = await make_chat_here_and_on_telegram(ALICE, "zh-hk")
+    await chat.send("/start")
+    await chat.press(f"☐ {hk('purpose.marketing.title')}")
+    await chat.press(hk("consent.receipt.as_file"))
+    sent = chat.messages[-1]
+    assert sent.document is not None
+    name, content = sent.document
+    record = json.loads(content)
+    assert name.startswith("consent-record-marketing-")
+    assert name.endswith(".jsonld")
+    assert status(record) == "dpv:ConsentGiven"
+    assert record["dct:language"] == "zh-Hant-HK"
+
+
+async def test_a_record_button_for_someone_elses_decision_is_refused(core: PrivacyCore) -> None:
+    bob = ConsoleDriver(core, BOB)
+    await bob.send("/start")
+    await bob.press("☐ Offers and news")
+    _, bobs = find_button(bob.messages, en("consent.receipt.as_file"))
+    alice = ConsoleDriver(core, ALICE)
+    await alice.send("/start")
+    await alice.press("☐ Offers and news")
+    _, hers = find_button(alice.messages, en("consent.receipt.as_file"))
+    token = hers.split("|")[0]
+    count = len(alice.messages)
+    await alice.press_raw(f"{token}|cr|{bobs.split('|')[2]}", None)  # her token, his record
+    assert alice.notice == en("button.expired")
+    assert all(m.document is None for m in alice.messages[count:])

@@ -15,9 +15,12 @@ a PIPL separate consent (provision, sensitive, cross-border) is never given here
 
 from __future__ import annotations
 
-from bot.conversation.events import Button
+import json
+
+from bot.conversation.events import Button, Reply
 from bot.conversation.formatting import local_time, purpose_title, tick
 from bot.conversation.turn import Press, Turn
+from bot.render.consent_records import consent_record
 from core.domain.consent import ConsentEntry, ConsentStanding, consent_in_force, consent_standing
 from core.domain.policy import PurposeSpec, SeparateConsent
 from core.services import (
@@ -28,7 +31,7 @@ from core.services import (
     lifts_suppression,
     mark_notice_seen,
 )
-from core.services.consent import StopMessages, messaging_purposes, stop_messages
+from core.services.consent import StopMessages, messaging_purposes, own_record, stop_messages
 
 __all__ = [
     "ACTIONS",
@@ -41,7 +44,7 @@ __all__ = [
     "stop_messages_screen",
 ]
 
-ACTION, SEPARATE, DECIDE_ALONE, STOP_ALL = "cs", "cp", "cg", "cz"
+ACTION, SEPARATE, DECIDE_ALONE, STOP_ALL, RECORD = "cs", "cp", "cg", "cz", "cr"
 
 
 async def start(turn: Turn) -> None:
@@ -210,8 +213,30 @@ def send_receipt(turn: Turn, entry: ConsentEntry, *, lifted: bool = False) -> No
     if lifted:
         title = purpose_title(turn, entry.purpose)
         receipt += "\n\n" + turn.t("consent.suppression_lifted", purpose=title)
-    turn.say(receipt)
+    # Not kept as "the last keyboard": a stale press offers the consent screen, not this.
+    as_file = turn.button(turn.t("consent.receipt.as_file"), RECORD, entry.ref)
+    turn.reply(Reply(text=receipt, buttons=((as_file,),)))
     turn.notify(decision)
+
+
+async def on_record_press(turn: Turn, press: Press) -> None:
+    """The receipt's decision as an ISO/IEC TS 27560 record, a file of its own."""
+    found = await own_record(turn.customer.ref, press.arg, turn.uow)
+    if found is None:
+        turn.notify(turn.t("button.expired"))
+        return
+    entry, status = found
+    record = consent_record(
+        entry,
+        status,
+        turn.core.policy,
+        language=turn.customer.language,
+        jurisdiction=turn.customer.jurisdiction,
+    )
+    content = json.dumps(record, ensure_ascii=False, indent=2).encode()
+    name = f"consent-record-{entry.purpose}-{entry.decided_at:%Y%m%d-%H%M%S}.jsonld"
+    caption = turn.t("consent.record.caption", ref=entry.ref)
+    turn.reply(Reply(text=caption, document=(name, content)))
 
 
 async def _consent_screen(
@@ -283,4 +308,5 @@ ACTIONS = {
     SEPARATE: on_separate_press,
     DECIDE_ALONE: on_decide_alone_press,
     STOP_ALL: on_stop_all_press,
+    RECORD: on_record_press,
 }

@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from core.domain.actor import Actor
-from core.domain.consent import ConsentDecision, ConsentEntry, ConsentStates, RecordStatus
+from core.domain.consent import (
+    ConsentDecision,
+    ConsentEntry,
+    ConsentStates,
+    RecordStatus,
+    record_statuses,
+)
 from core.domain.customer import Customer
 from core.domain.policy import Policy
 from core.domain.rules import check_consent_change
@@ -29,6 +35,7 @@ __all__ = [
     "mark_notice_seen",
     "messaging_purposes",
     "opt_out_of_marketing",
+    "own_record",
     "record_consent_export",
     "stop_messages",
 ]
@@ -221,3 +228,16 @@ async def record_consent_export(
     if cmd.since is not None:
         details["since"] = cmd.since.date().isoformat()
     await uow.record(cmd.by, "consent.exported", subject_ref=None, details=details)
+
+
+async def own_record(
+    customer_ref: str, entry_ref: str, uow: UnitOfWork
+) -> tuple[ConsentEntry, RecordStatus] | None:
+    """One of the customer's own decisions with its DPV state; None for any other ref
+    (someone else's, or made up): nobody reads another's record this way."""
+    mine = [e for e in await uow.consents.history(customer_ref)]
+    found = next((e for e in mine if e.ref == entry_ref), None)
+    if found is None:
+        return None
+    same = sorted((e for e in mine if e.purpose == found.purpose), key=lambda e: e.decided_at)
+    return next((e, s) for e, s in record_statuses(same) if e.ref == entry_ref)
