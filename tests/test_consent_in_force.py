@@ -96,7 +96,9 @@ async def test_consent_given_under_an_older_notice_shows_as_asked_again_in_priva
     assert "earlier privacy notice" in screen.text  # "please confirm again"
     assert all(label.startswith(("☐", "📄")) for label in screen.labels())
     await chat.press("Offers and news")  # asked again: one tap gives it under the new notice
-    keyboard = next(m for m in reversed(chat.messages) if m.labels())  # before the receipt
+    keyboard = next(  # the consent screen, before the receipt
+        m for m in reversed(chat.messages) if any(x.startswith(("☐", "☑")) for x in m.labels())
+    )
     assert any(label.startswith("☑ Offers") for label in keyboard.labels())
     async with core.uow() as uow:
         person = await find_customer(IdentityKind.TELEGRAM, "7103", uow)

@@ -71,7 +71,7 @@ async def test_export_contains_exactly_this_customers_data(
     await alice.send("/export")
     files = _unzip(alice.messages[-1].document)
     data = json.loads(files["data.json"])
-    assert sorted(files) == ["data.json", "index.html"]
+    assert sorted(files) == ["consent-records.jsonld", "data.json", "index.html"]
     assert [p["order_id"] for p in data["purchases"]] == ["A-100", "A-101"]
     assert data["customer"]["name"] == "Alice Wong"
     assert {i["value"] for i in data["identities"]} == {str(ALICE)}
