@@ -144,7 +144,7 @@ async def test_the_cli_exports_every_decision_as_a_json_ld_array(
         "dpv:ConsentWithdrawn",
         "dpv:RenewedConsentGiven",
     ]
-    assert "4 consent records written" in capsys.readouterr().out
+    assert "4 consent record(s) written" in capsys.readouterr().out
 
 
 async def test_the_cli_exports_one_purpose_as_csv_since_a_day(

@@ -46,7 +46,7 @@ async def consent_export_command(
     async with core.uow() as uow:
         await record_consent_export(cmd, fmt, written, uow)
         await uow.commit()
-    print(f"{written} consent records written to {target}")
+    print(f"{written:,} consent record(s) written to {target}")
     return 0
 
 
@@ -73,7 +73,9 @@ async def _write(handle: IO[str], fmt: str, cmd: ExportConsents, core: PrivacyCo
 
 
 def _progress(done: int, total: int) -> None:
-    print(f"\rconsent records: {done:,} of {total:,} decisions", end="", file=sys.stderr)
+    print(
+        f"\rconsent records: {done:,} of {total:,} decisions", end="", file=sys.stderr, flush=True
+    )
 
 
 def _fail(message: str) -> int:
