@@ -21,17 +21,11 @@ from core.clock import FixedClock
 from core.domain.requests import RequestState, Waiting
 from core.services import SYSTEM, AddStaff, add_staff
 from core.services.desk.queue import DecideRequest, ViewQueue, extend_with_notice, view_queue
-from core.services.rights.erasure import (
-    EraseCustomer,
-    RequestErasure,
-    erase_customer,
-    request_erasure,
-)
 from core.services.rights.processing import ChooseJurisdiction, choose_jurisdiction
 from core.settings import Settings
 from core.storage.tables import AuditEntryRow, JobRow, RequestAnswerRow
 from tests.chat_drivers import ConsoleDriver
-from tests.rights_helpers import approve, telegram_customer
+from tests.rights_helpers import erase, telegram_customer
 from tests.test_staff_desk import reason_of
 
 ALICE, ADMIN = 6201, 8101
@@ -228,12 +222,7 @@ async def test_an_erasure_takes_the_customers_answers_along(core: PrivacyCore) -
     await chat.send("my loyalty card number is 1234")
     async with core.uow() as uow:
         customer_ref = (await uow.requests.get(ref)).customer_ref
-        erasure, _ = await request_erasure(RequestErasure(customer_ref), uow)
-        await uow.commit()
-    await approve(core, erasure.ref)
-    async with core.uow() as uow:
-        await erase_customer(EraseCustomer(erasure.ref), uow)
-        await uow.commit()
+    await erase(core, customer_ref)
     async with core.uow() as uow:
         assert await uow.requests.answers(ref) == []
 

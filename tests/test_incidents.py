@@ -31,17 +31,11 @@ from core.services.incidents import (
     open_incident,
     view_incident,
 )
-from core.services.rights.erasure import (
-    EraseCustomer,
-    RequestErasure,
-    erase_customer,
-    request_erasure,
-)
 from core.storage.tables import AuditEntryRow, IncidentNoticeRow, IncidentRow
 from tests.chat_drivers import ConsoleDriver
 from tests.fake_telegram import FakeTelegram
 from tests.followup_support import jobs
-from tests.rights_helpers import approve, telegram_customer
+from tests.rights_helpers import erase, telegram_customer
 from tests.test_followups import buttons, press, worker
 
 ADMIN, AGENT = 8201, 8202
@@ -183,13 +177,7 @@ async def test_an_erased_customer_is_counted_and_not_messaged(
     kept = await shopper(core, 9201, email="kept@example.com")
     gone = await shopper(core, 9202, email="gone@example.com")
     clock.advance(DEC - NOV)
-    async with core.uow() as uow:
-        erasure, _ = await request_erasure(RequestErasure(gone), uow)
-        await uow.commit()
-    await approve(core, erasure.ref)
-    async with core.uow() as uow:
-        await erase_customer(EraseCustomer(erasure.ref), uow)
-        await uow.commit()
+    await erase(core, gone)
     ref = await contact_breach(core)
     async with core.uow() as uow:
         view = await view_incident(ViewIncident(None, ref), uow)

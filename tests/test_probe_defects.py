@@ -303,6 +303,17 @@ async def test_a_telegram_id_with_leading_zeros_names_the_same_customer(
 # --- 4. text typed by staff goes with the customer's erasure -------------------------
 
 
+async def reject_correction(core: PrivacyCore, customer_ref: str, reason: str) -> None:
+    """The customer asks to change their email; an agent rejects it in the chat with ``reason``."""
+    async with core.uow() as uow:
+        request, _ = await correct_field(CorrectField(customer_ref, "email", "a@example.com"), uow)
+        await uow.commit()
+    agent = ConsoleDriver(core, AGENT)
+    await agent.send(f"/request {request.ref}")
+    await agent.press("Reject")
+    await agent.send(reason)
+
+
 async def rows_holding(core: PrivacyCore, marker: str) -> list[str]:
     """Every table whose rows (as stored) contain ``marker``."""
     found = []
@@ -319,14 +330,8 @@ async def test_reasons_typed_by_staff_are_never_stored_in_clear_and_go_with_an_e
 ) -> None:
     await staff(core, ADMIN, AGENT)
     alice = await desk_customer(core)  # known by her phone, +852 9123 4567
-    async with core.uow() as uow:
-        request, _ = await correct_field(CorrectField(alice, "email", "a@example.com"), uow)
-        await uow.commit()
-    agent = ConsoleDriver(core, AGENT)
-    await agent.send("/lookup +85291234567 order MARKER7F3A asked about a parcel")
-    await agent.send(f"/request {request.ref}")
-    await agent.press("Reject")
-    await agent.send("identity MARKER7F3A no proof")
+    await ConsoleDriver(core, AGENT).send("/lookup +85291234567 order MARKER7F3A about a parcel")
+    await reject_correction(core, alice, "identity MARKER7F3A no proof")
     assert await rows_holding(core, "MARKER7F3A") == []
     assert await rows_holding(core, "order") != []  # the category stays, for the audit
     await erase(core, alice)
@@ -343,13 +348,7 @@ async def test_the_customers_export_shows_the_reason_they_were_told_not_its_seal
 ) -> None:
     await staff(core, AGENT)
     alice = await desk_customer(core)
-    async with core.uow() as uow:
-        request, _ = await correct_field(CorrectField(alice, "email", "a@example.com"), uow)
-        await uow.commit()
-    agent = ConsoleDriver(core, AGENT)
-    await agent.send(f"/request {request.ref}")
-    await agent.press("Reject")
-    await agent.send("identity no proof of the address")
+    await reject_correction(core, alice, "identity no proof of the address")
     async with core.uow() as uow:
         snapshot = await export_snapshot(alice, uow)
     [(shown, _)] = snapshot.requests
@@ -360,14 +359,9 @@ async def test_the_rejected_customer_reads_the_category_in_words_and_the_staff_t
     core: PrivacyCore,
 ) -> None:
     await staff(core, AGENT)
-    ref = await telegram_customer(core, ALICE)
-    async with core.uow() as uow:
-        request, _ = await correct_field(CorrectField(ref, "email", "a@example.com"), uow)
-        await uow.commit()
-    agent = ConsoleDriver(core, AGENT)
-    await agent.send(f"/request {request.ref}")
-    await agent.press("Reject")
-    await agent.send("identity no proof of the address")
+    await reject_correction(
+        core, await telegram_customer(core, ALICE), "identity no proof of the address"
+    )
     sender = RecordingSender()
     await run_steps(core, NOTIFY, send_notice, Outbound(sender))
     [(chat, text)] = sender.texts

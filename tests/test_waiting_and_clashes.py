@@ -114,21 +114,25 @@ async def test_the_decision_makes_the_waiting_job_due_at_once(
 # --- 1. a request no job will carry out shows up to staff ----------------------------
 
 
-async def gave_up(core: PrivacyCore, ref: str) -> None:
+@pytest.fixture
+async def stuck(core: PrivacyCore) -> str:
+    """An approved erasure whose job gave up: the ref of a request nothing will carry out."""
+    await staff(core, ADMIN, AGENT)
+    ref = await erasure_asked(core)
+    await approve_twice(core, ref)
     async with core.uow() as uow:
         await uow.session.execute(
             update(JobRow).where(JobRow.key == f"erasure:{ref}").values(state="failed")
         )
         await uow.commit()
+    return ref
 
 
 async def test_a_request_whose_job_gave_up_is_marked_stuck_in_the_queue(
     core: PrivacyCore,
+    stuck: str,
 ) -> None:
-    await staff(core, ADMIN, AGENT)
-    ref = await erasure_asked(core)
-    await approve_twice(core, ref)
-    await gave_up(core, ref)
+    ref = stuck
     async with core.uow() as uow:
         page = await view_queue(ViewQueue(ADMIN), uow)
     assert [r.ref for r in page.stuck] == [ref]
@@ -137,22 +141,16 @@ async def test_a_request_whose_job_gave_up_is_marked_stuck_in_the_queue(
 
 async def test_the_daily_digest_lists_a_stuck_request_that_is_not_due_soon(
     core: PrivacyCore,
+    stuck: str,
 ) -> None:
-    await staff(core, ADMIN, AGENT)
-    ref = await erasure_asked(core)
-    await approve_twice(core, ref)
-    await gave_up(core, ref)
+    ref = stuck
     async with core.uow() as uow:
         digest = await daily_digest(uow)
     assert ref in digest_text(digest, en)
     assert en("staff.queue.stuck_mark") in digest_text(digest, en)
 
 
-async def test_metrics_count_stuck_requests_by_kind(core: PrivacyCore) -> None:
-    await staff(core, ADMIN, AGENT)
-    ref = await erasure_asked(core)
-    await approve_twice(core, ref)
-    await gave_up(core, ref)
+async def test_metrics_count_stuck_requests_by_kind(core: PrivacyCore, stuck: str) -> None:
     worker = Worker(core, Outbound(RecordingSender()))
     await worker._housekeeping()
     assert 'privacy_requests_stuck{kind="erasure"} 1' in worker.metrics.render()
@@ -256,11 +254,10 @@ async def test_the_second_of_two_corrections_to_one_email_is_closed_and_its_cust
     assert "carol" not in str(told)
 
 
-async def test_staff_read_the_stuck_request_at_the_top_of_queue(core: PrivacyCore) -> None:
-    await staff(core, ADMIN, AGENT)
-    ref = await erasure_asked(core)
-    await approve_twice(core, ref)
-    await gave_up(core, ref)
+async def test_staff_read_the_stuck_request_at_the_top_of_queue(
+    core: PrivacyCore, stuck: str
+) -> None:
+    ref = stuck
     chat = ConsoleDriver(core, ADMIN)
     await chat.send("/queue")
     assert chat.messages[-1].text.splitlines()[2] == en("staff.queue.stuck", count=1, refs=ref)

@@ -235,7 +235,7 @@ async def own_record(
 ) -> tuple[ConsentEntry, RecordStatus] | None:
     """One of the customer's own decisions with its DPV state; None for any other ref
     (someone else's, or made up): nobody reads another's record this way."""
-    mine = [e for e in await uow.consents.history(customer_ref)]
+    mine = await uow.consents.history(customer_ref)
     found = next((e for e in mine if e.ref == entry_ref), None)
     if found is None:
         return None

@@ -52,6 +52,7 @@ __all__ = [
     "followup_survey",
     "mark_unreachable",
     "outside_quiet_hours",
+    "record_suppressed",
     "start_followup",
 ]
 
@@ -199,15 +200,22 @@ async def _close_stale(
 
 async def _suppress(cmd: StartFollowup, row: FollowupRow, reason: str, uow: UnitOfWork) -> None:
     await uow.followups.move(row, "suppressed", uow.now(), reason)
+    await record_suppressed(row.order_id, row.customer_ref, reason, "send", uow)
+    await complete_job(cmd.job, cmd.worker, uow)
+
+
+async def record_suppressed(
+    order_id: str, customer_ref: str, reason: str, at: str, uow: UnitOfWork
+) -> None:
+    """The audited denial of a follow-up, when scheduled (``at="schedule"``) or sent."""
     await uow.record(
         SYSTEM,
         "followup.suppressed",
-        subject_ref=row.customer_ref,
+        subject_ref=customer_ref,
         outcome="denied",
         purpose=uow.policy.followup_purpose,
-        details={"order": row.order_id, "reason": reason, "at": "send"},
+        details={"order": order_id, "reason": reason, "at": at},
     )
-    await complete_job(cmd.job, cmd.worker, uow)
 
 
 async def _record_failure(row: FollowupRow, reason: str, state: str, uow: UnitOfWork) -> None:

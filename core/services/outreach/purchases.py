@@ -30,6 +30,7 @@ from core.services.outreach.followups import (
     FOLLOWUP,
     followup_denial,
     outside_quiet_hours,
+    record_suppressed,
 )
 from core.storage import UnitOfWork
 
@@ -151,19 +152,6 @@ async def _record(cmd: RecordPurchase, ref: str, uow: UnitOfWork) -> PurchaseSta
     return await _schedule_followup(cmd, customer, uow)
 
 
-async def _suppressed(
-    cmd: RecordPurchase, customer: Customer, reason: str, uow: UnitOfWork
-) -> None:
-    await uow.record(
-        SYSTEM,
-        "followup.suppressed",
-        subject_ref=customer.ref,
-        outcome="denied",
-        purpose=uow.policy.followup_purpose,
-        details={"order": cmd.order_id, "reason": reason, "at": "schedule"},
-    )
-
-
 async def _schedule_followup(
     cmd: RecordPurchase, customer: Customer, uow: UnitOfWork
 ) -> PurchaseStatus:
@@ -173,7 +161,7 @@ async def _schedule_followup(
     due = max(min(cmd.purchased_at, now) + cmd.followup_delay, now)
     run_at = outside_quiet_hours(policy, zone, due)
     if cmd.purchased_at < now - FOLLOWUP_WINDOW:
-        await _suppressed(cmd, customer, "too_old", uow)
+        await record_suppressed(cmd.order_id, customer.ref, "too_old", "schedule", uow)
         return PurchaseStatus.TOO_OLD
     reason = await followup_denial(customer, uow, _reference_blinds(cmd, uow))
     if reason is None:
@@ -182,7 +170,7 @@ async def _schedule_followup(
         if last is not None and run_at < policy.calendar.later(last, spacing, zone):
             reason = "too_soon"
     if reason is not None:
-        await _suppressed(cmd, customer, reason, uow)
+        await record_suppressed(cmd.order_id, customer.ref, reason, "schedule", uow)
         return PurchaseStatus.NO_CONSENT
     await uow.followups.add(cmd.order_id, customer.ref, run_at, now)
     payload = {"order": cmd.order_id, "customer": customer.ref}
