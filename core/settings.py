@@ -10,7 +10,7 @@ from pathlib import Path
 
 from core.errors import ConfigurationError
 
-__all__ = ["Settings", "parse_downstream"]
+__all__ = ["Settings", "allowed_url", "parse_agents", "parse_downstream"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,11 @@ class Settings:
     # Where customers' data keys live, apart from the database (PRIVACY_KEYSTORE_URL;
     # default: keys/keys.db in the data folder, for a SQLite database only).
     keystore_url: str | None = None
+    # Authorized agents (Data Rights Protocol 1.0): this shop's id in the directory
+    # (PRIVACY_DRP_BUSINESS_ID) and the agents it accepts, each with the base64 of its
+    # Ed25519 verify key (PRIVACY_DRP_AGENTS="AGENT_ID=<key>,..."). Off while unset.
+    drp_business_id: str | None = None
+    drp_agents: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -42,7 +47,13 @@ class Settings:
             downstream=parse_downstream(env.get("PRIVACY_DOWNSTREAM") or ""),
             survey_file=Path(survey) if (survey := env.get("PRIVACY_SURVEY_FILE")) else None,
             keystore_url=env.get("PRIVACY_KEYSTORE_URL") or None,
+            drp_business_id=_drp_business(env.get("PRIVACY_DRP_BUSINESS_ID") or ""),
+            drp_agents=parse_agents(env.get("PRIVACY_DRP_AGENTS") or ""),
         )
+
+    @property
+    def drp_enabled(self) -> bool:
+        return self.drp_business_id is not None and bool(self.drp_agents)
 
     @property
     def is_sqlite(self) -> bool:
@@ -91,9 +102,49 @@ def parse_downstream(raw: str) -> tuple[tuple[str, str], ...]:
             raise ConfigurationError(
                 f"PRIVACY_DOWNSTREAM: expected name=https://url, got {part[:40]!r}"
             )
-        if not (url.startswith("https://") or url.startswith(_LOOPBACK)):
+        if not allowed_url(url):
             raise ConfigurationError(f"PRIVACY_DOWNSTREAM: {name} needs an https:// URL")
         if name in systems:
             raise ConfigurationError(f"PRIVACY_DOWNSTREAM: {name} is listed twice")
         systems[name] = url
     return tuple(systems.items())
+
+
+def allowed_url(url: str) -> bool:
+    """Where the shop may send events: HTTPS, or plain HTTP to this machine only."""
+    return url.startswith("https://") or url.startswith(_LOOPBACK)
+
+
+_DIRECTORY_ID = re.compile(r"^[A-Z_]{1,64}$")
+
+
+def _drp_business(raw: str) -> str | None:
+    raw = raw.strip()
+    if raw and not _DIRECTORY_ID.match(raw):
+        raise ConfigurationError(
+            "PRIVACY_DRP_BUSINESS_ID: expected the directory's id, capitals and _ only"
+        )
+    return raw or None
+
+
+def parse_agents(raw: str) -> tuple[tuple[str, str], ...]:
+    """``AGENT_ID=<base64 Ed25519 key>`` pairs, each key checked now, not at first use."""
+    from core.crypto.signing import verify_key
+
+    agents: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        agent, sep, key = (s.strip() for s in part.partition("="))
+        if not sep or not _DIRECTORY_ID.match(agent):
+            raise ConfigurationError(
+                f"PRIVACY_DRP_AGENTS: expected AGENT_ID=<base64 key>, got {part[:24]!r}"
+            )
+        try:
+            verify_key(key)
+        except ConfigurationError:
+            raise ConfigurationError(
+                f"PRIVACY_DRP_AGENTS: {agent}'s key is not the base64 of a 32-byte Ed25519 key"
+            ) from None
+        if agent in agents:
+            raise ConfigurationError(f"PRIVACY_DRP_AGENTS: {agent} is listed twice")
+        agents[agent] = key
+    return tuple(agents.items())

@@ -52,7 +52,7 @@ from core.services.outreach.purchases import (
 )
 from core.storage import UnitOfWork
 
-__all__ = ["MAX_BODY", "PURCHASE_PATH", "TOLERANCE", "PurchaseHook", "sign"]
+__all__ = ["MAX_BODY", "PURCHASE_PATH", "TOLERANCE", "PurchaseHook", "read_limited", "sign"]
 
 log = logging.getLogger("bot.http.purchase")
 
@@ -103,7 +103,7 @@ class PurchaseHook:
             return _error(503, "purchase callbacks are off: PRIVACY_WEBHOOK_SECRET is not set")
         if request.content_type != "application/json":
             return _error(415, "send the purchase as application/json")
-        body = await _read_limited(request)
+        body = await read_limited(request)
         if body is None:
             return _error(413, f"body over {MAX_BODY} bytes")
         digest = self._verify(request.headers.get(_HEADER), body)
@@ -158,7 +158,7 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-async def _read_limited(request: web.Request) -> bytes | None:
+async def read_limited(request: web.Request) -> bytes | None:
     """The raw body, or None when it is (or claims to be) over the limit."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         return None

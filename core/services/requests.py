@@ -15,6 +15,7 @@ from core.domain.requests import DataRequest, RequestKind, RequestState, Waiting
 from core.errors import InvalidInput, InvalidTransition, NotFound, PrivacyError
 from core.ids import new_ref
 from core.services._common import customer_actor, refuse
+from core.services.agents.following import follow_data_request
 from core.storage import UnitOfWork
 
 __all__ = [
@@ -104,6 +105,7 @@ async def move_request(cmd: MoveRequest, uow: UnitOfWork) -> DataRequest:
     await uow.requests.save(request)
     # The decision starts (or ends) the work waiting for it, in this transaction.
     await uow.jobs.wake([request_job_key(k, request.ref) for k in REQUEST_JOBS], now=uow.now())
+    await follow_data_request(request, uow)  # an agent that sent it is told
     await uow.record(
         cmd.actor,
         action,
@@ -158,6 +160,7 @@ async def extend_request(cmd: ExtendRequest, uow: UnitOfWork) -> DataRequest:
     except PrivacyError as error:
         await refuse(uow, cmd.actor, "request.extended", error, subject_ref=request.customer_ref)
     await uow.requests.save(request)
+    await follow_data_request(request, uow)
     await uow.record(
         cmd.actor,
         "request.extended",
@@ -214,6 +217,7 @@ async def resume_request(cmd: ResumeRequest, uow: UnitOfWork) -> DataRequest:
     except PrivacyError as error:
         await refuse(uow, cmd.actor, "request.resumed", error, subject_ref=request.customer_ref)
     await uow.requests.save(request)
+    await follow_data_request(request, uow)
     await uow.record(
         cmd.actor,
         "request.resumed",

@@ -27,6 +27,7 @@ from core.errors import PrivacyError
 from core.storage.database import Database
 from core.storage.keystore import KeyStore
 from core.storage.repositories import (
+    AgentRepository,
     AuditRepository,
     ConsentRepository,
     ConversationRepository,
@@ -95,6 +96,7 @@ class UnitOfWork:
         self.holdings = HoldingsRepository(self.session)
         self.suppressions = SuppressionRepository(self.session, self.indexer)
         self.signatures = SignatureRepository(self.session)
+        self.agents = AgentRepository(self.session, self.indexer.derive("agent-token"))
         self.pages = PageStore(self.session)
         self.followups = FollowupRepository(self.session)
         self.retention = RetentionRepository(self.session)

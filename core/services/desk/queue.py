@@ -23,6 +23,7 @@ from core.domain.requests import DataRequest, RequestKind, RequestState
 from core.errors import InvalidInput, InvalidTransition
 from core.services._common import SYSTEM, refuse
 from core.services.audit import audit_tail, verify_audit
+from core.services.desk.alerts import queue_watchers
 from core.services.desk.duties import refuse_own_request, second_approver_needed
 from core.services.desk.reasons import MAX_REASON, seal_reason
 from core.services.outreach.notices import NotifyCustomer, notify_customer, request_params
@@ -304,10 +305,7 @@ class Digest:
 async def daily_digest(uow: UnitOfWork) -> Digest:
     """Requests overdue or due within 3 days, for every member holding ``queue.view``."""
     items = await due_soon_or_overdue(uow)
-    staff = await uow.staff.all()
-    recipients = [
-        s.telegram_id for s in staff if uow.policy.allows(s.role.value, Permission.QUEUE_VIEW.value)
-    ]
+    recipients = await queue_watchers(uow)
     if items and recipients:
         overdue = sum(1 for i in items if i.urgency is Urgency.OVERDUE)
         details = {"requests": len(items), "overdue": overdue, "recipients": len(recipients)}

@@ -20,6 +20,7 @@ from enum import StrEnum
 
 from sqlalchemy import exc
 
+from core.domain.actor import Actor
 from core.domain.customer import Customer, IdentityKind
 from core.domain.purchase import Purchase, PurchaseItem
 from core.errors import Conflict
@@ -74,6 +75,8 @@ def followup_key(order_id: str) -> str:
 @dataclass(frozen=True)
 class RememberSignature:
     digest: str  # a hash of the signature, 64 hex characters
+    actor: Actor = SYSTEM  # who presented it, and what for (for the refusal's audit)
+    action: str = "purchase.received"
 
 
 async def remember_signature(cmd: RememberSignature, uow: UnitOfWork) -> None:
@@ -86,7 +89,7 @@ async def remember_signature(cmd: RememberSignature, uow: UnitOfWork) -> None:
         await uow.signatures.remember(cmd.digest, uow.now())
     except exc.IntegrityError:
         error = SignatureReplayed("this signature was used before", code="replayed")
-        await refuse(uow, SYSTEM, "purchase.received", error, subject_ref=None)
+        await refuse(uow, cmd.actor, cmd.action, error, subject_ref=None)
 
 
 async def purge_signatures(uow: UnitOfWork) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from core.domain.actor import Actor
 from core.domain.customer import Customer, ProcessingFlags
 from core.domain.requests import DataRequest, RequestKind
 from core.errors import NotFound
@@ -42,6 +43,7 @@ class SetFlag:
     on: bool
     channel: str = "telegram"
     downstream: tuple[str, ...] = ()  # the shop systems to tell (settings.downstream names)
+    actor: Actor | None = None  # who asked, when not the customer (an authorized agent)
 
 
 async def set_processing_flag(cmd: SetFlag, uow: UnitOfWork) -> tuple[Customer, DataRequest]:
@@ -52,7 +54,7 @@ async def set_processing_flag(cmd: SetFlag, uow: UnitOfWork) -> tuple[Customer, 
     await uow.customers.save(customer)
     request = await open_right(OpenRight(customer.ref, _FLAG_KIND[cmd.flag], cmd.channel), uow)
     await uow.record(
-        customer_actor(customer.ref),
+        cmd.actor or customer_actor(customer.ref),
         f"rights.{cmd.flag.value}.{'set' if cmd.on else 'lifted'}",
         subject_ref=customer.ref,
         details={"request": request.ref},

@@ -3,6 +3,7 @@ transaction, never commit."""
 
 from __future__ import annotations
 
+from core.storage.repositories.agents import AgentRepository
 from core.storage.repositories.audit import AuditRepository
 from core.storage.repositories.consents import ConsentRepository
 from core.storage.repositories.conversations import ConversationRepository
@@ -23,6 +24,7 @@ from core.storage.repositories.suppressions import SuppressionRepository
 from core.storage.repositories.surveys import SurveyRepository
 
 __all__ = [
+    "AgentRepository",
     "AuditRepository",
     "ConsentRepository",
     "ConversationRepository",

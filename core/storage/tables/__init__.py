@@ -7,6 +7,7 @@ core/storage/migrations/env.py) sees the whole schema. Personal fields are
 
 from __future__ import annotations
 
+from core.storage.tables.agents import AgentRequestRow, AgentTokenRow
 from core.storage.tables.audit import AuditEntryRow, AuditHeadRow
 from core.storage.tables.base import Base
 from core.storage.tables.consents import ConsentRow
@@ -25,6 +26,8 @@ from core.storage.tables.suppressions import SuppressionRow
 from core.storage.tables.surveys import SurveyAnswerRow
 
 __all__ = [
+    "AgentRequestRow",
+    "AgentTokenRow",
     "AuditEntryRow",
     "AuditHeadRow",
     "Base",
