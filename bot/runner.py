@@ -13,12 +13,15 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-import bot.background.rights_jobs  # noqa: F401  (registers the data-rights job handlers)
+# Imported for their job handlers (authorized agents; data rights).
+import bot.background.agent_jobs
+import bot.background.rights_jobs  # noqa: F401
 from bot.background.outreach import Background, start_background
 from bot.background.staff_tasks import run_desk_duties
 from bot.channels.telegram import webhook_token
 from bot.conversation import FlowEngine
 from bot.http.app import WEBHOOK_PATH, build_app
+from bot.http.drp import DrpHook
 from bot.http.metrics import Metrics
 from bot.http.purchase import PurchaseHook
 from bot.outbound import (
@@ -32,6 +35,7 @@ from bot.outbound import (
 from bot.settings import BotSettings
 from core.app import PrivacyCore
 from core.errors import ConfigurationError
+from core.services.agents.envelope import Directory
 
 __all__ = ["Adapter", "make_adapter", "run_bot", "settle_heap"]
 
@@ -121,11 +125,14 @@ async def run_bot(
     )
     if not settings.webhook_secret:
         log.warning("PRIVACY_WEBHOOK_SECRET is not set: POST /hooks/purchase answers 503")
+    directory = Directory.from_settings(core.settings)
+    drp = DrpHook(core, directory, metrics) if directory is not None else None
     app = build_app(
         metrics,
         feed_update=adapter.feed_webhook if webhook else None,
         webhook_token=token,
         purchase=hook,
+        drp=drp,
     )
     runner = web.AppRunner(app)
     await runner.setup()
@@ -140,6 +147,8 @@ async def run_bot(
         # Follow-ups, notices and the daily retention sweep (bot/background/outreach.py).
         background = start_background(core, adapter.outbound, metrics)
         hook.on_scheduled = background.worker.wake
+        if drp is not None:
+            drp.on_work = background.worker.wake
         desk = asyncio.create_task(run_desk_duties(core, adapter, adapter.outbound, stop))
         if webhook and token:
             await adapter.set_webhook(webhook.rstrip("/") + WEBHOOK_PATH, token)

@@ -26,11 +26,10 @@ own retries) clear the marker and the job is retried later.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
+from bot.background.webhooks import SignedPoster, Unreachable
 from bot.background.worker import JobContext, JobHandler, register_handler, run_step
 from bot.conversation.events import Reply
 from bot.http.metrics import Metrics
@@ -50,7 +49,6 @@ from core.services.rights.downstream import (
     ConfirmDelivery,
     body_of,
     confirm_delivery,
-    sign,
 )
 from core.services.rights.erasure import (
     ERASURE,
@@ -75,13 +73,6 @@ __all__ = ["KINDS", "RightsJobs"]
 
 log = logging.getLogger("bot.rights")
 
-if TYPE_CHECKING:
-    from aiohttp import ClientSession
-
-
-class _Unreachable(Exception):
-    """A downstream system did not answer (the message names the error type)."""
-
 
 KINDS = (ERASURE, EXPORT, RECTIFY, DOWNSTREAM)
 
@@ -93,7 +84,7 @@ class RightsJobs:
     webhook_secret: str | None
     worker: str = "rights"
     timeout: float = 10.0
-    _http: ClientSession | None = field(default=None, repr=False)
+    _poster: SignedPoster | None = field(default=None, repr=False)
 
     def handlers(self) -> dict[str, JobHandler]:
         return {
@@ -124,9 +115,8 @@ class RightsJobs:
         return JobContext(self.core, self.worker, outbound, Metrics(), uow)
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
+        if self._poster is not None:
+            await self._poster.close()
 
     def _systems(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.core.settings.downstream)
@@ -214,7 +204,7 @@ class RightsJobs:
         body = body_of(job.payload["event"])
         try:
             status = await self._post(url, body)
-        except _Unreachable as exc:
+        except Unreachable as exc:
             await _later(job, ctx, f"{system}: {exc}")
             return
         if not 200 <= status < 300:
@@ -224,22 +214,9 @@ class RightsJobs:
         await complete_job(job, ctx.worker, ctx.uow)
 
     async def _post(self, url: str, body: bytes) -> int:
-        # aiohttp loads slowly (it builds SSL contexts on import): only shops with
-        # downstream systems pay for it, and not at start.
-        import aiohttp
-
-        assert self.webhook_secret is not None
-        if self._http is None:
-            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
-        headers = {
-            "Content-Type": "application/json",
-            "X-Privacy-Signature": sign(self.webhook_secret, body, int(time.time())),
-        }
-        try:
-            async with self._http.post(url, data=body, headers=headers) as response:
-                return response.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _Unreachable(type(exc).__name__) from exc
+        if self._poster is None:
+            self._poster = SignedPoster(self.webhook_secret, self.timeout)
+        return await self._poster.post(url, body)
 
 
 # --- outcomes, in the step's transaction ----------------------------------------------

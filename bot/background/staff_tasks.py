@@ -40,6 +40,7 @@ __all__ = [
     "run_desk_duties",
     "schedule_digest",
     "send_digest",
+    "staff_language",
 ]
 
 log = logging.getLogger("bot.staff")
@@ -111,7 +112,7 @@ async def send_digest(
         return 0
     sent = 0
     for chat_id in digest.recipients:
-        text = digest_text(digest, Translator(await _language(core, chat_id)))
+        text = digest_text(digest, Translator(await staff_language(core, chat_id)))
         # Through the bot's budget like every message; one unreachable member
         # does not stop the rest.
         delivery = await outbound.send(chat_id, Reply(text=text), SendKind.STAFF)
@@ -179,7 +180,7 @@ async def run_desk_duties(
             await asyncio.wait_for(stop.wait(), timeout=every)
 
 
-async def _language(core: PrivacyCore, telegram_id: int) -> str:
+async def staff_language(core: PrivacyCore, telegram_id: int) -> str:
     async with core.uow() as uow:
         customer = await find_customer(IdentityKind.TELEGRAM, str(telegram_id), uow)
     return customer.language if customer is not None else "en"

@@ -46,11 +46,13 @@ __all__ = [
     "COMMANDS",
     "correct",
     "delete",
+    "erasure_opened",
     "export",
     "my_data",
     "on_contact",
     "on_rights_text",
     "rights_menu",
+    "send_copy",
 ]
 
 # Identity and contact go with the customer (retention counts from last activity);
@@ -160,6 +162,13 @@ async def export(turn: Turn) -> None:
         else:
             turn.say(t("rights.export.try_at", limit=limit, at=local_time(turn, limited.retry_at)))
         return
+    await send_copy(turn, request, background)
+
+
+async def send_copy(turn: Turn, request: DataRequest, background: bool) -> None:
+    """The copy in this turn, or word that a job prepares it (a long history, or one
+    that staff approve first)."""
+    t = turn.t
     if background:
         turn.say(t("rights.export.preparing", request=request.ref, due=_due(turn, request)))
         return
@@ -220,9 +229,15 @@ async def on_delete_press(turn: Turn, press: Press) -> None:
         turn.notify(t("rights.erase.already_short"))
         turn.say(t("rights.erase.already", request=request.ref, due=_due(turn, request)))
         return
+    await erasure_opened(turn, request)
+
+
+async def erasure_opened(turn: Turn, request: DataRequest) -> None:
+    """A new erasure: carried out now, or word of the staff's check."""
     if request.state is not RequestState.IN_PROGRESS:
         turn.say(
-            t("rights.erase.received", request=request.ref, due=_due(turn, request)), edit=True
+            turn.t("rights.erase.received", request=request.ref, due=_due(turn, request)),
+            edit=True,
         )
         return
     await _erase_now(turn, request)

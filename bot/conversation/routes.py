@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from bot.conversation import (
+    agent,
     consent,
     followup,
     help,
@@ -115,6 +116,7 @@ ROUTES = RouteTables(
         ("requests", requests.ACTIONS),
         ("followup", followup.ACTIONS),
         ("incident", incident.ACTIONS),
+        ("agent", agent.ACTIONS),
     ),
     staff_commands=(
         (

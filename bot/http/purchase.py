@@ -50,6 +50,7 @@ from core.services.outreach.purchases import (
     record_purchase,
     remember_signature,
 )
+from core.services.rights.downstream import sign  # the header an order system sends
 from core.storage import UnitOfWork
 
 __all__ = ["MAX_BODY", "PURCHASE_PATH", "TOLERANCE", "PurchaseHook", "read_limited", "sign"]
@@ -65,12 +66,6 @@ _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 _MAX_ITEMS = 500
 _MAX_QUANTITY = 1_000_000
 _AMOUNT = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,4})?$")
-
-
-def sign(secret: str, body: bytes, timestamp: int) -> str:
-    """The header value an order system sends (also used by tests and docs)."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
 
 
 @dataclass

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 
 from core.domain.actor import Actor
+from core.domain.agent_request import FINAL_KEPT
 from core.domain.calendar import Duration
 from core.services._common import SYSTEM
 from core.services.jobs import EnqueueJob, enqueue_job
@@ -90,6 +91,7 @@ class RetentionPlan:
     subjects: list[SubjectRemoval] = field(default_factory=list)
     jobs: int = 0
     signatures: int = 0
+    agent_requests: int = 0  # final statuses past their keeping time (DRP)
 
     def totals(self) -> dict[str, int]:
         totals: dict[str, int] = {}
@@ -100,6 +102,8 @@ class RetentionPlan:
             totals["jobs"] = self.jobs
         if self.signatures:
             totals["signatures"] = self.signatures
+        if self.agent_requests:
+            totals["agent_requests"] = self.agent_requests
         return totals
 
 
@@ -113,6 +117,7 @@ class _Cutoffs:
     requests: datetime
     jobs: datetime
     signatures: datetime
+    agent_requests: datetime
 
 
 def _cutoffs(uow: UnitOfWork, now: datetime) -> _Cutoffs:
@@ -137,6 +142,7 @@ def _cutoffs(uow: UnitOfWork, now: datetime) -> _Cutoffs:
         requests=earlier_by(policy.request_record_retention),
         jobs=now - JOB_TTL,
         signatures=now - SIGNATURE_TTL,
+        agent_requests=now - FINAL_KEPT,
     )
 
 
@@ -165,6 +171,7 @@ async def plan_retention(uow: UnitOfWork) -> RetentionPlan:
     plan = RetentionPlan(at=now, subjects=subjects.in_order())
     plan.jobs = await repo.finished_jobs(cut.jobs)
     plan.signatures = await repo.old_signatures(cut.signatures)
+    plan.agent_requests = await repo.old_agent_requests(cut.agent_requests)
     return plan
 
 
@@ -234,7 +241,7 @@ async def run_retention(
         if progress is not None:
             progress(finished, total)
     result = RetentionPlan(plan.at, done)
-    result.jobs, result.signatures = await _housekeeping(plan, cut, uow)
+    await _housekeeping(plan, result, cut, uow)
     await uow.record(actor, "retention.completed", subject_ref=None, details=result.totals())
     await uow.commit()
     if progress is not None and total == 0:
@@ -332,11 +339,14 @@ async def _audit(item: SubjectRemoval, actor: Actor, uow: UnitOfWork) -> None:
     await uow.record(actor, "retention.removed", subject_ref=item.subject, details=item.counts())
 
 
-async def _housekeeping(plan: RetentionPlan, cut: _Cutoffs, uow: UnitOfWork) -> tuple[int, int]:
+async def _housekeeping(
+    plan: RetentionPlan, result: RetentionPlan, cut: _Cutoffs, uow: UnitOfWork
+) -> None:
     repo = uow.retention
-    jobs = await repo.remove_jobs(cut.jobs) if plan.jobs else 0
-    signatures = await repo.remove_signatures(cut.signatures) if plan.signatures else 0
-    return jobs, signatures
+    result.jobs = await repo.remove_jobs(cut.jobs) if plan.jobs else 0
+    result.signatures = await repo.remove_signatures(cut.signatures) if plan.signatures else 0
+    if plan.agent_requests:
+        result.agent_requests = await repo.remove_agent_requests(cut.agent_requests)
 
 
 RETENTION = "retention"

@@ -9,7 +9,7 @@ import hashlib
 import hmac
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.domain.agent_request import AgentAction, AgentReason, AgentRequest, AgentStatus
@@ -46,9 +46,8 @@ class AgentRepository:
     # --- requests ---------------------------------------------------------------
 
     async def add(self, request: AgentRequest) -> None:
-        self._session.add(AgentRequestRow(request_id=request.request_id))
+        self._session.add(_filled(AgentRequestRow(request_id=request.request_id), request))
         await self._session.flush()
-        await self.save(request)
 
     async def get(self, request_id: str, *, lock: bool = False) -> AgentRequest:
         row = await self._session.get(AgentRequestRow, request_id, with_for_update=lock)
@@ -93,12 +92,17 @@ class AgentRepository:
         row.closed_at, row.changes = request.closed_at, request.changes
         await self._session.flush()
 
-    async def purge(self, closed_before: datetime) -> int:
-        """Final statuses past their keeping time."""
-        result = await self._session.execute(
-            delete(AgentRequestRow).where(AgentRequestRow.closed_at < closed_before)
-        )
-        return int(getattr(result, "rowcount", 0))
+
+def _filled(row: AgentRequestRow, request: AgentRequest) -> AgentRequestRow:
+    row.agent_id, row.agent_request_id = request.agent_id, request.agent_request_id
+    row.action, row.regime = request.action.value, request.regime
+    row.status = request.status.value
+    row.reason = request.reason.value if request.reason else None
+    row.detail, row.customer_ref = request.detail, request.customer_ref
+    row.data_request_ref, row.status_callback = request.data_request_ref, request.status_callback
+    row.received_at, row.expected_by = request.received_at, request.expected_by
+    row.closed_at, row.changes = request.closed_at, request.changes
+    return row
 
 
 def _request(row: AgentRequestRow) -> AgentRequest:

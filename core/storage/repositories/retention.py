@@ -33,6 +33,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.storage.tables import (
+    AgentRequestRow,
     Base,
     ConversationRow,
     CustomerRow,
@@ -188,6 +189,13 @@ class RetentionRepository:
             .where(JobRow.state.in_(_FINISHED_JOB_STATES), JobRow.finished_at < before)
         )
 
+    async def old_agent_requests(self, closed_before: datetime) -> int:
+        return await self._count(
+            select(func.count())
+            .select_from(AgentRequestRow)
+            .where(AgentRequestRow.closed_at < closed_before)
+        )
+
     async def old_signatures(self, before: datetime) -> int:
         return await self._count(
             select(func.count()).select_from(NonceRow).where(NonceRow.seen_at < before)
@@ -338,6 +346,12 @@ class RetentionRepository:
             delete(JobRow).where(
                 JobRow.state.in_(_FINISHED_JOB_STATES), JobRow.finished_at < before
             )
+        )
+        return _count(result)
+
+    async def remove_agent_requests(self, closed_before: datetime) -> int:
+        result = await self._session.execute(
+            delete(AgentRequestRow).where(AgentRequestRow.closed_at < closed_before)
         )
         return _count(result)
 
