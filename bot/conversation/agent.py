@@ -81,7 +81,7 @@ async def _go_on(turn: Turn, answered: Answered) -> None:
         return
     turn.say(turn.t("agent.answer.yes", agent=answered.request.agent_id), edit=True)
     if action is AgentAction.DELETION:
-        await rights.erasure_opened(turn, found)
+        await rights.erasure_opened(turn, found, edit=False)
     elif action is AgentAction.SALE_OPT_IN:
         turn.say(turn.t("agent.answer.opted_in"))
     elif action is AgentAction.ACCESS_CATEGORIES:

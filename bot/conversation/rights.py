@@ -232,18 +232,17 @@ async def on_delete_press(turn: Turn, press: Press) -> None:
     await erasure_opened(turn, request)
 
 
-async def erasure_opened(turn: Turn, request: DataRequest) -> None:
-    """A new erasure: carried out now, or word of the staff's check."""
+async def erasure_opened(turn: Turn, request: DataRequest, *, edit: bool = True) -> None:
+    """A new erasure: carried out now, or word of the staff's check (``edit``: in place
+    of the screen that asked)."""
     if request.state is not RequestState.IN_PROGRESS:
-        turn.say(
-            turn.t("rights.erase.received", request=request.ref, due=_due(turn, request)),
-            edit=True,
-        )
+        received = turn.t("rights.erase.received", request=request.ref, due=_due(turn, request))
+        turn.say(received, edit=edit)
         return
-    await _erase_now(turn, request)
+    await _erase_now(turn, request, edit=edit)
 
 
-async def _erase_now(turn: Turn, request: DataRequest) -> None:
+async def _erase_now(turn: Turn, request: DataRequest, *, edit: bool = True) -> None:
     """No approval needed: carry it out while the customer waits (the job finds it done).
 
     This turn's answer is the confirmation: the chat is known from the event, so
@@ -251,7 +250,7 @@ async def _erase_now(turn: Turn, request: DataRequest) -> None:
     folds the database's log (core/services/rights/erasure.py)."""
     await erase_customer(EraseCustomer(request.ref, _downstream(turn)), turn.uow)
     turn.state.clear()  # nothing of theirs may be written back
-    turn.say(turn.t("rights.erase.done"), edit=True)
+    turn.say(turn.t("rights.erase.done"), edit=edit)
 
 
 # --- /correct -----------------------------------------------------------------------
