@@ -127,6 +127,8 @@ async def run_bot(
         log.warning("PRIVACY_WEBHOOK_SECRET is not set: POST /hooks/purchase answers 503")
     directory = Directory.from_settings(core.settings)
     drp = DrpHook(core, directory, metrics) if directory is not None else None
+    if directory is not None:
+        log.info("authorized agents (DRP 1.0) on /drp: %d in the directory", len(directory.keys))
     app = build_app(
         metrics,
         feed_update=adapter.feed_webhook if webhook else None,

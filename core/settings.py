@@ -39,6 +39,12 @@ class Settings:
         data_dir = Path(env.get("PRIVACY_DATA_DIR") or "./data").resolve()
         url = env.get("PRIVACY_DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir / 'privacy.db'}"
         policy = env.get("PRIVACY_POLICY_FILE")
+        business, agents = env.get("PRIVACY_DRP_BUSINESS_ID"), env.get("PRIVACY_DRP_AGENTS")
+        if bool(business) != bool(agents):
+            raise ConfigurationError(
+                "set both PRIVACY_DRP_BUSINESS_ID and PRIVACY_DRP_AGENTS to accept authorized "
+                "agents (Data Rights Protocol), or neither"
+            )
         return cls(
             data_dir=data_dir,
             database_url=url,
@@ -47,8 +53,8 @@ class Settings:
             downstream=parse_downstream(env.get("PRIVACY_DOWNSTREAM") or ""),
             survey_file=Path(survey) if (survey := env.get("PRIVACY_SURVEY_FILE")) else None,
             keystore_url=env.get("PRIVACY_KEYSTORE_URL") or None,
-            drp_business_id=_drp_business(env.get("PRIVACY_DRP_BUSINESS_ID") or ""),
-            drp_agents=parse_agents(env.get("PRIVACY_DRP_AGENTS") or ""),
+            drp_business_id=_drp_business(business or ""),
+            drp_agents=parse_agents(agents or ""),
         )
 
     @property

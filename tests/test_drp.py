@@ -360,3 +360,33 @@ async def test_drp_is_off_without_its_settings(core: PrivacyCore) -> None:
     async with TestClient(TestServer(build_app(Metrics()))) as client:
         response = await client.post("/drp/v1/agent/TEST_AGENT", data=base64.b64encode(b"x"))
     assert response.status == 404
+
+
+# --- settings ---------------------------------------------------------------------------
+
+
+def test_drp_needs_both_settings_or_neither() -> None:
+    from core.errors import ConfigurationError
+    from core.settings import Settings
+
+    with pytest.raises(ConfigurationError, match="both PRIVACY_DRP_BUSINESS_ID"):
+        Settings.from_env({"PRIVACY_DRP_BUSINESS_ID": "TEA_SHOP"})
+
+
+def test_an_agent_key_that_is_not_ed25519_stops_the_start_naming_the_agent() -> None:
+    from core.errors import ConfigurationError
+    from core.settings import Settings
+
+    env = {"PRIVACY_DRP_BUSINESS_ID": "TEA_SHOP", "PRIVACY_DRP_AGENTS": "TEST_AGENT=bm9wZQ=="}
+    with pytest.raises(ConfigurationError, match="TEST_AGENT's key"):
+        Settings.from_env(env)
+
+
+def test_a_business_id_outside_the_directorys_form_is_refused() -> None:
+    from core.errors import ConfigurationError
+    from core.settings import Settings
+
+    key = base64.b64encode(bytes(32)).decode()
+    env = {"PRIVACY_DRP_BUSINESS_ID": "tea-shop", "PRIVACY_DRP_AGENTS": f"TEST_AGENT={key}"}
+    with pytest.raises(ConfigurationError, match="capitals"):
+        Settings.from_env(env)

@@ -15,7 +15,8 @@ from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
-from bot.background.agent_jobs import ask_customer, end_question, post_status
+from bot.background.agent_jobs import ask_customer, end_question, post_status, send_staff_alert
+from bot.background.outreach import send_notice
 from bot.conversation import FlowEngine
 from bot.conversation.events import EventKind, Incoming, Outcome
 from bot.outbound import Outbound
@@ -30,6 +31,7 @@ from tests.drp_support import Drp, claims, customer_with_contacts, drp_server, e
 from tests.fake_telegram import FakeTelegram
 from tests.followup_support import SECRET, freeze, run_steps
 from tests.outbound_support import RecordingSender
+from tests.test_staff_desk import ADMIN, AUDITOR, staff
 
 USER = 5401
 
@@ -181,6 +183,33 @@ async def _ref(core: PrivacyCore) -> str:
         found = await find_customer(IdentityKind.TELEGRAM, str(USER), uow)
     assert found is not None
     return found.ref
+
+
+async def test_staff_who_watch_the_queue_are_alerted_when_a_customer_disowns_a_request(
+    core: PrivacyCore, drp: Drp
+) -> None:
+    await staff(core, ADMIN, AUDITOR)
+    _, made = await drp.agent.ask(drp.http, "deletion", **claims())
+    buttons = await question_buttons(core)
+    await press(core, buttons["🚫 No, I did not ask for this"])
+    sender = RecordingSender()
+    await run_steps(core, "staff_alert", send_staff_alert, Outbound(sender))
+    told = {chat: text for chat, text in sender.texts}
+    assert set(told) == {ADMIN, AUDITOR}  # both roles may see the queue
+    assert made["request_id"] in told[ADMIN]
+    assert "TEST_AGENT" in told[ADMIN]
+
+
+async def test_the_customer_is_told_in_their_chat_of_an_agents_opt_out(
+    core: PrivacyCore, drp: Drp
+) -> None:
+    await drp.agent.ask(drp.http, "sale:opt-out", **claims())
+    sender = RecordingSender()
+    await run_steps(core, "notify", send_notice, Outbound(sender))
+    [(chat, text)] = sender.texts
+    assert chat == USER
+    assert "TEST_AGENT" in text
+    assert "opted you out of the sale and sharing" in text
 
 
 # --- status callbacks ----------------------------------------------------------------------
