@@ -120,15 +120,7 @@ async def run_bot(
         if not settings.webhook_secret:
             raise ConfigurationError("webhook mode needs PRIVACY_WEBHOOK_SECRET")
         token = webhook_token(settings.webhook_secret)
-    hook = PurchaseHook(
-        core, settings.webhook_secret, timedelta(seconds=settings.followup_delay), metrics
-    )
-    if not settings.webhook_secret:
-        log.warning("PRIVACY_WEBHOOK_SECRET is not set: POST /hooks/purchase answers 503")
-    directory = Directory.from_settings(core.settings)
-    drp = DrpHook(core, directory, metrics) if directory is not None else None
-    if directory is not None:
-        log.info("authorized agents (DRP 1.0) on /drp: %d in the directory", len(directory.keys))
+    hook, drp = _hooks(core, settings, metrics)
     app = build_app(
         metrics,
         feed_update=adapter.feed_webhook if webhook else None,
@@ -167,6 +159,22 @@ async def run_bot(
             await asyncio.gather(polling, return_exceptions=True)
         await adapter.close()
         await runner.cleanup()
+
+
+def _hooks(
+    core: PrivacyCore, settings: BotSettings, metrics: Metrics
+) -> tuple[PurchaseHook, DrpHook | None]:
+    """The shop's order system's callback, and the authorized agents' /drp if set."""
+    hook = PurchaseHook(
+        core, settings.webhook_secret, timedelta(seconds=settings.followup_delay), metrics
+    )
+    if not settings.webhook_secret:
+        log.warning("PRIVACY_WEBHOOK_SECRET is not set: POST /hooks/purchase answers 503")
+    directory = Directory.from_settings(core.settings)
+    if directory is None:
+        return hook, None
+    log.info("authorized agents (DRP 1.0) on /drp: %d in the directory", len(directory.keys))
+    return hook, DrpHook(core, directory, metrics)
 
 
 async def _reach_telegram(adapter: Adapter, settings: BotSettings, stop: asyncio.Event) -> None:

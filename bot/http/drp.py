@@ -98,16 +98,11 @@ class DrpHook:
         return await self._answer("check", lambda uow: check_token(cmd, uow), lambda _: {})
 
     async def exercise(self, request: web.Request) -> web.Response:
-        body = await read_limited(request)
-        if body is None:
-            return self._counted("exercise", _error(413, f"body over {MAX_BODY} bytes", True))
-        envelope = OpenEnvelope(
-            self.directory,
-            body,
-            "agent.exercise",
-            token=_bearer(request),
-            version_required=True,
+        envelope = await self._envelope(
+            request, "exercise", "agent.exercise", version_required=True
         )
+        if isinstance(envelope, web.Response):
+            return envelope
 
         async def run(uow: UnitOfWork) -> AgentRequest:
             agent, message = await open_envelope(envelope, uow)
@@ -126,17 +121,15 @@ class DrpHook:
         return await self._answer("status", run, AgentRequest.status_object)
 
     async def revoke(self, request: web.Request) -> web.Response:
-        body = await read_limited(request)
-        if body is None:
-            return self._counted("revoke", _error(413, f"body over {MAX_BODY} bytes", True))
-        envelope = OpenEnvelope(
-            self.directory,
-            body,
+        envelope = await self._envelope(
+            request,
+            "revoke",
             "agent.revoked",
-            token=_bearer(request),
             remember=False,  # revoking twice changes nothing
             envelope_optional=True,
         )
+        if isinstance(envelope, web.Response):
+            return envelope
         request_id = request.match_info["request_id"]
 
         async def run(uow: UnitOfWork) -> AgentRequest:
@@ -150,6 +143,30 @@ class DrpHook:
         return await self._answer("revoke", run, AgentRequest.status_object)
 
     # --- plumbing ---------------------------------------------------------------------
+
+    async def _envelope(
+        self,
+        request: web.Request,
+        call: str,
+        action: str,
+        *,
+        version_required: bool = False,
+        remember: bool = True,
+        envelope_optional: bool = False,
+    ) -> OpenEnvelope | web.Response:
+        """The signed body with the call's bearer token, or the 413 answer."""
+        body = await read_limited(request)
+        if body is None:
+            return self._counted(call, _error(413, f"body over {MAX_BODY} bytes", True))
+        return OpenEnvelope(
+            self.directory,
+            body,
+            action,
+            token=_bearer(request),
+            version_required=version_required,
+            remember=remember,
+            envelope_optional=envelope_optional,
+        )
 
     async def _run(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
         """The call's one transaction, committed here; a refusal rolls it back (its
