@@ -144,6 +144,29 @@ async def test_a_confirmed_copy_goes_to_the_customers_chat_never_to_the_agent(
     assert "results_url" not in status
 
 
+async def test_a_confirmed_opt_in_lifts_the_opt_out_of_sale(core: PrivacyCore, drp: Drp) -> None:
+    await drp.agent.ask(drp.http, "sale:opt-out", **claims())
+    core.clock.advance(timedelta(seconds=1))  # type: ignore[attr-defined]
+    _, made = await drp.agent.ask(drp.http, "sale:opt-in", **claims())
+    buttons = await question_buttons(core)
+    outcome = await press(core, buttons["✅ Yes, it was me"])
+    assert "opt-out of the sale and sharing" in outcome.replies[-1].text
+    async with core.uow() as uow:
+        customer = await uow.customers.get(await _ref(core))
+    assert not customer.flags.opted_out_sharing
+    _, status = await drp.agent.status(drp.http, made["request_id"])
+    assert status["status"] == "fulfilled"
+
+
+async def test_confirmed_categories_are_shown_in_the_chat(core: PrivacyCore, drp: Drp) -> None:
+    _, made = await drp.agent.ask(drp.http, "access:categories", **claims())
+    buttons = await question_buttons(core)
+    outcome = await press(core, buttons["✅ Yes, it was me"])
+    assert any(r.text.startswith("What we hold about you") for r in outcome.replies)
+    _, status = await drp.agent.status(drp.http, made["request_id"])
+    assert status["status"] == "fulfilled"
+
+
 async def test_a_question_left_unanswered_for_14_days_denies_the_request(
     core: PrivacyCore, drp: Drp
 ) -> None:
