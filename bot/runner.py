@@ -8,6 +8,7 @@ import gc
 import itertools
 import logging
 import signal
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -19,6 +20,7 @@ import bot.background.rights_jobs  # noqa: F401
 from bot.background.outreach import Background, start_background
 from bot.background.staff_tasks import run_desk_duties
 from bot.channels.telegram import webhook_token
+from bot.channels.whatsapp import WhatsAppHook, WhatsAppSender
 from bot.conversation import FlowEngine
 from bot.http.app import WEBHOOK_PATH, build_app
 from bot.http.drp import DrpHook
@@ -96,69 +98,140 @@ async def run_bot(
     settle: bool = False,
     outbound: OutboundConfig | None = None,
 ) -> None:
-    """Serve until ``stop`` is set (or SIGINT/SIGTERM); ``settle``: see settle_heap;
-    ``outbound``: the sending limits (default: from the environment)."""
+    """Serve every configured messaging app (Telegram, WhatsApp, or both) until ``stop``
+    is set (or SIGINT/SIGTERM); ``settle``: see settle_heap; ``outbound``: the sending
+    limits (default: from the environment)."""
     stop = stop or _stop_on_signals()
     engine = FlowEngine(core)
     metrics = Metrics()
-    # One path and one budget for everything this process sends, shared with the
-    # bot's other processes through PostgreSQL (bot/outbound/).
     config = outbound or OutboundConfig.from_env()
-    budget = budget_for(core, config)
-    adapter = make_adapter(
-        framework,
-        engine,
-        settings.require_token(),
-        settings.api_base,
-        lambda sender: Outbound(sender, config, metrics, budget),
-    )
+    if not settings.token and settings.whatsapp is None:
+        raise ConfigurationError(
+            "no messaging app is configured: set TELEGRAM_BOT_TOKEN, the WHATSAPP_* settings, "
+            "or both (try `privacy-bot chat` to talk in the terminal)"
+        )
+    telegram = _TelegramSide.make(core, settings, engine, framework, config, metrics)
+    whatsapp = _whatsapp(settings, engine, config, metrics)
     if settle:
         settle_heap()
-    webhook = settings.webhook_url
-    token = None
-    if webhook:
-        if not settings.webhook_secret:
-            raise ConfigurationError("webhook mode needs PRIVACY_WEBHOOK_SECRET")
-        token = webhook_token(settings.webhook_secret)
     hook, drp = _hooks(core, settings, metrics)
     app = build_app(
         metrics,
-        feed_update=adapter.feed_webhook if webhook else None,
-        webhook_token=token,
+        feed_update=telegram.adapter.feed_webhook if telegram and telegram.token else None,
+        webhook_token=telegram.token if telegram else None,
         purchase=hook,
         drp=drp,
+        whatsapp=whatsapp,
     )
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.http_port)
     await site.start()
-    log.info("http listening on %s:%s (%s)", settings.http_host, settings.http_port, framework)
-    polling: asyncio.Task[None] | None = None
-    desk: asyncio.Task[None] | None = None
+    names = [f"telegram ({framework})"] * bool(telegram) + ["whatsapp"] * bool(whatsapp)
+    log.info(
+        "http listening on %s:%s; channels: %s",
+        settings.http_host,
+        settings.http_port,
+        ", ".join(names),
+    )
     background: Background | None = None
     try:
-        await _reach_telegram(adapter, settings, stop)
+        if telegram is not None:
+            await _reach_telegram(telegram.adapter, settings, stop)
         # Follow-ups, notices and the daily retention sweep (bot/background/outreach.py).
-        background = start_background(core, adapter.outbound, metrics)
+        sends = telegram.adapter.outbound if telegram else _outbound_of(whatsapp)
+        background = start_background(core, sends, metrics)
         hook.on_scheduled = background.worker.wake
         if drp is not None:
             drp.on_work = background.worker.wake
-        desk = asyncio.create_task(run_desk_duties(core, adapter, adapter.outbound, stop))
-        if webhook and token:
-            await adapter.set_webhook(webhook.rstrip("/") + WEBHOOK_PATH, token)
-        else:
-            polling = asyncio.create_task(adapter.start_polling())
+        if telegram is not None:
+            await telegram.start(stop)
         await stop.wait()
     finally:
-        if desk is not None:
-            await asyncio.gather(desk, return_exceptions=True)  # it ends when stop is set
+        if telegram is not None:
+            await telegram.stop_desk()
         if background is not None:
             await background.stop()  # lets sends in flight finish: none left half-done
-        await adapter.stop_polling()
-        if polling is not None:
-            await asyncio.gather(polling, return_exceptions=True)
-        await adapter.close()
+        if telegram is not None:
+            await telegram.close()
+        if whatsapp is not None:
+            await whatsapp.close()
         await runner.cleanup()
+
+
+@dataclass
+class _TelegramSide:
+    """The Telegram adapter's life in ``run``: polling or its webhook, and the desk."""
+
+    core: PrivacyCore
+    adapter: Adapter
+    webhook: str | None
+    token: str | None  # Telegram's webhook secret token, in webhook mode
+    polling: asyncio.Task[None] | None = None
+    desk: asyncio.Task[None] | None = None
+
+    @classmethod
+    def make(
+        cls,
+        core: PrivacyCore,
+        settings: BotSettings,
+        engine: FlowEngine,
+        framework: str,
+        config: OutboundConfig,
+        metrics: Metrics,
+    ) -> _TelegramSide | None:
+        if not settings.token:
+            return None
+        # One path and one budget for everything this process sends on Telegram, shared
+        # with the bot's other processes through PostgreSQL (bot/outbound/).
+        budget = budget_for(core, config)
+        adapter = make_adapter(
+            framework,
+            engine,
+            settings.require_token(),
+            settings.api_base,
+            lambda sender: Outbound(sender, config, metrics, budget),
+        )
+        webhook, token = settings.webhook_url, None
+        if webhook:
+            if not settings.webhook_secret:
+                raise ConfigurationError("webhook mode needs PRIVACY_WEBHOOK_SECRET")
+            token = webhook_token(settings.webhook_secret)
+        return cls(core, adapter, webhook, token)
+
+    async def start(self, stop: asyncio.Event) -> None:
+        self.desk = asyncio.create_task(
+            run_desk_duties(self.core, self.adapter, self.adapter.outbound, stop)
+        )
+        if self.webhook and self.token:
+            await self.adapter.set_webhook(self.webhook.rstrip("/") + WEBHOOK_PATH, self.token)
+        else:
+            self.polling = asyncio.create_task(self.adapter.start_polling())
+
+    async def stop_desk(self) -> None:
+        if self.desk is not None:
+            await asyncio.gather(self.desk, return_exceptions=True)  # it ends when stop is set
+
+    async def close(self) -> None:
+        await self.adapter.stop_polling()
+        if self.polling is not None:
+            await asyncio.gather(self.polling, return_exceptions=True)
+        await self.adapter.close()
+
+
+def _whatsapp(
+    settings: BotSettings, engine: FlowEngine, config: OutboundConfig, metrics: Metrics
+) -> WhatsAppHook | None:
+    if settings.whatsapp is None:
+        return None
+    # WhatsApp's own limits (per business number): its own path and budget.
+    outbound = Outbound(WhatsAppSender(settings.whatsapp), config, metrics)
+    return WhatsAppHook(settings.whatsapp, engine, outbound, metrics)
+
+
+def _outbound_of(whatsapp: WhatsAppHook | None) -> Outbound:
+    assert whatsapp is not None
+    return whatsapp.outbound
 
 
 def _hooks(

@@ -9,9 +9,41 @@ from dataclasses import dataclass
 from core.errors import ConfigurationError
 from core.settings import Settings
 
-__all__ = ["BotSettings"]
+__all__ = ["BotSettings", "WhatsAppSettings"]
 
 TELEGRAM_API = "https://api.telegram.org"
+# Meta's Graph API, its version pinned: a new version is a deliberate change here.
+WHATSAPP_API = "https://graph.facebook.com/v21.0"
+
+
+@dataclass(frozen=True)
+class WhatsAppSettings:
+    """The WhatsApp Business (Cloud API) number this bot answers on."""
+
+    access_token: str
+    phone_number_id: str
+    app_secret: str  # checks X-Hub-Signature-256 on every webhook POST
+    verify_token: str  # answers Meta's webhook verification (GET hub.challenge)
+    api_base: str = WHATSAPP_API
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> WhatsAppSettings | None:
+        names = ("ACCESS_TOKEN", "PHONE_NUMBER_ID", "APP_SECRET", "VERIFY_TOKEN")
+        given = {name: env.get(f"WHATSAPP_{name}") or "" for name in names}
+        if not any(given.values()):
+            return None
+        missing = [f"WHATSAPP_{name}" for name, value in given.items() if not value]
+        if missing:
+            raise ConfigurationError(f"WhatsApp needs {', '.join(missing)} as well")
+        if not given["PHONE_NUMBER_ID"].isdigit():
+            raise ConfigurationError("WHATSAPP_PHONE_NUMBER_ID must be the number's id (digits)")
+        return cls(
+            access_token=given["ACCESS_TOKEN"],
+            phone_number_id=given["PHONE_NUMBER_ID"],
+            app_secret=given["APP_SECRET"],
+            verify_token=given["VERIFY_TOKEN"],
+            api_base=(env.get("WHATSAPP_API_BASE") or WHATSAPP_API).rstrip("/"),
+        )
 
 
 @dataclass(frozen=True)
@@ -25,6 +57,8 @@ class BotSettings:
     http_port: int
     followup_delay: int
     start_timeout: int = 120  # seconds to keep trying Telegram at start
+    whatsapp: WhatsAppSettings | None = None
+    public_url: str | None = None  # where customers reach the HTTP server (export links)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BotSettings:
@@ -39,6 +73,9 @@ class BotSettings:
             http_port=_int(env, "PRIVACY_HTTP_PORT", 8080),
             followup_delay=_int(env, "PRIVACY_FOLLOWUP_DELAY", 3 * 24 * 3600),
             start_timeout=_int(env, "TELEGRAM_START_TIMEOUT", 120),
+            whatsapp=WhatsAppSettings.from_env(env),
+            public_url=(env.get("PRIVACY_PUBLIC_URL") or env.get("PRIVACY_WEBHOOK_URL") or "")
+            or None,
         )
 
     def require_token(self) -> str:

@@ -17,7 +17,7 @@ import weakref
 from typing import Any
 
 from bot.conversation import consent, help, requests, rights, staff, survey
-from bot.conversation.events import EventKind, Incoming, Outcome, Reply
+from bot.conversation.events import WHATSAPP, EventKind, Incoming, Outcome, Reply
 from bot.conversation.intents import route_for
 from bot.conversation.routes import RouteMap, build_route_map
 from bot.conversation.turn import Turn, merged_state, parse_press
@@ -39,6 +39,7 @@ from core.services.customers import (
     mark_reachable,
     report_blocked,
 )
+from core.services.inbound import FirstDelivery, first_delivery
 from core.storage import UnitOfWork
 
 __all__ = ["FlowEngine"]
@@ -104,8 +105,14 @@ class FlowEngine:
     async def _handle(self, event: Incoming) -> Outcome:
         """One turn, one transaction: opened here, committed once at its end."""
         async with self.core.uow() as uow:
-            # The desk first; None: the event is the customers' business.
-            outcome = await staff.dispatch(self.routes, self.core, event, uow)
+            if event.platform_id is not None and not await first_delivery(
+                FirstDelivery(event.channel, event.platform_id), uow
+            ):
+                return Outcome()  # a redelivery of a message handled already
+            # The desk first (staff work on Telegram); None: the customers' business.
+            outcome = None
+            if event.channel != WHATSAPP:
+                outcome = await staff.dispatch(self.routes, self.core, event, uow)
             if outcome is None:
                 outcome = await self._customer_turn(event, uow)
             await uow.commit()
@@ -149,7 +156,7 @@ class FlowEngine:
         """The customer (registered at first contact), their saved conversation state, and
         whether they are new here after an erasure of their earlier data."""
         cmd = RegisterCustomer(
-            IdentityKind.TELEGRAM,
+            IdentityKind.WHATSAPP if event.channel == WHATSAPP else IdentityKind.TELEGRAM,
             str(event.user_id),
             language=locale_for(event.language_code),
             channel=event.channel,

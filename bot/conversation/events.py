@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-__all__ = ["Button", "EventKind", "Incoming", "Outcome", "Reply"]
+__all__ = ["WHATSAPP", "Button", "EventKind", "Incoming", "Outcome", "Reply"]
+
+WHATSAPP = "whatsapp"  # an Incoming's channel; the others: "telegram", "console"
 
 
 class EventKind(StrEnum):
@@ -36,6 +38,7 @@ class Incoming:
     private: bool = True
     from_bot: bool = False
     channel: str = "telegram"
+    platform_id: str | None = None  # the platform's message id, where it redelivers (WhatsApp)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.channels.telegram import secret_matches
+from bot.channels.whatsapp import WhatsAppHook
 from bot.http.drp import DrpHook
 from bot.http.metrics import Metrics
 from bot.http.purchase import PurchaseHook
@@ -31,6 +32,7 @@ def build_app(
     webhook_token: str | None = None,
     purchase: PurchaseHook | None = None,
     drp: DrpHook | None = None,
+    whatsapp: WhatsAppHook | None = None,
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
     app.router.add_get("/healthz", _healthz)
@@ -39,6 +41,8 @@ def build_app(
         purchase.register(app)
     if drp is not None:  # else every /drp path answers 404: DRP is off
         drp.register(app)
+    if whatsapp is not None:
+        whatsapp.register(app)
     if feed_update is not None and webhook_token is not None:
         app.router.add_post(WEBHOOK_PATH, _webhook_handler(feed_update, webhook_token, metrics))
     return app

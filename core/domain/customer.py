@@ -17,6 +17,7 @@ class IdentityKind(StrEnum):
     PHONE = "phone"
     EMAIL = "email"
     MEMBER = "member"
+    WHATSAPP = "whatsapp"  # the wa_id WhatsApp gives: the number's digits, verified by it
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,13 @@ class Customer:
         except (ZoneInfoNotFoundError, ValueError, OSError):
             # OSError: a directory of the zone database ("America") is no zone.
             return default
+
+    @property
+    def whatsapp_id(self) -> str | None:
+        for identity in self.identities:
+            if identity.kind is IdentityKind.WHATSAPP:
+                return identity.value
+        return None
 
     @property
     def telegram_chat_id(self) -> int | None:

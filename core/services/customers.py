@@ -31,6 +31,9 @@ __all__ = [
 
 LANGUAGES = ("en", "zh_Hans", "zh_Hant")
 # Identities that are also contact data the customer can see and correct.
+# Identities the messaging platform itself proves: the account writing is that id.
+_VERIFIED_BY_PLATFORM = frozenset({IdentityKind.TELEGRAM, IdentityKind.WHATSAPP})
+
 _CONTACT_FIELD = {
     IdentityKind.PHONE: "phone",
     IdentityKind.EMAIL: "email",
@@ -55,6 +58,11 @@ def normalise_identity(kind: IdentityKind, raw: str, default_region: str) -> str
         return normalise_phone(raw, default_region)
     if kind is IdentityKind.EMAIL:
         return normalise_email(raw)
+    if kind is IdentityKind.WHATSAPP:
+        digits = raw.strip().lstrip("+")
+        if not (digits.isascii() and digits.isdigit() and 6 <= len(digits) <= 15):
+            raise InvalidInput("not a WhatsApp id", code="bad_identity")
+        return digits
     value = raw.strip()
     if not value:
         raise InvalidInput("an identity must not be empty", code="bad_identity")
@@ -74,6 +82,9 @@ async def register_customer(cmd: RegisterCustomer, uow: UnitOfWork) -> tuple[Cus
         return existing, False
     if not cmd.create:
         raise NotFound("nobody is known by this identity", code="unknown_customer")
+    phone = f"+{value}" if cmd.kind is IdentityKind.WHATSAPP else None
+    if phone is not None and (joined := await _join_by_verified_phone(value, phone, uow)):
+        return joined, False
     now = uow.now()
     customer = Customer(
         ref=new_ref("c"),
@@ -82,10 +93,14 @@ async def register_customer(cmd: RegisterCustomer, uow: UnitOfWork) -> tuple[Cus
         language=cmd.language if cmd.language in LANGUAGES else "en",
         jurisdiction=uow.policy.default_jurisdiction,
         name=cmd.name,
-        identities=[Identity(cmd.kind, value, verified=cmd.kind is IdentityKind.TELEGRAM)],
+        identities=[Identity(cmd.kind, value, verified=cmd.kind in _VERIFIED_BY_PLATFORM)],
     )
     if cmd.kind in _CONTACT_FIELD:
         setattr(customer, _CONTACT_FIELD[cmd.kind], value)
+    if phone is not None and await uow.customers.find(IdentityKind.PHONE, phone) is None:
+        # WhatsApp verified the number: it is their verified phone too.
+        customer.identities.append(Identity(IdentityKind.PHONE, phone, verified=True))
+        customer.phone = phone
     try:
         async with uow.session.begin_nested():
             await uow.customers.add(customer)
@@ -104,6 +119,24 @@ async def register_customer(cmd: RegisterCustomer, uow: UnitOfWork) -> tuple[Cus
         details={"identity": cmd.kind.value, "channel": cmd.channel},
     )
     return customer, True
+
+
+async def _join_by_verified_phone(wa_id: str, phone: str, uow: UnitOfWork) -> Customer | None:
+    """The customer already known by this phone, verified (on Telegram, say), now also
+    on WhatsApp: one customer across apps. Never on an unverified claim of the number."""
+    owner = await uow.customers.find(IdentityKind.PHONE, phone, lock=True)
+    if owner is None or not any(
+        i.kind is IdentityKind.PHONE and i.value == phone and i.verified for i in owner.identities
+    ):
+        return None
+    await uow.customers.add_identity(owner.ref, Identity(IdentityKind.WHATSAPP, wa_id, True))
+    await uow.record(
+        customer_actor(owner.ref),
+        "customer.joined",
+        subject_ref=owner.ref,
+        details={"identity": IdentityKind.WHATSAPP.value, "by": "verified_phone"},
+    )
+    return await uow.customers.get(owner.ref, lock=True)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from core.domain.actor import Actor
 from core.domain.agent_request import FINAL_KEPT
 from core.domain.calendar import Duration
 from core.services._common import SYSTEM
+from core.services.inbound import SEEN_MESSAGE_TTL
 from core.services.jobs import EnqueueJob, enqueue_job
 from core.services.outreach.purchases import SIGNATURE_TTL
 from core.storage import UnitOfWork
@@ -92,6 +93,7 @@ class RetentionPlan:
     jobs: int = 0
     signatures: int = 0
     agent_requests: int = 0  # final statuses past their keeping time (DRP)
+    seen_messages: int = 0  # platform message ids older than a redelivery can be
 
     def totals(self) -> dict[str, int]:
         totals: dict[str, int] = {}
@@ -104,6 +106,8 @@ class RetentionPlan:
             totals["signatures"] = self.signatures
         if self.agent_requests:
             totals["agent_requests"] = self.agent_requests
+        if self.seen_messages:
+            totals["seen_messages"] = self.seen_messages
         return totals
 
 
@@ -118,6 +122,7 @@ class _Cutoffs:
     jobs: datetime
     signatures: datetime
     agent_requests: datetime
+    seen_messages: datetime
 
 
 def _cutoffs(uow: UnitOfWork, now: datetime) -> _Cutoffs:
@@ -143,6 +148,7 @@ def _cutoffs(uow: UnitOfWork, now: datetime) -> _Cutoffs:
         jobs=now - JOB_TTL,
         signatures=now - SIGNATURE_TTL,
         agent_requests=now - FINAL_KEPT,
+        seen_messages=now - SEEN_MESSAGE_TTL,
     )
 
 
@@ -172,6 +178,7 @@ async def plan_retention(uow: UnitOfWork) -> RetentionPlan:
     plan.jobs = await repo.finished_jobs(cut.jobs)
     plan.signatures = await repo.old_signatures(cut.signatures)
     plan.agent_requests = await repo.old_agent_requests(cut.agent_requests)
+    plan.seen_messages = await repo.old_seen_messages(cut.seen_messages)
     return plan
 
 
@@ -347,6 +354,8 @@ async def _housekeeping(
     result.signatures = await repo.remove_signatures(cut.signatures) if plan.signatures else 0
     if plan.agent_requests:
         result.agent_requests = await repo.remove_agent_requests(cut.agent_requests)
+    if plan.seen_messages:
+        result.seen_messages = await repo.remove_seen_messages(cut.seen_messages)
 
 
 RETENTION = "retention"

@@ -41,6 +41,7 @@ from core.storage.repositories import (
     PurchaseRepository,
     RequestRepository,
     RetentionRepository,
+    SeenMessageRepository,
     SendBudgetRepository,
     SignatureRepository,
     StaffRepository,
@@ -96,6 +97,7 @@ class UnitOfWork:
         self.holdings = HoldingsRepository(self.session)
         self.suppressions = SuppressionRepository(self.session, self.indexer)
         self.signatures = SignatureRepository(self.session)
+        self.seen_messages = SeenMessageRepository(self.session)
         self.agents = AgentRepository(self.session, self.indexer.derive("agent-token"))
         self.pages = PageStore(self.session)
         self.followups = FollowupRepository(self.session)

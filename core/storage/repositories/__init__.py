@@ -17,6 +17,7 @@ from core.storage.repositories.pages import PageStore
 from core.storage.repositories.purchases import PurchaseRepository
 from core.storage.repositories.requests import RequestRepository
 from core.storage.repositories.retention import RetentionRepository
+from core.storage.repositories.seen_messages import SeenMessageRepository
 from core.storage.repositories.sending import SendBudgetRepository
 from core.storage.repositories.signatures import SignatureRepository
 from core.storage.repositories.staff import StaffRepository
@@ -38,6 +39,7 @@ __all__ = [
     "PurchaseRepository",
     "RequestRepository",
     "RetentionRepository",
+    "SeenMessageRepository",
     "SendBudgetRepository",
     "SignatureRepository",
     "StaffRepository",

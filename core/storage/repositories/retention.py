@@ -43,6 +43,7 @@ from core.storage.tables import (
     NonceRow,
     PurchaseRow,
     RequestAnswerRow,
+    SeenMessageRow,
     SurveyAnswerRow,
 )
 
@@ -194,6 +195,11 @@ class RetentionRepository:
             select(func.count())
             .select_from(AgentRequestRow)
             .where(AgentRequestRow.closed_at < closed_before)
+        )
+
+    async def old_seen_messages(self, before: datetime) -> int:
+        return await self._count(
+            select(func.count()).select_from(SeenMessageRow).where(SeenMessageRow.seen_at < before)
         )
 
     async def old_signatures(self, before: datetime) -> int:
@@ -352,6 +358,12 @@ class RetentionRepository:
     async def remove_agent_requests(self, closed_before: datetime) -> int:
         result = await self._session.execute(
             delete(AgentRequestRow).where(AgentRequestRow.closed_at < closed_before)
+        )
+        return _count(result)
+
+    async def remove_seen_messages(self, before: datetime) -> int:
+        result = await self._session.execute(
+            delete(SeenMessageRow).where(SeenMessageRow.seen_at < before)
         )
         return _count(result)
 

@@ -19,6 +19,7 @@ from core.storage.tables.jobs import JobRow
 from core.storage.tables.meta import MetaRow
 from core.storage.tables.purchases import PurchaseRow
 from core.storage.tables.requests import DataRequestRow, PendingChangeRow, RequestAnswerRow
+from core.storage.tables.seen_messages import SeenMessageRow
 from core.storage.tables.sending import SendChatRow, SendPauseRow, SendPermitRow
 from core.storage.tables.signatures import NonceRow
 from core.storage.tables.staff import StaffConversationRow, StaffRow
@@ -46,6 +47,7 @@ __all__ = [
     "PendingChangeRow",
     "PurchaseRow",
     "RequestAnswerRow",
+    "SeenMessageRow",
     "SendChatRow",
     "SendPauseRow",
     "SendPermitRow",
