@@ -16,7 +16,12 @@ from core.domain.customer import IdentityKind
 from core.services import RegisterCustomer, register_customer
 from core.settings import Settings
 
-pytest_plugins = ["tests.fake_telegram.plugin", "tests.chat_fixtures", "tests.process_support"]
+pytest_plugins = [
+    "tests.fake_telegram.plugin",
+    "tests.fake_whatsapp.plugin",
+    "tests.chat_fixtures",
+    "tests.process_support",
+]
 
 # No per-example time limit: a loaded CI machine made a 200 ms deadline fail a
 # property that holds; speed is measured by bench/, never asserted in tests.
