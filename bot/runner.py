@@ -24,6 +24,7 @@ from bot.channels.whatsapp import WhatsAppHook, WhatsAppSender
 from bot.conversation import FlowEngine
 from bot.http.app import WEBHOOK_PATH, build_app
 from bot.http.drp import DrpHook
+from bot.http.exports import ExportLinks
 from bot.http.metrics import Metrics
 from bot.http.purchase import PurchaseHook
 from bot.outbound import (
@@ -32,6 +33,7 @@ from bot.outbound import (
     OutboundConfig,
     Rejected,
     SendError,
+    Unconfigured,
     budget_for,
 )
 from bot.settings import BotSettings
@@ -122,6 +124,7 @@ async def run_bot(
         purchase=hook,
         drp=drp,
         whatsapp=whatsapp,
+        exports=ExportLinks(core, metrics),
     )
     runner = web.AppRunner(app)
     await runner.setup()
@@ -139,8 +142,10 @@ async def run_bot(
         if telegram is not None:
             await _reach_telegram(telegram.adapter, settings, stop)
         # Follow-ups, notices and the daily retention sweep (bot/background/outreach.py).
-        sends = telegram.adapter.outbound if telegram else _outbound_of(whatsapp)
-        background = start_background(core, sends, metrics)
+        # Unprompted messages go to the customer's app (core/domain/reach.py).
+        sends = telegram.adapter.outbound if telegram else Outbound(Unconfigured("Telegram"))
+        others = {"whatsapp": whatsapp.outbound} if whatsapp else {}
+        background = start_background(core, sends, metrics, channels=others)
         hook.on_scheduled = background.worker.wake
         if drp is not None:
             drp.on_work = background.worker.wake
@@ -227,11 +232,6 @@ def _whatsapp(
     # WhatsApp's own limits (per business number): its own path and budget.
     outbound = Outbound(WhatsAppSender(settings.whatsapp), config, metrics)
     return WhatsAppHook(settings.whatsapp, engine, outbound, metrics)
-
-
-def _outbound_of(whatsapp: WhatsAppHook | None) -> Outbound:
-    assert whatsapp is not None
-    return whatsapp.outbound
 
 
 def _hooks(

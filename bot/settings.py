@@ -58,7 +58,6 @@ class BotSettings:
     followup_delay: int
     start_timeout: int = 120  # seconds to keep trying Telegram at start
     whatsapp: WhatsAppSettings | None = None
-    public_url: str | None = None  # where customers reach the HTTP server (export links)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> BotSettings:
@@ -74,8 +73,6 @@ class BotSettings:
             followup_delay=_int(env, "PRIVACY_FOLLOWUP_DELAY", 3 * 24 * 3600),
             start_timeout=_int(env, "TELEGRAM_START_TIMEOUT", 120),
             whatsapp=WhatsAppSettings.from_env(env),
-            public_url=(env.get("PRIVACY_PUBLIC_URL") or env.get("PRIVACY_WEBHOOK_URL") or "")
-            or None,
         )
 
     def require_token(self) -> str:

@@ -32,6 +32,9 @@ class Settings:
     # Ed25519 verify key (PRIVACY_DRP_AGENTS="AGENT_ID=<key>,..."). Off while unset.
     drp_business_id: str | None = None
     drp_agents: tuple[tuple[str, str], ...] = ()
+    # Where customers reach the bot's HTTP server from outside (PRIVACY_PUBLIC_URL,
+    # else PRIVACY_WEBHOOK_URL): the base of the single-use links to their copy.
+    public_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -55,6 +58,7 @@ class Settings:
             keystore_url=env.get("PRIVACY_KEYSTORE_URL") or None,
             drp_business_id=_drp_business(business or ""),
             drp_agents=parse_agents(agents or ""),
+            public_url=_public_url(env),
         )
 
     @property
@@ -154,3 +158,10 @@ def parse_agents(raw: str) -> tuple[tuple[str, str], ...]:
             raise ConfigurationError(f"PRIVACY_DRP_AGENTS: {agent} is listed twice")
         agents[agent] = key
     return tuple(agents.items())
+
+
+def _public_url(env: Mapping[str, str]) -> str | None:
+    url = (env.get("PRIVACY_PUBLIC_URL") or env.get("PRIVACY_WEBHOOK_URL") or "").rstrip("/")
+    if url and not allowed_url(url):
+        raise ConfigurationError("PRIVACY_PUBLIC_URL must be an https:// URL")
+    return url or None

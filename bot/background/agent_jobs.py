@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from dataclasses import replace
 
 from bot.background.staff_tasks import staff_language
 from bot.background.webhooks import SignedPoster, Unreachable
@@ -49,10 +50,11 @@ async def ask_customer(job: Job, ctx: JobContext) -> None:
         return  # settled in the step's transaction, committed by the worker
     assert start.customer is not None
     assert start.request is not None
-    assert start.chat_id is not None
+    assert start.chat is not None
     reply = agent.compose_question(ctx.core, start.customer, start.request, token)
+    reply = replace(reply, template=start.chat.template)
     await ctx.uow.commit()  # the buttons' token is saved: a press finds it
-    delivery = await ctx.outbound.send(start.chat_id, reply, SendKind.NOTICE)
+    delivery = await ctx.via(start.chat.channel).send(start.chat.id, reply, SendKind.NOTICE)
     await finish_question(FinishQuestion(job, ctx.worker, delivery), ctx.uow)
 
 

@@ -103,13 +103,14 @@ async def send_notice(job: Job, ctx: JobContext) -> None:
     start = await start_notice(job, ctx.worker, ctx.uow)
     if not start.send:
         return
-    assert start.chat_id is not None
+    assert start.chat is not None
     t = Translator(start.language)
     text = notice_text(t, start.message_key, start.params or {}, start.zone)
     # Only read so far; ended so that no transaction stays open during the send.
     await ctx.uow.commit()
     # At least once: a notice about the customer's rights must arrive.
-    delivery = await ctx.outbound.send(start.chat_id, Reply(text=text), SendKind.NOTICE)
+    reply = Reply(text=text, template=start.chat.template)
+    delivery = await ctx.via(start.chat.channel).send(start.chat.id, reply, SendKind.NOTICE)
     await finish_notice(FinishNotice(job, ctx.worker, delivery), ctx.uow)
 
 
@@ -124,13 +125,15 @@ async def send_incident_notice(job: Job, ctx: JobContext) -> None:
         return  # settled in the step's transaction, committed by the worker
     assert start.customer is not None
     assert start.incident is not None
-    assert start.chat_id is not None
+    assert start.chat is not None
     reply = incident.compose_notice(
         ctx.core, start.customer, start.incident, start.categories, token
     )
+    reply = replace(reply, template=start.chat.template)
     await ctx.uow.commit()  # only read so far
     marker = _IncidentMarker(replace(cmd, mark=True), ctx.uow)
-    delivery = await ctx.outbound.send(start.chat_id, reply, SendKind.INCIDENT, marker=marker)
+    outbound = ctx.via(start.chat.channel)
+    delivery = await outbound.send(start.chat.id, reply, SendKind.INCIDENT, marker=marker)
     if delivery is not Delivery.CALLED_OFF:
         await finish_incident_notice(FinishIncidentNotice(job, ctx.worker, delivery), ctx.uow)
 
@@ -184,9 +187,15 @@ class Background:
 
 
 def start_background(
-    core: PrivacyCore, outbound: Outbound, metrics: Metrics, *, daily: bool = True
+    core: PrivacyCore,
+    outbound: Outbound,
+    metrics: Metrics,
+    *,
+    daily: bool = True,
+    channels: dict[str, Outbound] | None = None,
 ) -> Background:
-    worker = Worker(core, outbound, metrics=metrics)
+    """``outbound``: Telegram's path; ``channels``: the other apps' (WhatsApp)."""
+    worker = Worker(core, outbound, metrics=metrics, channels=channels or {})
     worker.start()
     background = Background(worker)
     if daily:

@@ -34,11 +34,13 @@ from bot.background.worker import JobContext, JobHandler, register_handler, run_
 from bot.conversation.events import Reply
 from bot.http.metrics import Metrics
 from bot.outbound import Outbound, SendKind
-from bot.render.export import build_export
+from bot.render.export import ExportFile, build_export
 from bot.render.i18n import Translator
+from bot.render.links import export_url
 from bot.settings import BotSettings
 from core.app import PrivacyCore
 from core.domain.job import Job
+from core.domain.reach import WHATSAPP, Chat, reach
 from core.domain.requests import Delivery
 from core.errors import DataShredded, NotFound
 from core.services.customers import mark_unreachable
@@ -66,6 +68,7 @@ from core.services.rights.export import (
     export_uncertain,
     start_export_delivery,
 )
+from core.services.rights.links import IssueExportLink, issue_export_link
 from core.services.rights.rectification import RECTIFY, apply_correction
 from core.storage import UnitOfWork
 
@@ -84,6 +87,7 @@ class RightsJobs:
     webhook_secret: str | None
     worker: str = "rights"
     timeout: float = 10.0
+    channels: dict[str, Outbound] = field(default_factory=dict)  # the other apps' paths
     _poster: SignedPoster | None = field(default=None, repr=False)
 
     def handlers(self) -> dict[str, JobHandler]:
@@ -114,6 +118,9 @@ class RightsJobs:
         outbound = self.outbound or Outbound(_Silent())
         return JobContext(self.core, self.worker, outbound, Metrics(), uow)
 
+    def _via(self, channel: str) -> Outbound | None:
+        return self.channels.get(channel, self.outbound)
+
     async def close(self) -> None:
         if self._poster is not None:
             await self._poster.close()
@@ -133,12 +140,13 @@ class RightsJobs:
         # Also after STOP: an erasure carried out in the chat leaves folding to this job.
         ctx.after_commit(lambda: fold_erased_pages(ctx.uow))
 
-    async def _last_message(self, chat_id: int, language: str) -> None:
+    async def _last_message(self, chat: Chat, language: str) -> None:
         """Sent before the key goes: afterwards the chat id cannot be read any more."""
-        if self.outbound is None:
+        outbound = self._via(chat.channel)
+        if outbound is None:
             return
-        text = Translator(language)("rights.erase.done")
-        delivery = await self.outbound.send(chat_id, Reply(text=text), SendKind.NOTICE)
+        reply = Reply(text=Translator(language)("rights.erase.done"), template=chat.template)
+        delivery = await outbound.send(chat.id, reply, SendKind.NOTICE)
         if delivery is not Sent.SENT:  # blocked bot, network: the erasure goes on
             log.warning("erasure confirmation not sent delivery=%s", delivery)
 
@@ -157,6 +165,23 @@ class RightsJobs:
         else:
             await self._deliver(job, ctx, request.customer_ref)
 
+    async def _copy(
+        self, chat: Chat | None, language: str, built: ExportFile, ref: str, uow: UnitOfWork
+    ) -> Reply | None:
+        """The copy as the customer's app takes it: the ZIP itself, or (WhatsApp, which
+        takes no ZIP) a single-use link to it; None when neither can go."""
+        t = Translator(language)
+        if chat is None or chat.channel != WHATSAPP:
+            caption = t("rights.export.caption", request=ref)
+            return Reply(text=caption, document=(built.name, built.content))
+        base = self.core.settings.public_url
+        if base is None:
+            return None
+        request = await uow.requests.get(ref)
+        token = await issue_export_link(IssueExportLink(request), uow)
+        text = t("rights.export.link", request=ref, url=export_url(base, token))
+        return Reply(text=text, template=chat.template)
+
     async def _deliver(self, job: Job, ctx: JobContext, customer_ref: str) -> None:
         uow, ref = ctx.uow, str(job.payload["request"])
         try:
@@ -166,17 +191,17 @@ class RightsJobs:
         except (NotFound, DataShredded):
             await complete_job(job, ctx.worker, uow)  # erased meanwhile: nothing to send
             return
-        chat = customer.telegram_chat_id
-        if chat is None or self.outbound is None:
+        chat = reach(customer, "export", uow.policy.whatsapp, uow.now())
+        outbound = self._via(chat.channel) if chat is not None else None
+        reply = await self._copy(chat, customer.language, built, ref, uow)
+        if chat is None or outbound is None or reply is None:
             await _later(job, ctx, "no way to deliver")
             return
-        caption = Translator(customer.language)("rights.export.caption", request=ref)
-        await uow.commit()  # only read so far: no transaction waits with the document
-        reply = Reply(text=caption, document=(built.name, built.content))
+        await uow.commit()  # a link is stored; no transaction waits with the send
         marker = _ExportMarker(job, ctx, ref)
-        delivery = await self.outbound.send(chat, reply, SendKind.EXPORT, marker=marker)
+        delivery = await outbound.send(chat.id, reply, SendKind.EXPORT, marker=marker)
         if delivery is Sent.SENT:
-            await complete_export(ref, len(built.content), uow)
+            await complete_export(ref, len(reply.document[1]) if reply.document else 0, uow)
             await complete_job(job, ctx.worker, uow)
         elif delivery is Sent.UNKNOWN:
             await _export_uncertain(job, ctx, ref, "delivery_unknown")
@@ -291,7 +316,7 @@ class _Silent:
 def _registered(kind: str) -> JobHandler:
     async def handle(job: Job, ctx: JobContext) -> None:
         secret = BotSettings.from_env().webhook_secret
-        jobs = RightsJobs(ctx.core, ctx.outbound, secret, worker=ctx.worker)
+        jobs = RightsJobs(ctx.core, ctx.outbound, secret, worker=ctx.worker, channels=ctx.channels)
         try:
             await jobs.handlers()[kind](job, ctx)
         finally:

@@ -77,6 +77,12 @@ class JobContext:
     metrics: Metrics
     uow: UnitOfWork
     committed: list[AfterCommit] = field(default_factory=list)
+    # The other messaging apps' paths, by channel (``outbound`` is Telegram's, or the
+    # only app's): unprompted messages go where core.domain.reach says.
+    channels: dict[str, Outbound] = field(default_factory=dict)
+
+    def via(self, channel: str) -> Outbound:
+        return self.channels.get(channel, self.outbound)
 
     def after_commit(self, action: AfterCommit) -> None:
         """Run ``action`` once the step's work is committed (never if it is rolled back)."""
@@ -131,6 +137,7 @@ class Worker:
     lease: timedelta = timedelta(minutes=1)  # renewed while the job runs
     housekeeping_every: float = 300.0
     metrics: Metrics = field(default_factory=Metrics)
+    channels: dict[str, Outbound] = field(default_factory=dict)  # see JobContext.via
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _running: dict[asyncio.Task[None], int] = field(default_factory=dict)  # task -> job id
@@ -233,7 +240,9 @@ class Worker:
 
     async def _run_job(self, job: Job) -> None:
         def context(uow: UnitOfWork) -> JobContext:
-            return JobContext(self.core, self.ident, self.outbound, self.metrics, uow)
+            return JobContext(
+                self.core, self.ident, self.outbound, self.metrics, uow, channels=self.channels
+            )
 
         try:
             await run_step(self.core, job, context, self.handlers[job.kind])

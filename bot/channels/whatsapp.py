@@ -238,8 +238,11 @@ def _to(chat_id: int) -> dict[str, Any]:
 
 
 def messages_for(reply: Reply) -> list[dict[str, Any]]:
-    """The message(s) that show a reply: text, reply buttons, or lists of 10."""
+    """The message(s) that show a reply: text, reply buttons, lists of 10, or the
+    approved template the core chose outside the 24-hour window."""
     buttons = [b for row in reply.buttons for b in row]
+    if reply.template is not None:
+        return [_template(reply.template, reply.text, buttons)]
     text = reply.text or " "
     if not buttons:
         return [_text(part) for part in _parts(text, TEXT_LIMIT)]
@@ -257,6 +260,27 @@ def messages_for(reply: Reply) -> list[dict[str, Any]]:
         listed: dict[str, Any] = {"button": LIST_BUTTON, "sections": [{"rows": rows}]}
         out.append(_interactive("list", body if start == 0 else "…", listed))
     return out
+
+
+def _template(template: tuple[str, str], text: str, buttons: list[Button]) -> dict[str, Any]:
+    """The template with the message as its body parameter (no line breaks allowed
+    there) and each button's checked payload on its quick replies, in order."""
+    name, language = template
+    flat = " · ".join(line.strip() for line in text.splitlines() if line.strip())
+    components: list[dict[str, Any]] = [
+        {"type": "body", "parameters": [{"type": "text", "text": flat[:BODY_LIMIT]}]}
+    ]
+    components += [
+        {
+            "type": "button",
+            "sub_type": "quick_reply",
+            "index": str(i),
+            "parameters": [{"type": "payload", "payload": b.data}],
+        }
+        for i, b in enumerate(buttons[:MAX_BUTTONS])
+    ]
+    body = {"name": name, "language": {"code": language}, "components": components}
+    return {"type": "template", "template": body}
 
 
 def _text(body: str) -> dict[str, Any]:

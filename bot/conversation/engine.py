@@ -37,6 +37,7 @@ from core.services.customers import (
     ReportBlocked,
     erased_before,
     mark_reachable,
+    note_message,
     report_blocked,
 )
 from core.services.inbound import FirstDelivery, first_delivery
@@ -165,6 +166,8 @@ class FlowEngine:
         customer, created = await register_customer(cmd, uow)
         came_back = created and await erased_before(customer.ref, uow)
         customer = await mark_reachable(customer, uow)
+        if event.channel == WHATSAPP:  # a press is a message there too
+            customer = await note_message(customer, uow)  # the 24-hour window runs from here
         return customer, await load_conversation(customer.ref, uow), came_back
 
     async def _route(self, turn: Turn) -> None:

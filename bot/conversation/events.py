@@ -55,6 +55,9 @@ class Reply:
     document: tuple[str, bytes] | None = None  # (file name, content)
     photo: bytes | None = None
     ask_contact: str | None = None  # label of a "share my contact" keyboard button
+    # WhatsApp outside the 24-hour window: the approved template (name, language code)
+    # that carries ``text`` as its one parameter (core/domain/reach.py decides).
+    template: tuple[str, str] | None = None
 
 
 @dataclass

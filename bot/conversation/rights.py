@@ -15,10 +15,11 @@
 
 from __future__ import annotations
 
-from bot.conversation.events import Button, Reply
+from bot.conversation.events import WHATSAPP, Button, Reply
 from bot.conversation.formatting import local_time, regime_name, tick
 from bot.conversation.turn import Press, Turn
 from bot.render.export import build_export, duration_text
+from bot.render.links import export_url
 from core.domain.requests import DataRequest, RequestKind, RequestState
 from core.domain.rights import max_length, may_ask_to_share_again
 from core.domain.rules import purpose_in_use
@@ -31,6 +32,7 @@ from core.services.rights.erasure import (
     request_erasure,
 )
 from core.services.rights.export import RequestExport, complete_export, holdings, request_export
+from core.services.rights.links import IssueExportLink, issue_export_link
 from core.services.rights.processing import (
     ChooseJurisdiction,
     Flag,
@@ -168,15 +170,30 @@ async def export(turn: Turn) -> None:
 async def send_copy(turn: Turn, request: DataRequest, background: bool) -> None:
     """The copy in this turn, or word that a job prepares it (a long history, or one
     that staff approve first)."""
-    t = turn.t
+    t, whatsapp = turn.t, turn.event.channel == WHATSAPP
     if background:
-        turn.say(t("rights.export.preparing", request=request.ref, due=_due(turn, request)))
+        key = "rights.export.preparing_link" if whatsapp else "rights.export.preparing"
+        turn.say(t(key, request=request.ref, due=_due(turn, request)))
+        return
+    if whatsapp:  # WhatsApp carries no ZIP: a single-use link instead
+        await _send_link(turn, request)
         return
     # Small histories only (larger ones go to the job): quick enough for the turn.
     built = await build_export(turn.core, turn.customer.ref, turn.uow)
     await complete_export(request.ref, len(built.content), turn.uow)
     caption = t("rights.export.caption", request=request.ref)
     turn.reply(Reply(text=caption, document=(built.name, built.content)))
+
+
+async def _send_link(turn: Turn, request: DataRequest) -> None:
+    base = turn.core.settings.public_url
+    if base is None:
+        officer = turn.core.policy.privacy_officer or "/help"
+        turn.say(turn.t("rights.export.no_link", request=request.ref, officer=officer))
+        return
+    token = await issue_export_link(IssueExportLink(request), turn.uow)
+    await complete_export(request.ref, 0, turn.uow)
+    turn.say(turn.t("rights.export.link", request=request.ref, url=export_url(base, token)))
 
 
 # --- /delete ------------------------------------------------------------------------

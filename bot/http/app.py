@@ -12,6 +12,7 @@ from aiohttp import web
 from bot.channels.telegram import secret_matches
 from bot.channels.whatsapp import WhatsAppHook
 from bot.http.drp import DrpHook
+from bot.http.exports import ExportLinks
 from bot.http.metrics import Metrics
 from bot.http.purchase import PurchaseHook
 
@@ -33,6 +34,7 @@ def build_app(
     purchase: PurchaseHook | None = None,
     drp: DrpHook | None = None,
     whatsapp: WhatsAppHook | None = None,
+    exports: ExportLinks | None = None,
 ) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY)
     app.router.add_get("/healthz", _healthz)
@@ -43,6 +45,8 @@ def build_app(
         drp.register(app)
     if whatsapp is not None:
         whatsapp.register(app)
+    if exports is not None:
+        exports.register(app)
     if feed_update is not None and webhook_token is not None:
         app.router.add_post(WEBHOOK_PATH, _webhook_handler(feed_update, webhook_token, metrics))
     return app

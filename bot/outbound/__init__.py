@@ -32,7 +32,7 @@ from bot.outbound.errors import (
 )
 from bot.outbound.kinds import Priority, SendKind
 from bot.outbound.outbound import MakeOutbound, Marker, Outbound
-from bot.outbound.sender import Sender
+from bot.outbound.sender import Sender, Unconfigured
 
 __all__ = [
     "Blocked",
@@ -51,5 +51,6 @@ __all__ = [
     "SendKind",
     "Sender",
     "SharedBudget",
+    "Unconfigured",
     "budget_for",
 ]

@@ -308,6 +308,27 @@ _KEY_BACKUP_RETENTION = Duration(35, TimeUnit.DAYS)
 _REQUEST_RECORD_RETENTION = Duration(24, TimeUnit.MONTHS)
 
 
+# The kinds of message a shop sends unprompted (a template is needed for each on
+# WhatsApp outside the 24-hour window), and WhatsApp's template language codes.
+UNPROMPTED_KINDS = ("notice", "incident", "export", "agent", "followup")
+_TEMPLATE_LANGUAGES = {"en": "en", "zh_Hans": "zh_CN", "zh_Hant": "zh_HK"}
+
+
+@dataclass(frozen=True)
+class WhatsAppRules:
+    """WhatsApp's Business rules as the shop applies them: outside the customer-service
+    window only pre-approved templates go, one per message kind and language."""
+
+    templates: Mapping[str, str] = field(default_factory=dict)  # kind -> template name
+    languages: Mapping[str, str] = field(default_factory=lambda: dict(_TEMPLATE_LANGUAGES))
+    per_second: int = 20  # the business number's throughput (messages a second)
+
+    def template(self, kind: str, locale: str) -> tuple[str, str] | None:
+        """(template name, its language code) for an unprompted ``kind``, or None."""
+        name = self.templates.get(kind)
+        return None if name is None else (name, self.languages.get(locale, "en"))
+
+
 @dataclass(frozen=True)
 class Policy:
     version: str
@@ -336,6 +357,7 @@ class Policy:
     privacy_officer: str = ""  # how customers reach the privacy officer (breach notices)
     privacy_policy_url: str = ""  # the shop's full privacy policy (/privacy links it)
     controller: str = ""  # the shop's name as the data controller (consent records)
+    whatsapp: WhatsAppRules = field(default_factory=WhatsAppRules)
     source: Path | None = field(default=None, compare=False)
 
     @property
@@ -617,6 +639,7 @@ _ROOT_KEYS = (
     "privacy_officer",
     "privacy_policy_url",
     "controller",
+    "whatsapp",
     "quiet_hours",
     "roles",
     "purposes",
@@ -656,8 +679,28 @@ def _build_policy(root: _Table) -> Policy:
         privacy_officer=root.optional_text("privacy_officer"),
         privacy_policy_url=root.optional_text("privacy_policy_url"),
         controller=root.optional_text("controller"),
+        whatsapp=_whatsapp(root),
         source=root.source,
     )
+
+
+def _whatsapp(root: _Table) -> WhatsAppRules:
+    if "whatsapp" not in root.data:
+        return WhatsAppRules()
+    table = root.table("whatsapp")
+    table.only(("templates", "languages", "per_second"))
+    templates = _text_map(table, "templates", UNPROMPTED_KINDS, "message kind")
+    languages = _text_map(table, "languages", tuple(_TEMPLATE_LANGUAGES), "language")
+    per_second = table.positive_int("per_second") if "per_second" in table.data else 20
+    return WhatsAppRules(templates, {**_TEMPLATE_LANGUAGES, **languages}, per_second)
+
+
+def _text_map(table: _Table, name: str, keys: tuple[str, ...], what: str) -> dict[str, str]:
+    if name not in table.data:
+        return {}
+    found = table.table(name)
+    found.only(keys, what=what)
+    return {key: found.string(key) for key in found.data}
 
 
 def _key_backup_retention(root: _Table) -> Duration:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from sqlalchemy.exc import IntegrityError
 
 from core.crypto import normalise_email, normalise_phone
-from core.domain.customer import Customer, Identity, IdentityKind
+from core.domain.customer import ACTIVITY_RESOLUTION, Customer, Identity, IdentityKind
 from core.errors import Conflict, InvalidInput, NotFound
 from core.ids import new_ref
 from core.services._common import SYSTEM, customer_actor, refuse
@@ -25,15 +25,15 @@ __all__ = [
     "mark_reachable",
     "mark_unreachable",
     "normalise_identity",
+    "note_message",
     "register_customer",
     "report_blocked",
 ]
 
 LANGUAGES = ("en", "zh_Hans", "zh_Hant")
-# Identities that are also contact data the customer can see and correct.
 # Identities the messaging platform itself proves: the account writing is that id.
 _VERIFIED_BY_PLATFORM = frozenset({IdentityKind.TELEGRAM, IdentityKind.WHATSAPP})
-
+# Identities that are also contact data the customer can see and correct.
 _CONTACT_FIELD = {
     IdentityKind.PHONE: "phone",
     IdentityKind.EMAIL: "email",
@@ -163,6 +163,18 @@ async def change_language(cmd: ChangeLanguage, uow: UnitOfWork) -> Customer:
         actor, "customer.language", subject_ref=customer.ref, details={"language": cmd.language}
     )
     return customer
+
+
+async def note_message(customer: Customer, uow: UnitOfWork) -> Customer:
+    """They wrote now: WhatsApp's 24-hour window for free-form messages runs from here
+    (kept to the minute, like every activity)."""
+    now = uow.now()
+    if now - customer.last_active_at < ACTIVITY_RESOLUTION:
+        return customer
+    locked = await uow.customers.get(customer.ref, lock=True)
+    locked.touch(now)
+    await uow.customers.save(locked)
+    return locked
 
 
 async def mark_reachable(customer: Customer, uow: UnitOfWork) -> Customer:

@@ -33,6 +33,7 @@ from core.storage.repositories import (
     ConversationRepository,
     CustomerRepository,
     DataKeys,
+    ExportLinkRepository,
     FollowupRepository,
     HoldingsRepository,
     IncidentRepository,
@@ -98,6 +99,7 @@ class UnitOfWork:
         self.suppressions = SuppressionRepository(self.session, self.indexer)
         self.signatures = SignatureRepository(self.session)
         self.seen_messages = SeenMessageRepository(self.session)
+        self.export_links = ExportLinkRepository(self.session, self.indexer.derive("export-link"))
         self.agents = AgentRepository(self.session, self.indexer.derive("agent-token"))
         self.pages = PageStore(self.session)
         self.followups = FollowupRepository(self.session)

@@ -19,6 +19,7 @@ from core.domain.actor import Actor
 from core.domain.agent_request import AgentAction, AgentReason, AgentRequest, AgentStatus
 from core.domain.customer import Customer
 from core.domain.job import Job
+from core.domain.reach import Chat, reach
 from core.domain.requests import DataRequest, RequestKind
 from core.errors import InvalidTransition, NotFound, PrivacyError, RateLimited
 from core.services._common import SYSTEM, customer_actor, refuse
@@ -56,7 +57,7 @@ CONFIRM_WITHIN = timedelta(days=14)
 async def ask_customer(request: AgentRequest, customer: Customer, uow: UnitOfWork) -> None:
     """Queue the question, or deny at once when the customer cannot be asked."""
     now = uow.now()
-    if customer.flags.unreachable or customer.telegram_chat_id is None:
+    if customer.flags.unreachable or reach(customer, "agent", uow.policy.whatsapp, now) is None:
         request.move(AgentStatus.DENIED, now, AgentReason.INSUF_VERIFICATION, detail="unreachable")
         return
     request.move(AgentStatus.IN_PROGRESS, now, AgentReason.NEED_USER_VERIFICATION, detail="asked")
@@ -91,7 +92,7 @@ class StartQuestion:
 class QuestionStart:
     send: bool
     customer: Customer | None = None
-    chat_id: int | None = None
+    chat: Chat | None = None  # where it goes, and as a template or not (WhatsApp)
     request: AgentRequest | None = None
 
 
@@ -107,13 +108,14 @@ async def start_question(cmd: StartQuestion, uow: UnitOfWork) -> QuestionStart:
         customer = await uow.customers.get(request.customer_ref)
     except NotFound:
         customer = None
-    if customer is None or customer.telegram_chat_id is None or customer.flags.unreachable:
+    chat = reach(customer, "agent", uow.policy.whatsapp, uow.now()) if customer else None
+    if customer is None or chat is None or customer.flags.unreachable:
         await _unreachable(request, cmd.job, cmd.worker, uow)
         return QuestionStart(False)
     conversation = await uow.conversations.load(customer.ref)
     cmd.mark_state(conversation)
     await uow.conversations.save(customer.ref, conversation, uow.now())
-    return QuestionStart(True, customer, customer.telegram_chat_id, request)
+    return QuestionStart(True, customer, chat, request)
 
 
 @dataclass(frozen=True)

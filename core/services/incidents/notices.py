@@ -19,6 +19,7 @@ from typing import Any
 from core.domain.customer import Customer
 from core.domain.incident import Incident, IncidentState
 from core.domain.job import Job
+from core.domain.reach import Chat, reach
 from core.errors import InvalidTransition, NotFound, PrivacyError
 from core.services._common import SYSTEM, refuse
 from core.services.customers import mark_unreachable
@@ -104,7 +105,7 @@ class StartIncidentNotice:
 class IncidentNoticeStart:
     send: bool
     customer: Customer | None = None
-    chat_id: int | None = None
+    chat: Chat | None = None  # where it goes, and as a template or not (WhatsApp)
     incident: Incident | None = None
     categories: tuple[str, ...] = ()  # the incident's categories this customer has
 
@@ -130,7 +131,8 @@ async def start_incident_notice(cmd: StartIncidentNotice, uow: UnitOfWork) -> In
         customer = await uow.customers.get(customer_ref)
     except NotFound:  # erased since the incident was notified
         return await _settle(cmd.job, cmd.worker, incident_ref, customer_ref, "erased", uow)
-    if customer.flags.unreachable or customer.telegram_chat_id is None:
+    chat = reach(customer, "incident", uow.policy.whatsapp, uow.now())
+    if customer.flags.unreachable or chat is None:
         return await _settle(cmd.job, cmd.worker, incident_ref, customer_ref, "undeliverable", uow)
     if cmd.mark:  # the permit came: the message was written in the first step
         now = uow.now()
@@ -138,12 +140,10 @@ async def start_incident_notice(cmd: StartIncidentNotice, uow: UnitOfWork) -> In
         conversation = await uow.conversations.load(customer_ref)
         cmd.mark_state(conversation)
         await uow.conversations.save(customer_ref, conversation, now)
-        return IncidentNoticeStart(True, customer, customer.telegram_chat_id)
+        return IncidentNoticeStart(True, customer, chat)
     incident = await uow.incidents.get(incident_ref, summary=False)
     held = await uow.incidents.held_categories(customer_ref, incident.categories)
-    return IncidentNoticeStart(
-        True, customer, customer.telegram_chat_id, incident, tuple(held) or incident.categories
-    )
+    return IncidentNoticeStart(True, customer, chat, incident, tuple(held) or incident.categories)
 
 
 async def incident_notice_not_sent(job: Job, uow: UnitOfWork) -> None:

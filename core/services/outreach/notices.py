@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from core.domain.customer import Customer
 from core.domain.job import Job
+from core.domain.reach import Chat, reach
 from core.domain.requests import DataRequest
 from core.errors import NotFound
 from core.services._common import SYSTEM
@@ -68,7 +70,7 @@ async def notify_customer(cmd: NotifyCustomer, uow: UnitOfWork) -> bool:
 @dataclass(frozen=True)
 class NoticeStart:
     send: bool
-    chat_id: int | None = None
+    chat: Chat | None = None  # where it goes, and as a template or not (WhatsApp)
     language: str = "en"
     message_key: str = ""
     params: dict[str, str] | None = None
@@ -84,16 +86,21 @@ async def start_notice(job: Job, worker: str, uow: UnitOfWork) -> NoticeStart:
         customer = await uow.customers.get(ref)
     except NotFound:
         return await _notice_failed(job, worker, ref, "gone", uow)
-    chat_id = customer.telegram_chat_id
-    if customer.flags.unreachable or chat_id is None:
-        reason = "unreachable" if customer.flags.unreachable else "no_channel"
+    chat = reach(customer, "notice", uow.policy.whatsapp, uow.now())
+    if customer.flags.unreachable or chat is None:
+        reason = "unreachable" if customer.flags.unreachable else _no_chat(customer)
         return await _notice_failed(job, worker, ref, reason, uow)
     params = {str(k): str(v) for k, v in dict(job.payload.get("params") or {}).items()}
     if "reason" in params:  # sealed in the job; opened only for the message itself
         opened = await open_reason(params["reason"], ref, uow)
         params["reason"], params["reason_category"] = opened.note, opened.category
     zone = str(customer.zone(uow.policy.zone))
-    return NoticeStart(True, chat_id, customer.language, str(job.payload["message"]), params, zone)
+    return NoticeStart(True, chat, customer.language, str(job.payload["message"]), params, zone)
+
+
+def _no_chat(customer: Customer) -> str:
+    """Why nothing can go: no chat at all, or WhatsApp's window closed without a template."""
+    return "outside_window" if customer.whatsapp_id is not None else "no_channel"
 
 
 async def _notice_failed(

@@ -39,6 +39,7 @@ from enum import StrEnum
 from core.crypto import normalise_email, normalise_phone
 from core.domain.customer import IdentityKind
 from core.domain.job import ERASURE
+from core.domain.reach import Chat, reach
 from core.domain.requests import DataRequest, RequestKind, RequestState
 from core.errors import DataShredded, InvalidInput, NotFound
 from core.services._common import SYSTEM
@@ -95,7 +96,7 @@ class ErasureStep(StrEnum):
 class ErasureTarget:
     request: DataRequest
     step: ErasureStep
-    chat_id: int | None = None  # in memory only, for the last message
+    chat: Chat | None = None  # in memory only, for the last message
     language: str = "en"  # of the last message
 
 
@@ -112,12 +113,13 @@ async def erasure_target(request_ref: str, uow: UnitOfWork) -> ErasureTarget:
         customer = await uow.customers.get(request.customer_ref)
     except (NotFound, DataShredded):
         return ErasureTarget(request, ErasureStep.FINISH)
-    return ErasureTarget(request, ErasureStep.SHRED, customer.telegram_chat_id, customer.language)
+    chat = reach(customer, "notice", uow.policy.whatsapp, uow.now())
+    return ErasureTarget(request, ErasureStep.SHRED, chat, customer.language)
 
 
-# Sends the customer's last message (chat id, language); it must not raise for a
+# Sends the customer's last message (their chat, language); it must not raise for a
 # message that could not be delivered: the erasure goes on regardless.
-ConfirmErasure = Callable[[int, str], Awaitable[None]]
+ConfirmErasure = Callable[[Chat, str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -139,9 +141,9 @@ async def erase_customer(cmd: EraseCustomer, uow: UnitOfWork) -> ErasureStep:
     if target.step in (ErasureStep.WAIT, ErasureStep.STOP):
         return target.step
     if target.step is ErasureStep.SHRED:
-        if cmd.confirm is not None and target.chat_id is not None:
+        if cmd.confirm is not None and target.chat is not None:
             await uow.commit()  # ends the reading transaction: none stays open during a send
-            await cmd.confirm(target.chat_id, target.language)
+            await cmd.confirm(target.chat, target.language)
         await shred_customer(cmd.request_ref, uow)
         await uow.commit()
     await finish_erasure(FinishErasure(cmd.request_ref, cmd.downstream), uow)
@@ -215,6 +217,7 @@ async def _delete_protected(customer_ref: str, request_ref: str | None, uow: Uni
     """The customer's rows go (cascading); purchases keep only the invoice facts."""
     await uow.pages.scrub_deleted()
     pseudonymised = await uow.purchases.pseudonymise(customer_ref)
+    await uow.export_links.drop_customer(customer_ref)
     await uow.customers.delete(customer_ref)
     await uow.record(
         SYSTEM,

@@ -8,6 +8,7 @@ from core.storage.repositories.audit import AuditRepository
 from core.storage.repositories.consents import ConsentRepository
 from core.storage.repositories.conversations import ConversationRepository
 from core.storage.repositories.customers import CustomerRepository
+from core.storage.repositories.export_links import ExportLinkRepository
 from core.storage.repositories.followups import FollowupRepository
 from core.storage.repositories.holdings import HoldingsRepository
 from core.storage.repositories.incidents import IncidentRepository
@@ -31,6 +32,7 @@ __all__ = [
     "ConversationRepository",
     "CustomerRepository",
     "DataKeys",
+    "ExportLinkRepository",
     "FollowupRepository",
     "HoldingsRepository",
     "IncidentRepository",

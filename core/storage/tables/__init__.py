@@ -13,6 +13,7 @@ from core.storage.tables.base import Base
 from core.storage.tables.consents import ConsentRow
 from core.storage.tables.conversations import ConversationRow
 from core.storage.tables.customers import CustomerRow, DataKeyRow, IdentityRow
+from core.storage.tables.export_links import ExportLinkRow
 from core.storage.tables.followups import FollowupRow
 from core.storage.tables.incidents import IncidentNoticeRow, IncidentRow
 from core.storage.tables.jobs import JobRow
@@ -37,6 +38,7 @@ __all__ = [
     "CustomerRow",
     "DataKeyRow",
     "DataRequestRow",
+    "ExportLinkRow",
     "FollowupRow",
     "IdentityRow",
     "IncidentNoticeRow",
