@@ -3,16 +3,38 @@ customer across both apps. ``privacy-bot run`` serves it against the fake Cloud 
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import io
 import json
+import re
+import zipfile
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from bot.render.i18n import Translator
 from core.app import PrivacyCore
-from core.domain.customer import IdentityKind
-from core.services import current_consents, find_customer
+from core.clock import FixedClock
+from core.domain.customer import Identity, IdentityKind
+from core.domain.policy import WhatsAppRules
+from core.services import (
+    DecideConsent,
+    MarkNoticeSeen,
+    RegisterCustomer,
+    audit_tail,
+    current_consents,
+    decide_consent,
+    find_customer,
+    mark_notice_seen,
+    register_customer,
+)
+from core.services.outreach.notices import NotifyCustomer, notify_customer
+from core.services.rights.erasure import is_suppressed
 from tests.fake_whatsapp import VERIFY_TOKEN, FakeWhatsApp
+from tests.rights_helpers import approve, make_jobs_due
 from tests.whatsapp_driver import WhatsAppBot, WhatsAppDriver, hook_whatsapp, webhook_body
 
 UK = "447700900123"  # no language of its own: English
@@ -158,7 +180,215 @@ async def test_statuses_are_counted_by_status_and_error_code(bot: WhatsAppBot) -
             metrics = await response.text()
         if "131047" in metrics:
             break
-        import asyncio
-
         await asyncio.sleep(0.02)
     assert 'privacy_whatsapp_statuses_total{code="131047",status="failed"} 1' in metrics
+
+
+# --- the same flows as on Telegram ---------------------------------------------------------------
+
+
+async def opened(chat: WhatsAppDriver) -> WhatsAppDriver:
+    await chat.send("/start")
+    return chat
+
+
+async def test_the_survey_goes_question_by_question(alice: WhatsAppDriver) -> None:
+    await (await opened(alice)).send("/survey")
+    first = alice.messages[-1].text
+    await alice.press("Monthly")
+    assert alice.messages[-1].text != first
+    await alice.press("Back")
+    assert "✓ Monthly" in alice.messages[-1].labels()
+
+
+async def test_the_language_is_chosen_with_a_button(
+    alice: WhatsAppDriver, core: PrivacyCore
+) -> None:
+    await (await opened(alice)).send("/language")
+    await alice.press("繁體中文")
+    async with core.uow() as uow:
+        customer = await uow.customers.get(await customer_ref(core))
+    assert customer.language == "zh_Hant"
+
+
+async def test_a_correction_by_typing_the_new_email(alice: WhatsAppDriver) -> None:
+    await (await opened(alice)).send("/correct")
+    await alice.press("Email")
+    await alice.send("alice@example.com")
+    assert "Sorry" not in alice.messages[-1].text
+    assert "email" in alice.messages[-1].text.lower()
+
+
+async def test_the_copy_comes_as_a_link_that_opens_once(
+    alice: WhatsAppDriver, bot: WhatsAppBot, core: PrivacyCore
+) -> None:
+    core.settings = dataclasses.replace(core.settings, public_url=bot.url(""))
+    await (await opened(alice)).send("/export")
+    [link] = re.findall(r"http://\S+/exports/\S+", alice.messages[-1].text)
+    assert bot.http is not None
+    async with bot.http.get(link) as first:
+        assert first.status == 200
+        assert first.headers["Cache-Control"] == "no-store"
+        names = zipfile.ZipFile(io.BytesIO(await first.read())).namelist()
+    assert "data.json" in names
+    assert "index.html" in names
+    async with bot.http.get(link) as again:
+        assert again.status == 410
+
+
+async def test_a_link_older_than_12_hours_does_not_open(
+    alice: WhatsAppDriver, bot: WhatsAppBot, core: PrivacyCore
+) -> None:
+    core.settings = dataclasses.replace(core.settings, public_url=bot.url(""))
+    await (await opened(alice)).send("/export")
+    [link] = re.findall(r"http://\S+/exports/\S+", alice.messages[-1].text)
+    core.clock = FixedClock(core.clock.now() + timedelta(hours=12, minutes=1))
+    assert bot.http is not None
+    async with bot.http.get(link) as late:
+        assert late.status == 410
+
+
+async def test_without_a_public_address_the_copy_is_not_promised(alice: WhatsAppDriver) -> None:
+    await (await opened(alice)).send("/export")
+    assert "cannot send your copy" in alice.messages[-1].text
+
+
+async def test_an_erasure_is_confirmed_in_the_whatsapp_chat(
+    alice: WhatsAppDriver, core: PrivacyCore
+) -> None:
+    await (await opened(alice)).send("/delete")
+    await alice.press("Yes, erase my data")
+    assert "request" in alice.messages[-1].text.lower()
+    ref = await customer_ref(core)
+    async with core.uow() as uow:
+        (request,) = await uow.requests.for_customer(ref)
+    await approve(core, request.ref)
+    async with asyncio.timeout(30):
+        while True:
+            await make_jobs_due(core, "erasure")  # the worker's next look may be minutes off
+            async with core.uow() as uow:
+                if not await uow.customers.exists(ref):
+                    break
+            await asyncio.sleep(0.1)
+    async with core.uow() as uow:
+        assert await is_suppressed(IdentityKind.WHATSAPP, UK, uow)
+    assert Translator("en")("rights.erase.done") in texts(alice)  # sent before the key went
+
+
+# --- one customer across both apps -------------------------------------------------------------
+
+
+async def telegram_customer(core: PrivacyCore, phone: str, *, verified: bool) -> str:
+    async with core.uow() as uow:
+        found, _ = await register_customer(RegisterCustomer(IdentityKind.TELEGRAM, "5401"), uow)
+        await mark_notice_seen(MarkNoticeSeen(found.ref), uow)
+        await decide_consent(DecideConsent(found.ref, "marketing", True), uow)
+        await uow.customers.add_identity(found.ref, Identity(IdentityKind.PHONE, phone, verified))
+        await uow.commit()
+    return found.ref
+
+
+async def test_a_telegram_customer_with_the_same_verified_phone_is_the_same_customer(
+    alice: WhatsAppDriver, core: PrivacyCore
+) -> None:
+    known = await telegram_customer(core, f"+{UK}", verified=True)
+    await alice.send("/privacy")
+    assert await customer_ref(core) == known
+    # Their consent given on Telegram shows on WhatsApp: one ledger.
+    assert any(label.startswith("☑ Offers") for m in alice.messages for label in m.labels())
+
+
+async def test_an_unverified_phone_on_telegram_is_never_merged(
+    alice: WhatsAppDriver, core: PrivacyCore
+) -> None:
+    claimed = await telegram_customer(core, f"+{UK}", verified=False)
+    await alice.send("/start")
+    assert await customer_ref(core) != claimed
+    async with core.uow() as uow:
+        assert (await current_consents(await customer_ref(core), uow)) == {}
+
+
+# --- WhatsApp's rules ----------------------------------------------------------------------------
+
+
+async def backdate(core: PrivacyCore, wa_id: str, hours: float) -> str:
+    """The customer's last message ``hours`` ago."""
+    ref = await customer_ref(core, wa_id)
+    async with core.uow() as uow:
+        customer = await uow.customers.get(ref, lock=True)
+        customer.last_active_at = uow.now() - timedelta(hours=hours)
+        await uow.customers.save(customer)
+        await uow.commit()
+    return ref
+
+
+PARAMS = {"request": "q1", "kind": "access", "field": "", "asked_at": "2026-12-01T03:00:00+00:00"}
+
+
+async def notify(core: PrivacyCore, ref: str) -> None:
+    async with core.uow() as uow:
+        await notify_customer(
+            NotifyCustomer(ref, "rights.notice.completed", key="test", params=PARAMS),
+            uow,
+        )
+        await uow.commit()
+
+
+async def wait_sent(fake: FakeWhatsApp, wa_id: str, count: int) -> None:
+    async with asyncio.timeout(20):
+        while len(fake.messages(wa_id)) < count:
+            await asyncio.sleep(0.05)
+
+
+async def test_a_notice_inside_the_window_goes_as_a_message(
+    alice: WhatsAppDriver, bot: WhatsAppBot, core: PrivacyCore
+) -> None:
+    await opened(alice)
+    before = len(alice.messages)
+    await notify(core, await backdate(core, UK, 23))
+    await wait_sent(bot.fake, UK, before + 1)
+    assert bot.fake.messages(UK)[-1].message["type"] == "text"
+
+
+async def test_a_notice_outside_the_window_goes_as_the_policys_template(
+    alice: WhatsAppDriver, bot: WhatsAppBot, core: PrivacyCore
+) -> None:
+    core.policy = dataclasses.replace(
+        core.policy, whatsapp=WhatsAppRules(templates={"notice": "privacy_notice"})
+    )
+    await opened(alice)
+    before = len(alice.messages)
+    await notify(core, await backdate(core, UK, 25))
+    await wait_sent(bot.fake, UK, before + 1)
+    sent = bot.fake.messages(UK)[-1].message
+    assert sent["type"] == "template"
+    assert sent["template"]["name"] == "privacy_notice"
+    assert sent["template"]["language"] == {"code": "en"}
+
+
+async def test_outside_the_window_without_a_template_nothing_is_sent_and_it_is_audited(
+    alice: WhatsAppDriver, bot: WhatsAppBot, core: PrivacyCore
+) -> None:
+    await opened(alice)
+    before = len(alice.messages)
+    ref = await backdate(core, UK, 25)
+    await notify(core, ref)
+    async with asyncio.timeout(20):
+        while True:
+            async with core.uow() as uow:
+                entries = await audit_tail(20, uow)
+            failed = [e for e in entries if e.action == "notice.failed"]
+            if failed:
+                break
+            await asyncio.sleep(0.05)
+    assert failed[0].details["reason"] == "outside_window"
+    assert len(alice.messages) == before
+
+
+async def test_too_many_messages_is_waited_out_and_the_reply_arrives(
+    alice: WhatsAppDriver, bot: WhatsAppBot
+) -> None:
+    bot.fake.fail_next(130429)
+    await alice.send("/help")
+    assert alice.messages
+    assert "help" in texts(alice).lower() or "/privacy" in texts(alice)
