@@ -53,7 +53,7 @@ async def test_start_shows_the_notice_and_an_unticked_button_per_consent_purpose
     assert "Privacy notice" in text
     assert "Your rights" in text
     keyboard = chat.messages[-1].labels()
-    consent_purposes = [p.key for p in core.policy.consent_purposes()]
+    consent_purposes = [p.key for p in core.policy.consent_purposes("telegram")]
     assert len(keyboard) == len(consent_purposes)
     assert all(label.startswith(("☐", "📄")) for label in keyboard)  # 📄: asked on its own
     assert "Serving your orders" in chat.messages[-1].text  # explained, not a switch
@@ -89,7 +89,7 @@ async def test_privacy_shows_each_purpose_with_its_state_and_date(
     await chat.send("/privacy")
     screen = chat.messages[-1].text
     assert "agreed on" in screen
-    assert screen.count("not decided yet") == len(core.policy.consent_purposes()) - 1
+    assert screen.count("not decided yet") == len(core.policy.consent_purposes("telegram")) - 1
 
 
 async def test_every_consent_change_is_audited_and_the_chain_verifies(

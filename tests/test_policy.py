@@ -138,7 +138,13 @@ def test_default_purposes_are_in_display_order(policy: Policy) -> None:
         "personalization",
         "analytics",
         "third_party_sharing",
+        "whatsapp_messages",
     ]
+
+
+def test_the_whatsapp_opt_in_is_asked_only_on_whatsapp(policy: Policy) -> None:
+    assert "whatsapp_messages" in [p.key for p in policy.consent_purposes("whatsapp")]
+    assert "whatsapp_messages" not in [p.key for p in policy.consent_purposes("telegram")]
 
 
 def test_service_is_the_only_purpose_not_based_on_consent(policy: Policy) -> None:

@@ -11,6 +11,7 @@ import re
 import zipfile
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from core.app import PrivacyCore
 from core.clock import FixedClock
 from core.domain.customer import Identity, IdentityKind
 from core.domain.policy import WhatsAppRules
+from core.domain.purchase import PurchaseItem
 from core.services import (
     DecideConsent,
     MarkNoticeSeen,
@@ -32,8 +34,10 @@ from core.services import (
     register_customer,
 )
 from core.services.outreach.notices import NotifyCustomer, notify_customer
+from core.services.outreach.purchases import PurchaseStatus, RecordPurchase, record_purchase
 from core.services.rights.erasure import is_suppressed
 from tests.fake_whatsapp import VERIFY_TOKEN, FakeWhatsApp
+from tests.followup_support import freeze
 from tests.rights_helpers import approve, make_jobs_due
 from tests.whatsapp_driver import WhatsAppBot, WhatsAppDriver, hook_whatsapp, webhook_body
 
@@ -117,7 +121,7 @@ async def test_start_shows_the_notice_and_a_choice_per_consent_purpose(
     await alice.send("/start")
     assert "Privacy notice" in texts(alice)
     keyboard = alice.messages[-1].labels()
-    assert len(keyboard) == len(list(core.policy.consent_purposes()))
+    assert len(keyboard) == len(core.policy.consent_purposes("whatsapp"))
     assert all(label.startswith(("☐", "📄")) for label in keyboard)
 
 
@@ -392,3 +396,56 @@ async def test_too_many_messages_is_waited_out_and_the_reply_arrives(
     await alice.send("/help")
     assert alice.messages
     assert "help" in texts(alice).lower() or "/privacy" in texts(alice)
+
+
+# --- follow-ups on WhatsApp ---------------------------------------------------------------------
+
+
+async def bought(core: PrivacyCore, order_id: str, wa_id: str = UK) -> PurchaseStatus:
+    """A purchase reported by phone (the WhatsApp number), its follow-up due at once."""
+    cmd = RecordPurchase(
+        order_id,
+        IdentityKind.PHONE,
+        f"+{wa_id}",
+        core.clock.now() - timedelta(hours=1),
+        Decimal("129.90"),
+        "HKD",
+        (PurchaseItem("TEA-1", "Jasmine tea", 2, Decimal("64.95")),),
+        timedelta(0),
+    )
+    async with core.uow() as uow:
+        status = await record_purchase(cmd, uow)
+        await uow.commit()
+    return status
+
+
+async def test_a_follow_up_needs_the_whatsapp_opt_in_too(
+    alice: WhatsAppDriver, core: PrivacyCore
+) -> None:
+    freeze(core)
+    await (await opened(alice)).press("Follow-ups after a purchase")
+    assert await bought(core, "W-1") is PurchaseStatus.NO_CONSENT
+
+
+async def test_with_both_consents_the_follow_up_comes_on_whatsapp(
+    alice: WhatsAppDriver, bot: WhatsAppBot, core: PrivacyCore
+) -> None:
+    freeze(core)
+    await (await opened(alice)).press("Follow-ups after a purchase")
+    await alice.press("Messages on WhatsApp")
+    before = len(alice.messages)
+    assert await bought(core, "W-2") is PurchaseStatus.SCHEDULED
+    await wait_sent(bot.fake, UK, before + 1)
+    followup = alice.messages[-1]
+    assert followup.buttons  # its one-tap answers, as on Telegram
+    async with core.uow() as uow:
+        given = await current_consents(await customer_ref(core), uow)
+    assert given["whatsapp_messages"].channel == "whatsapp"  # the ledger says where
+
+
+async def test_the_whatsapp_opt_in_is_not_offered_on_telegram(
+    make_chat_here_and_on_telegram: Any,
+) -> None:
+    chat = await make_chat_here_and_on_telegram(7001)
+    await chat.send("/start")
+    assert not any("WhatsApp" in label for m in chat.messages for label in m.labels())

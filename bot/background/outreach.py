@@ -69,11 +69,13 @@ async def send_followup(job: Job, ctx: JobContext) -> None:
     if not start.send:
         return  # closed or put back in the step's transaction, committed by the worker
     assert start.customer is not None
-    assert start.chat_id is not None
-    reply = followup.compose(ctx.core, start.customer, start.chat_id, token, start.purchased_at)
+    assert start.chat is not None
+    reply = followup.compose(ctx.core, start.customer, start.chat.id, token, start.purchased_at)
+    reply = replace(reply, template=start.chat.template)
     await ctx.uow.commit()  # only read so far: no transaction waits with the message
     marker = _FollowupMarker(replace(cmd, mark=True), ctx.uow)
-    delivery = await ctx.outbound.send(start.chat_id, reply, SendKind.FOLLOWUP, marker=marker)
+    outbound = ctx.via(start.chat.channel)
+    delivery = await outbound.send(start.chat.id, reply, SendKind.FOLLOWUP, marker=marker)
     log.info("followup customer=%s delivery=%s", start.customer.ref, delivery)
     if delivery is not Delivery.CALLED_OFF:  # else closed by the marker, in ctx.uow
         await finish_followup(FinishFollowup(order_id, job, ctx.worker, delivery), ctx.uow)

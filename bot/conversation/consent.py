@@ -77,7 +77,7 @@ async def renotice(turn: Turn) -> None:
 async def on_consent_press(turn: Turn, press: Press) -> None:
     purpose, _, want = press.arg.partition(":")
     if want not in ("0", "1") or purpose not in {
-        p.key for p in turn.core.policy.consent_purposes()
+        p.key for p in turn.core.policy.consent_purposes(turn.event.channel)
     }:
         turn.notify(turn.t("button.expired"))
         return
@@ -131,7 +131,7 @@ async def on_decide_alone_press(turn: Turn, press: Press) -> None:
 
 
 def _separate_purpose(turn: Turn, key: str) -> PurposeSpec | None:
-    found = [p for p in turn.core.policy.consent_purposes() if p.key == key]
+    found = [p for p in turn.core.policy.consent_purposes(turn.event.channel) if p.key == key]
     return found[0] if found and found[0].separate is not None else None
 
 
@@ -251,7 +251,7 @@ async def _consent_screen(
         current = await current_consents(turn.customer.ref, turn.uow)
     lines = [intro, "", t("consent.service_line", purpose=purpose_title(turn, "service"))]
     rows: list[tuple[Button, ...]] = []
-    for spec in policy.consent_purposes():
+    for spec in policy.consent_purposes(turn.event.channel):
         entry = current.get(spec.key)
         standing = consent_standing(entry, policy.notice_version)
         on = standing.in_force

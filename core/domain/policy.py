@@ -103,6 +103,8 @@ class PurposeSpec:
     necessity_key: str = ""  # sensitive data: why it is needed, how it affects them
     direct_marketing: DirectMarketing | None = None  # PDPO Part 6A, for marketing purposes
     dpv_purpose: str = ""  # the W3C DPV purpose it is, e.g. "DirectMarketing" (consent records)
+    # Asked only in this messaging app (WhatsApp's opt-in to the shop's messages there).
+    channel: str = ""
 
 
 class SeparateConsent(StrEnum):
@@ -372,8 +374,14 @@ class Policy:
     def purpose(self, key: str) -> PurposeSpec:
         return _find(self.purposes, key, "purpose")
 
-    def consent_purposes(self) -> tuple[PurposeSpec, ...]:
-        return tuple(p for p in self.purposes if p.consent_based)
+    def consent_purposes(self, channel: str | None = None) -> tuple[PurposeSpec, ...]:
+        """Every consent purpose; with ``channel``, those a customer there is asked
+        (a purpose bound to another app, like WhatsApp's opt-in, is left out)."""
+        return tuple(
+            p
+            for p in self.purposes
+            if p.consent_based and (channel is None or p.channel in ("", channel))
+        )
 
     def jurisdiction(self, key: str | None = None) -> JurisdictionSpec:
         """``None`` (a customer with no known regime) means the default jurisdiction."""
@@ -748,7 +756,9 @@ _PURPOSE_KEYS = (
     "personal_data",
     "marketing_subjects",
     "dpv_purpose",
+    "channel",
 )
+_CHANNELS = ("whatsapp",)  # apps a purpose may be bound to
 
 
 def _purposes(root: _Table, categories: tuple[str, ...]) -> tuple[PurposeSpec, ...]:
@@ -774,6 +784,7 @@ def _purpose(key: str, table: _Table, categories: tuple[str, ...]) -> PurposeSpe
         necessity_key=table.string("necessity_key", default=f"purpose.{key}.necessity"),
         direct_marketing=_direct_marketing(table),
         dpv_purpose=_dpv_purpose(table),
+        channel=_choice(table, "channel", _CHANNELS, "channel") if "channel" in table.data else "",
     )
     _check_consent_rules(spec, table)
     _check_separate(spec, table)

@@ -27,9 +27,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from core.domain.consent import ConsentEntry, consent_standing
 from core.domain.customer import Customer
 from core.domain.job import Job
 from core.domain.policy import Policy
+from core.domain.reach import WHATSAPP, Chat, reach
 from core.domain.rules import check_may_contact
 from core.domain.survey import Survey, load_survey
 from core.errors import NotFound, PolicyDenied
@@ -109,13 +111,29 @@ async def followup_denial(
         # Stricter than the rule for non-marketing purposes: an objecting customer
         # gets no unprompted message of any kind.
         return "objected"
-    if customer.telegram_chat_id is None:
-        return "no_channel"
+    chat = reach(customer, "followup", uow.policy.whatsapp, uow.now())
+    if chat is None:
+        return "outside_window" if customer.whatsapp_id is not None else "no_channel"
     try:
         check_may_contact(uow.policy, customer, uow.policy.followup_purpose, consents)
     except PolicyDenied as denied:
         return denied.code
+    if chat.channel == WHATSAPP and not _opted_in_on_whatsapp(uow, consents):
+        return "no_whatsapp_optin"
     return None
+
+
+def _opted_in_on_whatsapp(uow: UnitOfWork, consents: dict[str, ConsentEntry]) -> bool:
+    """WhatsApp's rule: the customer's opt-in to the shop's messages there (the policy's
+    purpose bound to WhatsApp), given in the WhatsApp chat and in force."""
+    bound = [p.key for p in uow.policy.purposes if p.channel == WHATSAPP and p.consent_based]
+    entries = [consents.get(key) for key in bound]
+    return any(
+        e is not None
+        and e.channel == WHATSAPP
+        and consent_standing(e, uow.policy.notice_version).in_force
+        for e in entries
+    )
 
 
 # --- sending a follow-up ------------------------------------------------------------
@@ -138,7 +156,7 @@ class StartFollowup:
 class FollowupStart:
     send: bool
     customer: Customer | None = None
-    chat_id: int | None = None
+    chat: Chat | None = None  # where it goes, and as a template or not (WhatsApp)
     purchased_at: datetime | None = None
 
 
@@ -158,7 +176,8 @@ async def start_followup(cmd: StartFollowup, uow: UnitOfWork) -> FollowupStart:
         return await _close_stale(cmd, None, uow)
     if not cmd.mark:
         purchased_at = await uow.purchases.purchased_at(cmd.order_id)
-        return FollowupStart(True, customer, customer.telegram_chat_id, purchased_at)
+        chat = reach(customer, "followup", uow.policy.whatsapp, uow.now())
+        return FollowupStart(True, customer, chat, purchased_at)
     reason = await followup_denial(customer, uow)
     if reason is not None:
         await _suppress(cmd, row, reason, uow)
@@ -174,7 +193,7 @@ async def start_followup(cmd: StartFollowup, uow: UnitOfWork) -> FollowupStart:
     state = await uow.conversations.load(customer.ref)
     cmd.mark_state(state)
     await uow.conversations.save(customer.ref, state, now)
-    return FollowupStart(True, customer, customer.telegram_chat_id)
+    return FollowupStart(True, customer, reach(customer, "followup", uow.policy.whatsapp, now))
 
 
 async def followup_not_sent(order_id: str, uow: UnitOfWork) -> None:
