@@ -230,7 +230,7 @@ def _whatsapp(
     if settings.whatsapp is None:
         return None
     # WhatsApp's own limits (per business number): its own path and budget.
-    outbound = Outbound(WhatsAppSender(settings.whatsapp), config, metrics)
+    outbound = Outbound(WhatsAppSender(settings.whatsapp), config, metrics, channel="whatsapp")
     return WhatsAppHook(settings.whatsapp, engine, outbound, metrics)
 
 

@@ -252,4 +252,6 @@ async def test_metrics_show_sends_by_kind_and_outcome_429s_pause_and_queue_depth
     assert 'privacy_outbound_queue{priority="bulk"} 3' in during  # the refused one too
     assert "privacy_outbound_pause_seconds 1." in during
     assert 'privacy_outbound_429_total{kind="followup"} 1' in after
-    assert 'privacy_outbound_sends_total{kind="followup",outcome="sent"} 3' in after
+    assert (
+        'privacy_outbound_sends_total{channel="telegram",kind="followup",outcome="sent"} 3' in after
+    )

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from bot.render.i18n import Translator
+from bot.render.stats import stats_text
 from core.app import PrivacyCore
 from core.clock import FixedClock
 from core.domain.customer import Identity, IdentityKind
@@ -33,6 +34,7 @@ from core.services import (
     mark_notice_seen,
     register_customer,
 )
+from core.services.desk.stats import ViewStats, desk_stats
 from core.services.outreach.notices import NotifyCustomer, notify_customer
 from core.services.outreach.purchases import PurchaseStatus, RecordPurchase, record_purchase
 from core.services.rights.erasure import is_suppressed
@@ -449,3 +451,28 @@ async def test_the_whatsapp_opt_in_is_not_offered_on_telegram(
     chat = await make_chat_here_and_on_telegram(7001)
     await chat.send("/start")
     assert not any("WhatsApp" in label for m in chat.messages for label in m.labels())
+
+
+# --- counted by app -----------------------------------------------------------------------------
+
+
+async def test_stats_count_customers_by_messaging_app(
+    alice: WhatsAppDriver, core: PrivacyCore
+) -> None:
+    await opened(alice)
+    async with core.uow() as uow:
+        figures = await desk_stats(ViewStats(None), uow)
+    assert figures.by_channel == {"telegram": 0, "whatsapp": 1}
+    text = stats_text(Translator("en"), figures, {})
+    assert "Telegram <5 · WhatsApp <5" in text  # small counts never single anyone out
+
+
+async def test_metrics_count_updates_and_sends_by_app(
+    alice: WhatsAppDriver, bot: WhatsAppBot
+) -> None:
+    await opened(alice)
+    assert bot.http is not None
+    async with bot.http.get(bot.url("/metrics")) as response:
+        metrics = await response.text()
+    assert 'privacy_updates_total{channel="whatsapp"} 1' in metrics
+    assert 'privacy_outbound_sends_total{channel="whatsapp",kind="reply",outcome="sent"}' in metrics

@@ -370,7 +370,9 @@ class WhatsAppHook:
                 code=code[:8],
             )
         for event in events:
-            self.metrics.inc("privacy_updates_total", "Updates received", via="whatsapp")
+            self.metrics.inc(
+                "privacy_updates_total", "Updates received, by messaging app", channel=WHATSAPP
+            )
             try:
                 outcome = await self.engine.handle(event)
                 await deliver(_with_notice(outcome), event, None, self.outbound)

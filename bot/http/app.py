@@ -76,7 +76,9 @@ def _webhook_handler(
             return web.json_response({"error": "bad update"}, status=400)
         if not isinstance(payload, dict):
             return web.json_response({"error": "bad update"}, status=400)
-        metrics.inc("privacy_updates_total", "Telegram updates received", via="webhook")
+        metrics.inc(
+            "privacy_updates_total", "Updates received, by messaging app", channel="telegram"
+        )
         await feed_update(payload)
         return web.json_response({"ok": True})
 

@@ -89,8 +89,10 @@ class Outbound:
         config: OutboundConfig | None = None,
         metrics: Metrics | None = None,
         budget: Budget | None = None,
+        channel: str = "telegram",  # the messaging app, for the metrics
     ) -> None:
         self.sender = sender
+        self.channel = channel
         self.config = config or OutboundConfig()
         self.metrics = metrics or Metrics()
         self.queue = SendQueue(
@@ -204,7 +206,8 @@ class Outbound:
     def _count(self, kind: SendKind, outcome: Delivery) -> Delivery:
         self.metrics.inc(
             "privacy_outbound_sends_total",
-            "Sends by kind and outcome",
+            "Sends by messaging app, kind and outcome",
+            channel=self.channel,
             kind=kind.value,
             outcome=outcome.value,
         )

@@ -24,6 +24,11 @@ def stats_text(t: Translator, figures: DeskStats, titles: dict[str, str]) -> str
             on_time=figures.incidents_on_time,
         )
     )
+    if figures.by_channel:
+        apps = {k: shown(n) for k, n in figures.by_channel.items()}
+        lines.append(
+            t("staff.stats.channels", telegram=apps["telegram"], whatsapp=apps["whatsapp"])
+        )
     lines += ["", t("staff.stats.small_note")]
     return "\n".join(lines)
 

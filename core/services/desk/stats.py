@@ -9,11 +9,12 @@ neither of its parts is between 1 and ``SMALL`` - 1.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
 from core.domain.consent import ConsentDecision
+from core.domain.customer import IdentityKind
 from core.domain.incident import Audience
 from core.domain.policy import Permission
 from core.domain.requests import RequestState
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 SMALL = 5
+_APPS = [IdentityKind.TELEGRAM, IdentityKind.WHATSAPP]  # a customer on both counts in each
 
 
 def shown(count: int) -> str:
@@ -90,6 +92,7 @@ class DeskStats:
     incidents: int = 0
     incidents_notified: int = 0  # customers told (every applicable clock settled)
     incidents_on_time: int = 0  # ... within every regime's clock for the people
+    by_channel: dict[str, int] = field(default_factory=dict)  # customers per messaging app
 
     @property
     def on_time_rate(self) -> float | None:
@@ -129,6 +132,7 @@ async def desk_stats(cmd: ViewStats, uow: UnitOfWork) -> DeskStats:
             1 for state, due, _ in facts if not RequestState(state).closed and due <= now
         ),
         **await _incident_figures(uow),
+        by_channel=await uow.customers.count_by_identity(_APPS),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, bindparam, delete, select, update
+from sqlalchemy import ColumnElement, Select, Table, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
@@ -159,6 +159,16 @@ class CustomerRepository:
         self._plain.pop(ref, None)
         self._identities_of.pop(ref, None)
         await self._session.execute(delete(CustomerRow).where(CustomerRow.ref == ref))
+
+    async def count_by_identity(self, kinds: list[IdentityKind]) -> dict[str, int]:
+        """How many customers are known by each of these kinds of identity."""
+        rows = await self._session.execute(
+            select(IdentityRow.kind, func.count(func.distinct(IdentityRow.customer_ref)))
+            .where(IdentityRow.kind.in_([k.value for k in kinds]))
+            .group_by(IdentityRow.kind)
+        )
+        found = {str(kind): int(n) for kind, n in rows}
+        return {k.value: found.get(k.value, 0) for k in kinds}
 
     async def created_dates(self) -> list[datetime]:
         """When each customer was created (the desk's statistics: no personal field)."""
