@@ -8,7 +8,7 @@ import gc
 import itertools
 import logging
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -229,8 +229,9 @@ def _whatsapp(
 ) -> WhatsAppHook | None:
     if settings.whatsapp is None:
         return None
-    # WhatsApp's own limits (per business number): its own path and budget.
-    outbound = Outbound(WhatsAppSender(settings.whatsapp), config, metrics, channel="whatsapp")
+    # WhatsApp's own limit (per business number, from the policy): its own path and budget.
+    limit = replace(config, per_second=engine.core.policy.whatsapp.per_second)
+    outbound = Outbound(WhatsAppSender(settings.whatsapp), limit, metrics, channel="whatsapp")
     return WhatsAppHook(settings.whatsapp, engine, outbound, metrics)
 
 

@@ -476,3 +476,14 @@ async def test_metrics_count_updates_and_sends_by_app(
         metrics = await response.text()
     assert 'privacy_updates_total{channel="whatsapp"} 1' in metrics
     assert 'privacy_outbound_sends_total{channel="whatsapp",kind="reply",outcome="sent"}' in metrics
+
+
+async def test_a_consent_record_comes_as_a_text_document(
+    alice: WhatsAppDriver, bot: WhatsAppBot
+) -> None:
+    await (await opened(alice)).press("Offers and news")
+    await alice.press("The record as a file")
+    name, data = alice.messages[-1].document or ("", b"")
+    assert name.endswith(".jsonld.txt")
+    assert json.loads(data)["dpv:hasConsentStatus"] == {"@id": "dpv:ConsentGiven"}
+    assert [m[1] for m in bot.fake.media.values()] == ["text/plain"]
