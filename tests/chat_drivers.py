@@ -36,6 +36,7 @@ class Msg:
 class Driver(Protocol):
     user_id: int
     notice: str | None
+    channel: str  # the app the person writes in: "console", "telegram", "whatsapp"
 
     async def send(self, text: str) -> None: ...
     async def press(self, label: str) -> None: ...
@@ -57,6 +58,8 @@ def find_button(messages: list[Msg], label: str) -> tuple[Msg, str]:
 
 
 class ConsoleDriver:
+    channel = "console"
+
     def __init__(self, core: PrivacyCore, user_id: int, language_code: str = "en") -> None:
         self.user_id = user_id
         self.language_code = language_code
@@ -155,6 +158,8 @@ def hook_deliver(monkeypatch: Any, framework: str) -> Processed:
 
 class TelegramDriver:
     """Runs ``privacy-bot run`` (in-process) against the fake Bot API server."""
+
+    channel = "telegram"
 
     def __init__(
         self,

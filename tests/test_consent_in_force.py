@@ -15,13 +15,12 @@ from core.domain.consent import (
     consent_in_force,
     consent_standing,
 )
-from core.domain.customer import IdentityKind
 from core.domain.rules import check_may_contact
 from core.errors import ConsentRequired
-from core.services import audit_tail, current_consents, find_customer
+from core.services import audit_tail, current_consents
 from core.services.outreach.followups import followup_denial
 from tests.chat_drivers import Driver
-from tests.chat_fixtures import MakeChat
+from tests.chat_fixtures import MakeChat, chat_customer
 from tests.followup_support import buy, customer, freeze
 
 AT = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
@@ -101,7 +100,7 @@ async def test_consent_given_under_an_older_notice_shows_as_asked_again_in_priva
     )
     assert any(label.startswith("☑ Offers") for label in keyboard.labels())
     async with core.uow() as uow:
-        person = await find_customer(IdentityKind.TELEGRAM, "7103", uow)
+        person = await chat_customer(7103, uow)
         assert person is not None
         entry = (await current_consents(person.ref, uow))["marketing"]
     assert entry.in_force("2027-01")

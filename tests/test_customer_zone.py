@@ -10,10 +10,9 @@ import pytest
 
 from core.app import PrivacyCore
 from core.domain.customer import Customer, Identity, IdentityKind
-from core.services import find_customer
 from core.services.outreach.purchases import RecordPurchase, record_purchase
 from core.storage.tables import FollowupRow
-from tests.chat_fixtures import MakeChat
+from tests.chat_fixtures import MakeChat, chat_customer
 from tests.followup_support import customer, freeze
 
 HONG_KONG = ZoneInfo("Asia/Hong_Kong")
@@ -41,7 +40,7 @@ def test_the_telegram_chat_id_is_the_telegram_users_id() -> None:
 
 async def _break_zone(core: PrivacyCore, telegram_id: int) -> None:
     async with core.uow() as uow:
-        person = await find_customer(IdentityKind.TELEGRAM, str(telegram_id), uow)
+        person = await chat_customer(telegram_id, uow)
         assert person is not None
         person.timezone = "Mars/Olympus"
         await uow.customers.save(person)

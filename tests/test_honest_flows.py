@@ -21,7 +21,6 @@ from bot.render.i18n import Translator
 from bot.render.notices import notice_text
 from core.app import PrivacyCore, open_core
 from core.clock import FixedClock
-from core.domain.customer import IdentityKind
 from core.domain.policy import DEFAULT_POLICY_PATH
 from core.services import current_consents, survey_answers
 from core.services.desk.queue import DecideRequest, approve_request
@@ -29,7 +28,7 @@ from core.services.rights.processing import Flag, SetFlag, set_processing_flag
 from core.settings import Settings
 from core.storage.tables import JobRow
 from tests.chat_drivers import ConsoleDriver, Driver
-from tests.chat_fixtures import MakeChat
+from tests.chat_fixtures import MakeChat, chat_customer
 from tests.rights_helpers import erase
 
 ALICE = 6401
@@ -63,7 +62,7 @@ async def started(core: PrivacyCore, language: str = "en", user: int = ALICE) ->
 
 async def ref_of(core: PrivacyCore, user: int = ALICE) -> str:
     async with core.uow() as uow:
-        found = await uow.customers.find(IdentityKind.TELEGRAM, str(user))
+        found = await chat_customer(user, uow)
     assert found is not None
     return found.ref
 

@@ -350,7 +350,7 @@ async def test_a_notice_inside_the_window_goes_as_a_message(
     alice: WhatsAppDriver, bot: WhatsAppBot, core: PrivacyCore
 ) -> None:
     await opened(alice)
-    before = len(alice.messages)
+    before = len(bot.fake.messages(UK))
     await notify(core, await backdate(core, UK, 23))
     await wait_sent(bot.fake, UK, before + 1)
     assert bot.fake.messages(UK)[-1].message["type"] == "text"
@@ -363,7 +363,7 @@ async def test_a_notice_outside_the_window_goes_as_the_policys_template(
         core.policy, whatsapp=WhatsAppRules(templates={"notice": "privacy_notice"})
     )
     await opened(alice)
-    before = len(alice.messages)
+    before = len(bot.fake.messages(UK))
     await notify(core, await backdate(core, UK, 25))
     await wait_sent(bot.fake, UK, before + 1)
     sent = bot.fake.messages(UK)[-1].message
@@ -376,7 +376,7 @@ async def test_outside_the_window_without_a_template_nothing_is_sent_and_it_is_a
     alice: WhatsAppDriver, bot: WhatsAppBot, core: PrivacyCore
 ) -> None:
     await opened(alice)
-    before = len(alice.messages)
+    before = len(bot.fake.messages(UK))
     ref = await backdate(core, UK, 25)
     await notify(core, ref)
     async with asyncio.timeout(20):
@@ -388,7 +388,7 @@ async def test_outside_the_window_without_a_template_nothing_is_sent_and_it_is_a
                 break
             await asyncio.sleep(0.05)
     assert failed[0].details["reason"] == "outside_window"
-    assert len(alice.messages) == before
+    assert len(bot.fake.messages(UK)) == before
 
 
 async def test_too_many_messages_is_waited_out_and_the_reply_arrives(
@@ -435,7 +435,7 @@ async def test_with_both_consents_the_follow_up_comes_on_whatsapp(
     freeze(core)
     await (await opened(alice)).press("Follow-ups after a purchase")
     await alice.press("Messages on WhatsApp")
-    before = len(alice.messages)
+    before = len(bot.fake.messages(UK))
     assert await bought(core, "W-2") is PurchaseStatus.SCHEDULED
     await wait_sent(bot.fake, UK, before + 1)
     followup = alice.messages[-1]

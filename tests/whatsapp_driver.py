@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import ClientSession
 
-from bot.channels.whatsapp import sign
+from bot.channels.whatsapp import ABOVE, sign
 from bot.runner import run_bot
 from bot.settings import BotSettings, WhatsAppSettings
 from core.app import PrivacyCore
@@ -120,6 +120,8 @@ class WhatsAppBot:
 class WhatsAppDriver:
     """A customer writing to the shop's WhatsApp number."""
 
+    channel = "whatsapp"
+
     def __init__(self, bot: WhatsAppBot, wa_id: str) -> None:
         self.bot, self.wa_id = bot, wa_id
         self.user_id = int(wa_id)
@@ -144,8 +146,13 @@ class WhatsAppDriver:
         await self.press_raw(data, None)
 
     async def press_raw(self, data: str, message_id: int | None) -> None:
+        """A choice; ``notice`` is then the first text it brought (where Telegram shows
+        a toast, WhatsApp gets a message)."""
+        before = len(self.bot.fake.messages(self.wa_id))
         reply = {"type": "button_reply", "button_reply": {"id": data, "title": "x"}}
         await self.deliver({"type": "interactive", "interactive": reply})
+        answers = self.bot.fake.messages(self.wa_id)[before:]
+        self.notice = _msg(0, answers[0].message, self.bot.fake).text if answers else None
 
     async def share_contact(self, phone: str, contact_user_id: int | None = None) -> None:
         wa_id = str(contact_user_id or self.user_id)
@@ -157,10 +164,15 @@ class WhatsAppDriver:
 
     @property
     def messages(self) -> list[Msg]:
-        return [
-            _msg(n, sent.message, self.bot.fake)
-            for n, sent in enumerate(self.bot.fake.messages(self.wa_id))
-        ]
+        """The chat as the person reads it: choices that point up (a long screen) carry
+        the text just above them."""
+        shown: list[Msg] = []
+        for n, sent in enumerate(self.bot.fake.messages(self.wa_id)):
+            msg = _msg(n, sent.message, self.bot.fake)
+            if msg.text == ABOVE and shown and not shown[-1].buttons:
+                msg = Msg(n, shown.pop().text, msg.buttons)
+            shown.append(msg)
+        return shown
 
 
 def _msg(n: int, message: dict[str, Any], fake: FakeWhatsApp) -> Msg:

@@ -44,7 +44,14 @@ from bot.outbound import (
 )
 from bot.settings import WhatsAppSettings
 
-__all__ = ["WEBHOOK_PATH", "WhatsAppHook", "WhatsAppSender", "incoming_from_webhook", "sign"]
+__all__ = [
+    "ABOVE",
+    "WEBHOOK_PATH",
+    "WhatsAppHook",
+    "WhatsAppSender",
+    "incoming_from_webhook",
+    "sign",
+]
 
 log = logging.getLogger("bot.whatsapp")
 
@@ -53,6 +60,7 @@ MAX_BUTTONS, BUTTON_TITLE = 3, 20
 LIST_ROWS, ROW_TITLE, ROW_DESCRIPTION = 10, 24, 72
 BODY_LIMIT, TEXT_LIMIT = 1024, 4096
 LIST_BUTTON = "☰"  # the list's opener: no words, so no language to pick
+ABOVE = "⬆️"  # the body of choices whose text went just before them (over 1,024 characters)
 # WhatsApp's document types (Meta's list: txt, pdf and Office formats); a record or a
 # JSON file goes as text. A ZIP or an HTML page is not among them: the export goes
 # as a link instead (bot/conversation/rights.py).
@@ -101,7 +109,7 @@ def _values(payload: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
 
 def _event(message: Mapping[str, Any]) -> Incoming | None:
     wa_id, message_id = str(message.get("from", "")), message.get("id")
-    if not (wa_id.isascii() and wa_id.isdigit() and 6 <= len(wa_id) <= 15) or not message_id:
+    if not (wa_id.isascii() and wa_id.isdigit() and len(wa_id) <= 15) or not message_id:
         return None
     common: dict[str, Any] = {
         "user_id": int(wa_id),
@@ -246,7 +254,8 @@ def messages_for(reply: Reply) -> list[dict[str, Any]]:
     text = reply.text or " "
     if not buttons:
         return [_text(part) for part in _parts(text, TEXT_LIMIT)]
-    *before, body = _parts(text, BODY_LIMIT)
+    # A long screen: its text as messages, then its choices under a pointer to them.
+    before, body = ([], text) if len(text) <= BODY_LIMIT else (_parts(text, TEXT_LIMIT), ABOVE)
     out = [_text(part) for part in before]
     if len(buttons) <= MAX_BUTTONS and all(len(b.text) <= BUTTON_TITLE for b in buttons):
         action: dict[str, Any] = {

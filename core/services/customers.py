@@ -60,7 +60,7 @@ def normalise_identity(kind: IdentityKind, raw: str, default_region: str) -> str
         return normalise_email(raw)
     if kind is IdentityKind.WHATSAPP:
         digits = raw.strip().lstrip("+")
-        if not (digits.isascii() and digits.isdigit() and 6 <= len(digits) <= 15):
+        if not (digits.isascii() and digits.isdigit() and 1 <= len(digits) <= 15):
             raise InvalidInput("not a WhatsApp id", code="bad_identity")
         return digits
     value = raw.strip()
@@ -97,7 +97,7 @@ async def register_customer(cmd: RegisterCustomer, uow: UnitOfWork) -> tuple[Cus
     )
     if cmd.kind in _CONTACT_FIELD:
         setattr(customer, _CONTACT_FIELD[cmd.kind], value)
-    if phone is not None and await uow.customers.find(IdentityKind.PHONE, phone) is None:
+    if phone is not None and await _phone_free(phone, uow):
         # WhatsApp verified the number: it is their verified phone too.
         customer.identities.append(Identity(IdentityKind.PHONE, phone, verified=True))
         customer.phone = phone
@@ -119,6 +119,15 @@ async def register_customer(cmd: RegisterCustomer, uow: UnitOfWork) -> tuple[Cus
         details={"identity": cmd.kind.value, "channel": cmd.channel},
     )
     return customer, True
+
+
+async def _phone_free(phone: str, uow: UnitOfWork) -> bool:
+    """A well-formed number nobody holds yet."""
+    try:
+        normalised = normalise_phone(phone, uow.policy.default_phone_region)
+    except InvalidInput:
+        return False
+    return normalised == phone and await uow.customers.find(IdentityKind.PHONE, phone) is None
 
 
 async def _join_by_verified_phone(wa_id: str, phone: str, uow: UnitOfWork) -> Customer | None:
