@@ -159,7 +159,7 @@ def test_staff_add_list_remove(tmp_path: Path, role: str) -> None:
     assert "staff.added" in run(tmp_path, "audit", "tail").stdout
 
 
-def test_run_without_a_token_says_what_is_missing(tmp_path: Path) -> None:
+def test_run_with_no_messaging_app_configured_says_what_to_set(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
     result = subprocess.run(
         [str(BIN), "run"],
@@ -171,6 +171,7 @@ def test_run_without_a_token_says_what_is_missing(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "TELEGRAM_BOT_TOKEN" in result.stderr
+    assert "WHATSAPP_" in result.stderr
 
 
 def test_a_broken_survey_file_is_a_clear_error(tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from bot.channels.whatsapp import messages_for
+from bot.conversation.events import Button, Reply
 from bot.render.i18n import Translator
 from bot.render.stats import stats_text
 from core.app import PrivacyCore
@@ -38,6 +40,7 @@ from core.services.desk.stats import ViewStats, desk_stats
 from core.services.outreach.notices import NotifyCustomer, notify_customer
 from core.services.outreach.purchases import PurchaseStatus, RecordPurchase, record_purchase
 from core.services.rights.erasure import is_suppressed
+from tests.chat_drivers import find_button
 from tests.fake_whatsapp import VERIFY_TOKEN, FakeWhatsApp
 from tests.followup_support import freeze
 from tests.rights_helpers import approve, make_jobs_due
@@ -487,3 +490,38 @@ async def test_a_consent_record_comes_as_a_text_document(
     assert name.endswith(".jsonld.txt")
     assert json.loads(data)["dpv:hasConsentStatus"] == {"@id": "dpv:ConsentGiven"}
     assert [m[1] for m in bot.fake.media.values()] == ["text/plain"]
+
+
+async def test_a_choice_from_a_list_is_a_press_like_a_button(
+    alice: WhatsAppDriver, core: PrivacyCore
+) -> None:
+    await alice.send("/start")
+    _, data = find_button(alice.messages, "Offers and news")
+    row = {"type": "list_reply", "list_reply": {"id": data, "title": "☐ Offers and news"}}
+    await alice.deliver({"type": "interactive", "interactive": row})
+    async with core.uow() as uow:
+        given = await current_consents(await customer_ref(core), uow)
+    assert given["marketing"].given
+
+
+def test_a_screen_with_long_choices_becomes_lists_of_ten_within_the_limits() -> None:
+    rows = tuple(
+        (Button(f"☐ A rather long choice number {n}", f"tok12345|cp|p{n}"),) for n in range(12)
+    )
+    sent = messages_for(Reply(text="Choose", buttons=rows))
+    lists = [m["interactive"] for m in sent]
+    assert [i["type"] for i in lists] == ["list", "list"]
+    assert [len(i["action"]["sections"][0]["rows"]) for i in lists] == [10, 2]
+    row = lists[0]["action"]["sections"][0]["rows"][0]
+    assert len(row["title"]) <= 24
+    assert row["description"] == "☐ A rather long choice number 0"
+
+
+def test_three_short_choices_are_reply_buttons() -> None:
+    rows = ((Button("Yes", "tok12345|ag|y"), Button("No", "tok12345|ag|n")),)
+    [sent] = messages_for(Reply(text="Was it you?", buttons=rows))
+    assert sent["interactive"]["type"] == "button"
+    assert [b["reply"]["id"] for b in sent["interactive"]["action"]["buttons"]] == [
+        "tok12345|ag|y",
+        "tok12345|ag|n",
+    ]
