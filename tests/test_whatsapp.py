@@ -40,6 +40,7 @@ from core.services.desk.stats import ViewStats, desk_stats
 from core.services.outreach.notices import NotifyCustomer, notify_customer
 from core.services.outreach.purchases import PurchaseStatus, RecordPurchase, record_purchase
 from core.services.rights.erasure import is_suppressed
+from core.services.rights.verification import ClaimPhone, claim_phone
 from tests.chat_drivers import find_button
 from tests.fake_whatsapp import VERIFY_TOKEN, FakeWhatsApp
 from tests.followup_support import freeze
@@ -525,3 +526,17 @@ def test_three_short_choices_are_reply_buttons() -> None:
         "tok12345|ag|y",
         "tok12345|ag|n",
     ]
+
+
+async def test_a_whatsapp_customer_who_shares_the_same_number_on_telegram_becomes_one(
+    alice: WhatsAppDriver, core: PrivacyCore
+) -> None:
+    await (await opened(alice)).press("Offers and news")
+    async with core.uow() as uow:
+        telegram, _ = await register_customer(RegisterCustomer(IdentityKind.TELEGRAM, "5401"), uow)
+        await claim_phone(ClaimPhone(telegram.ref, f"+{UK}", 5401, 5401), uow)
+        await uow.commit()
+    assert await customer_ref(core) == telegram.ref  # WhatsApp now finds the same customer
+    async with core.uow() as uow:
+        given = await current_consents(telegram.ref, uow)
+    assert given["marketing"].given  # what they chose on WhatsApp came along
