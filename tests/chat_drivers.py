@@ -138,11 +138,16 @@ class Processed:
             await self._changed.wait_for(lambda: self.count >= count)
 
 
+_ADAPTERS = {
+    "aiogram": "bot.channels.aiogram_bot",
+    "ptb": "bot.channels.ptb_bot",
+    "whatsapp": "bot.channels.whatsapp",
+}
+
+
 def hook_deliver(monkeypatch: Any, framework: str) -> Processed:
     """Wrap the adapter's ``deliver`` so tests know when an update is done."""
-    module = importlib.import_module(
-        "bot.channels.aiogram_bot" if framework == "aiogram" else "bot.channels.ptb_bot"
-    )
+    module = importlib.import_module(_ADAPTERS[framework])
     processed = Processed()
     original = module.deliver
 

@@ -17,7 +17,7 @@ from core.storage import UnitOfWork
 from tests.chat_drivers import ConsoleDriver, Driver, TelegramDriver, hook_deliver
 from tests.fake_telegram import FakeTelegram
 from tests.fake_whatsapp import FakeWhatsApp
-from tests.whatsapp_driver import WhatsAppBot, WhatsAppDriver, hook_whatsapp
+from tests.whatsapp_driver import WhatsAppBot, WhatsAppDriver
 
 FRAMEWORKS = ["aiogram", "ptb"]
 CHANNELS = ["console", *FRAMEWORKS, "whatsapp"]
@@ -64,7 +64,7 @@ async def _whatsapp_chats(
     core: PrivacyCore, fake: FakeWhatsApp, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[MakeChat]:
     """The user's WhatsApp number is their id's digits (the tests' ids are short)."""
-    bot = WhatsAppBot(core, fake, hook_whatsapp(monkeypatch))
+    bot = WhatsAppBot(core, fake, hook_deliver(monkeypatch, "whatsapp"))
     started = False
 
     async def make(user_id: int, language_code: str = "en") -> Driver:

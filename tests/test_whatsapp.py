@@ -41,11 +41,11 @@ from core.services.outreach.notices import NotifyCustomer, notify_customer
 from core.services.outreach.purchases import PurchaseStatus, RecordPurchase, record_purchase
 from core.services.rights.erasure import is_suppressed
 from core.services.rights.verification import ClaimPhone, claim_phone
-from tests.chat_drivers import find_button
+from tests.chat_drivers import find_button, hook_deliver
 from tests.fake_whatsapp import VERIFY_TOKEN, FakeWhatsApp
 from tests.followup_support import freeze
 from tests.rights_helpers import approve, make_jobs_due
-from tests.whatsapp_driver import WhatsAppBot, WhatsAppDriver, hook_whatsapp, webhook_body
+from tests.whatsapp_driver import WhatsAppBot, WhatsAppDriver, webhook_body
 
 UK = "447700900123"  # no language of its own: English
 HK = "85291234567"
@@ -55,7 +55,7 @@ HK = "85291234567"
 async def bot(
     core: PrivacyCore, fake_whatsapp: FakeWhatsApp, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[WhatsAppBot]:
-    running = WhatsAppBot(core, fake_whatsapp, hook_whatsapp(monkeypatch))
+    running = WhatsAppBot(core, fake_whatsapp, hook_deliver(monkeypatch, "whatsapp"))
     await running.start()
     try:
         yield running
@@ -229,12 +229,18 @@ async def test_a_correction_by_typing_the_new_email(alice: WhatsAppDriver) -> No
     assert "email" in alice.messages[-1].text.lower()
 
 
-async def test_the_copy_comes_as_a_link_that_opens_once(
-    alice: WhatsAppDriver, bot: WhatsAppBot, core: PrivacyCore
-) -> None:
+async def copy_link(alice: WhatsAppDriver, bot: WhatsAppBot, core: PrivacyCore) -> str:
+    """/export on WhatsApp, with the shop's public address set: the link it sends."""
     core.settings = dataclasses.replace(core.settings, public_url=bot.url(""))
     await (await opened(alice)).send("/export")
     [link] = re.findall(r"http://\S+/exports/\S+", alice.messages[-1].text)
+    return link
+
+
+async def test_the_copy_comes_as_a_link_that_opens_once(
+    alice: WhatsAppDriver, bot: WhatsAppBot, core: PrivacyCore
+) -> None:
+    link = await copy_link(alice, bot, core)
     assert bot.http is not None
     async with bot.http.get(link) as first:
         assert first.status == 200
@@ -249,9 +255,7 @@ async def test_the_copy_comes_as_a_link_that_opens_once(
 async def test_a_link_older_than_12_hours_does_not_open(
     alice: WhatsAppDriver, bot: WhatsAppBot, core: PrivacyCore
 ) -> None:
-    core.settings = dataclasses.replace(core.settings, public_url=bot.url(""))
-    await (await opened(alice)).send("/export")
-    [link] = re.findall(r"http://\S+/exports/\S+", alice.messages[-1].text)
+    link = await copy_link(alice, bot, core)
     core.clock = FixedClock(core.clock.now() + timedelta(hours=12, minutes=1))
     assert bot.http is not None
     async with bot.http.get(link) as late:

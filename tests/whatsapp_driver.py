@@ -17,26 +17,9 @@ from core.app import PrivacyCore
 from tests.chat_drivers import Msg, Processed, find_button, free_port
 from tests.fake_whatsapp import APP_SECRET, PHONE_NUMBER_ID, FakeWhatsApp
 
-__all__ = ["WhatsAppBot", "WhatsAppDriver", "hook_whatsapp", "webhook_body"]
+__all__ = ["WhatsAppBot", "WhatsAppDriver", "webhook_body"]
 
 _ids = itertools.count(1)
-
-
-def hook_whatsapp(monkeypatch: Any) -> Processed:
-    """Count messages the WhatsApp adapter has fully answered."""
-    import bot.channels.whatsapp as module
-
-    processed = Processed()
-    original = module.deliver
-
-    async def deliver(*args: Any, **kwargs: Any) -> None:
-        try:
-            await original(*args, **kwargs)
-        finally:
-            await processed.bump()
-
-    monkeypatch.setattr(module, "deliver", deliver)
-    return processed
 
 
 def webhook_body(wa_id: str, message: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.crypto.blind_index import BlindIndexer, normalise_email, normalise_phone
+from core.crypto.blind_index import BlindIndexer, keyed_hash, normalise_email, normalise_phone
 from core.crypto.envelope import DataKey, FieldCipher, new_data_key
 from core.crypto.keys import Keyring, MasterKey, generate_master_key, load_keyring
 
@@ -13,6 +13,7 @@ __all__ = [
     "Keyring",
     "MasterKey",
     "generate_master_key",
+    "keyed_hash",
     "load_keyring",
     "new_data_key",
     "normalise_email",

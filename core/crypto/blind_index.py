@@ -14,7 +14,7 @@ import phonenumbers
 
 from core.errors import InvalidInput
 
-__all__ = ["BlindIndexer", "normalise_email", "normalise_phone"]
+__all__ = ["BlindIndexer", "keyed_hash", "normalise_email", "normalise_phone"]
 
 
 def normalise_phone(raw: str, default_region: str) -> str:
@@ -34,6 +34,12 @@ def normalise_email(raw: str) -> str:
     if not sep or not local or "." not in domain or domain.startswith(".") or " " in email:
         raise InvalidInput("not an email address", code="bad_email")
     return email
+
+
+def keyed_hash(key: bytes, secret: str) -> str:
+    """What is stored of a bearer secret (an agent's token, a link's): HMAC-SHA256 hex,
+    so a copy of the database cannot present it."""
+    return hmac.new(key, secret.encode(), hashlib.sha256).hexdigest()
 
 
 class BlindIndexer:

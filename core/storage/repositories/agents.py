@@ -5,13 +5,12 @@ Nothing here commits; the unit of work's transaction does.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.crypto import keyed_hash
 from core.domain.agent_request import AgentAction, AgentReason, AgentRequest, AgentStatus
 from core.errors import NotFound
 from core.storage.tables import AgentRequestRow, AgentTokenRow
@@ -25,7 +24,7 @@ class AgentRepository:
         self._key = token_key
 
     def _hash(self, token: str) -> str:
-        return hmac.new(self._key, token.encode(), hashlib.sha256).hexdigest()
+        return keyed_hash(self._key, token)
 
     # --- tokens ---------------------------------------------------------------
 

@@ -5,13 +5,12 @@ Nothing here commits; the unit of work's transaction does.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import datetime
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.crypto import keyed_hash
 from core.storage.tables import ExportLinkRow
 
 __all__ = ["ExportLinkRepository"]
@@ -23,7 +22,7 @@ class ExportLinkRepository:
         self._key = token_key
 
     def _hash(self, token: str) -> str:
-        return hmac.new(self._key, token.encode(), hashlib.sha256).hexdigest()
+        return keyed_hash(self._key, token)
 
     async def add(
         self, token: str, customer_ref: str, request_ref: str, now: datetime, expires_at: datetime
