@@ -330,7 +330,7 @@ async def backdate(core: PrivacyCore, wa_id: str, hours: float) -> str:
     ref = await customer_ref(core, wa_id)
     async with core.uow() as uow:
         customer = await uow.customers.get(ref, lock=True)
-        customer.last_active_at = uow.now() - timedelta(hours=hours)
+        customer.last_message_at = uow.now() - timedelta(hours=hours)
         await uow.customers.save(customer)
         await uow.commit()
     return ref
@@ -544,3 +544,23 @@ async def test_a_whatsapp_customer_who_shares_the_same_number_on_telegram_become
     async with core.uow() as uow:
         given = await current_consents(telegram.ref, uow)
     assert given["marketing"].given  # what they chose on WhatsApp came along
+
+
+async def test_a_follow_up_outside_the_window_is_the_template_with_every_answer_and_stop(
+    alice: WhatsAppDriver, bot: WhatsAppBot, core: PrivacyCore
+) -> None:
+    core.policy = dataclasses.replace(
+        core.policy, whatsapp=WhatsAppRules(templates={"followup": "order_followup"})
+    )
+    freeze(core)
+    await (await opened(alice)).press("Follow-ups after a purchase")
+    await alice.press("Messages on WhatsApp")
+    await backdate(core, UK, 25)
+    before = len(bot.fake.messages(UK))
+    assert await bought(core, "W-3") is PurchaseStatus.SCHEDULED
+    await wait_sent(bot.fake, UK, before + 1)
+    template = bot.fake.messages(UK)[-1].message["template"]
+    replies = [c for c in template["components"] if c["type"] == "button"]
+    payloads = [c["parameters"][0]["payload"] for c in replies]
+    assert template["name"] == "order_followup"
+    assert any("|fx|" in p for p in payloads)  # the one-tap stop is there too

@@ -60,6 +60,7 @@ MAX_BUTTONS, BUTTON_TITLE = 3, 20
 LIST_ROWS, ROW_TITLE, ROW_DESCRIPTION = 10, 24, 72
 BODY_LIMIT, TEXT_LIMIT = 1024, 4096
 LIST_BUTTON = "☰"  # the list's opener: no words, so no language to pick
+TEMPLATE_BUTTONS = 10  # quick replies a template may carry (a follow-up's answers and its stop)
 ABOVE = "⬆️"  # the body of choices whose text went just before them (over 1,024 characters)
 # WhatsApp's document types (Meta's list: txt, pdf and Office formats); a record or a
 # JSON file goes as text. A ZIP or an HTML page is not among them: the export goes
@@ -286,7 +287,7 @@ def _template(template: tuple[str, str], text: str, buttons: list[Button]) -> di
             "index": str(i),
             "parameters": [{"type": "payload", "payload": b.data}],
         }
-        for i, b in enumerate(buttons[:MAX_BUTTONS])
+        for i, b in enumerate(buttons[:TEMPLATE_BUTTONS])
     ]
     body = {"name": name, "language": {"code": language}, "components": components}
     return {"type": "template", "template": body}

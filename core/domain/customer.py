@@ -54,6 +54,9 @@ class Customer:
     ref: str
     created_at: datetime
     last_active_at: datetime
+    # Their last message on WhatsApp (None: never): WhatsApp's 24-hour window runs from
+    # it, and only from it (a purchase or a staff action opens no window).
+    last_message_at: datetime | None = None
     language: str = "en"
     jurisdiction: str | None = None
     timezone: str | None = None

@@ -17,7 +17,7 @@ from core.domain.policy import WhatsAppRules
 __all__ = ["TELEGRAM", "WHATSAPP", "WHATSAPP_WINDOW", "Chat", "reach"]
 
 TELEGRAM, WHATSAPP = "telegram", "whatsapp"
-# Less the resolution last_active_at is kept to: never a minute past the real window.
+# Less the resolution last_message_at is kept to: never a minute past the real window.
 WHATSAPP_WINDOW = timedelta(hours=24) - ACTIVITY_RESOLUTION
 
 
@@ -40,7 +40,8 @@ def reach(customer: Customer, kind: str, rules: WhatsAppRules, now: datetime) ->
     whatsapp = customer.whatsapp_id
     if whatsapp is None:
         return None
-    if now - customer.last_active_at < WHATSAPP_WINDOW:
+    last = customer.last_message_at
+    if last is not None and now - last < WHATSAPP_WINDOW:
         return Chat(WHATSAPP, int(whatsapp))
     template = rules.template(kind, customer.language)
     return Chat(WHATSAPP, int(whatsapp), template) if template is not None else None

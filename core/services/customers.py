@@ -175,12 +175,14 @@ async def change_language(cmd: ChangeLanguage, uow: UnitOfWork) -> Customer:
 
 
 async def note_message(customer: Customer, uow: UnitOfWork) -> Customer:
-    """They wrote now: WhatsApp's 24-hour window for free-form messages runs from here
-    (kept to the minute, like every activity)."""
+    """They wrote now on WhatsApp: its 24-hour window for free-form messages runs from
+    here (kept to the minute, so a burst of messages rewrites their row once)."""
     now = uow.now()
-    if now - customer.last_active_at < ACTIVITY_RESOLUTION:
+    last = customer.last_message_at
+    if last is not None and now - last < ACTIVITY_RESOLUTION:
         return customer
     locked = await uow.customers.get(customer.ref, lock=True)
+    locked.last_message_at = now
     locked.touch(now)
     await uow.customers.save(locked)
     return locked

@@ -234,6 +234,7 @@ class CustomerRepository:
     def _changes(self, row: CustomerRow, c: Customer, cipher: FieldCipher) -> dict[str, Any]:
         wanted: dict[str, Any] = {
             "last_active_at": c.last_active_at,
+            "last_message_at": c.last_message_at,
             "language": c.language,
             "jurisdiction": c.jurisdiction,
             "timezone": c.timezone,
@@ -253,6 +254,7 @@ class CustomerRepository:
     @staticmethod
     def _write(row: CustomerRow, c: Customer, cipher: FieldCipher) -> None:
         row.last_active_at = c.last_active_at
+        row.last_message_at = c.last_message_at
         row.language = c.language
         row.jurisdiction = c.jurisdiction
         row.timezone = c.timezone
@@ -277,6 +279,7 @@ class CustomerRepository:
             ref=row.ref,
             created_at=row.created_at,
             last_active_at=row.last_active_at,
+            last_message_at=row.last_message_at,
             language=row.language,
             jurisdiction=row.jurisdiction,
             timezone=row.timezone,

@@ -21,6 +21,8 @@ class CustomerRow(Base):
     ref: Mapped[str] = mapped_column(String(32), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_active_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # The customer's last message on WhatsApp: its 24-hour window for free-form messages.
+    last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     language: Mapped[str] = mapped_column(String(16), default="en")
     jurisdiction: Mapped[str | None] = mapped_column(String(32))
     timezone: Mapped[str | None] = mapped_column(String(64))
