@@ -15,11 +15,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from aiohttp import ClientSession
 
 from bot.channels.whatsapp import messages_for
 from bot.conversation.events import Button, Reply
 from bot.render.i18n import Translator
 from bot.render.stats import stats_text
+from bot.settings import BotSettings
 from core.app import PrivacyCore
 from core.clock import FixedClock
 from core.domain.customer import Identity, IdentityKind
@@ -41,7 +43,8 @@ from core.services.outreach.notices import NotifyCustomer, notify_customer
 from core.services.outreach.purchases import PurchaseStatus, RecordPurchase, record_purchase
 from core.services.rights.erasure import is_suppressed
 from core.services.rights.verification import ClaimPhone, claim_phone
-from tests.chat_drivers import find_button, hook_deliver
+from tests.chat_drivers import TelegramDriver, find_button, hook_deliver
+from tests.fake_telegram import FakeTelegram
 from tests.fake_whatsapp import VERIFY_TOKEN, FakeWhatsApp
 from tests.followup_support import freeze
 from tests.rights_helpers import approve, make_jobs_due
@@ -564,3 +567,32 @@ async def test_a_follow_up_outside_the_window_is_the_template_with_every_answer_
     payloads = [c["parameters"][0]["payload"] for c in replies]
     assert template["name"] == "order_followup"
     assert any("|fx|" in p for p in payloads)  # the one-tap stop is there too
+
+
+# --- both apps in one process ----------------------------------------------------------------
+
+
+async def test_one_process_serves_telegram_and_whatsapp_with_the_readmes_settings(
+    core: PrivacyCore,
+    fake_telegram: FakeTelegram,
+    fake_whatsapp: FakeWhatsApp,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = {"TELEGRAM_BOT_TOKEN": fake_telegram.token, "TELEGRAM_API_BASE": fake_telegram.api_base}
+    settings = BotSettings.from_env({**env, **fake_whatsapp.env()})
+    assert settings.whatsapp is not None
+    on_telegram = TelegramDriver(
+        core, fake_telegram, "aiogram", hook_deliver(monkeypatch, "aiogram"), 5401
+    )
+    await on_telegram.start(whatsapp=settings.whatsapp)
+    try:
+        bot = WhatsAppBot(core, fake_whatsapp, hook_deliver(monkeypatch, "whatsapp"))
+        bot.http_port, bot.http = on_telegram.http_port, ClientSession()
+        on_whatsapp = WhatsAppDriver(bot, UK)
+        await on_telegram.send("/start")
+        await on_whatsapp.send("/start")
+        assert "Privacy notice" in "\n".join(m.text for m in on_telegram.messages)
+        assert "Privacy notice" in texts(on_whatsapp)
+        await bot.http.close()
+    finally:
+        await on_telegram.close()
