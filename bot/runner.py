@@ -138,13 +138,15 @@ async def run_bot(
         ", ".join(names),
     )
     background: Background | None = None
+    # An app not run here: its chats' unprompted messages are refused (and audited).
+    absent = {app: Outbound(Unconfigured(app)) for app in ("telegram", "whatsapp")}
     try:
         if telegram is not None:
             await _reach_telegram(telegram.adapter, settings, stop)
         # Follow-ups, notices and the daily retention sweep (bot/background/outreach.py).
         # Unprompted messages go to the customer's app (core/domain/reach.py).
-        sends = telegram.adapter.outbound if telegram else Outbound(Unconfigured("Telegram"))
-        others = {"whatsapp": whatsapp.outbound} if whatsapp else {}
+        sends = telegram.adapter.outbound if telegram else absent["telegram"]
+        others = {"whatsapp": whatsapp.outbound if whatsapp else absent["whatsapp"]}
         background = start_background(core, sends, metrics, channels=others)
         hook.on_scheduled = background.worker.wake
         if drp is not None:
@@ -153,15 +155,26 @@ async def run_bot(
             await telegram.start(stop)
         await stop.wait()
     finally:
-        if telegram is not None:
-            await telegram.stop_desk()
-        if background is not None:
-            await background.stop()  # lets sends in flight finish: none left half-done
-        if telegram is not None:
-            await telegram.close()
-        if whatsapp is not None:
-            await whatsapp.close()
+        await _stop_all(telegram, background, whatsapp, [*absent.values()])
         await runner.cleanup()
+
+
+async def _stop_all(
+    telegram: _TelegramSide | None,
+    background: Background | None,
+    whatsapp: WhatsAppHook | None,
+    unused: list[Outbound],
+) -> None:
+    if telegram is not None:
+        await telegram.stop_desk()
+    if background is not None:
+        await background.stop()  # lets sends in flight finish: none left half-done
+    if telegram is not None:
+        await telegram.close()
+    if whatsapp is not None:
+        await whatsapp.close()
+    for outbound in unused:
+        await outbound.close()
 
 
 @dataclass
