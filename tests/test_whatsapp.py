@@ -596,3 +596,40 @@ async def test_one_process_serves_telegram_and_whatsapp_with_the_readmes_setting
         await bot.http.close()
     finally:
         await on_telegram.close()
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        {},
+        {"entry": "x"},
+        {"entry": [1, None, "a"]},
+        {"entry": [{"changes": {"value": 1}}]},
+        {"entry": [{"changes": [{"value": {"metadata": "x", "messages": 5}}]}]},
+        webhook_body("not-a-number", {"type": "text", "text": {"body": "hi"}}),
+    ],
+)
+async def test_an_authentic_post_not_shaped_like_a_message_changes_nothing(
+    bot: WhatsAppBot, core: PrivacyCore, junk: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    assert await bot.post(json.dumps(junk).encode()) == 200
+    await asyncio.sleep(0.2)  # the work after the answer
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert bot.fake.sent == []
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"type": "interactive", "interactive": "nope"},
+        {"type": "contacts", "contacts": [None, 3]},
+        {"type": "text", "text": ["not", "a", "map"]},
+        {"type": "sticker", "sticker": {"id": "1"}},
+    ],
+)
+async def test_an_odd_message_from_a_real_sender_is_answered_without_an_error(
+    alice: WhatsAppDriver, odd: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    await alice.deliver(odd)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert alice.messages  # answered like any message (an expired button, a welcome)

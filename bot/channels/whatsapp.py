@@ -91,21 +91,34 @@ def incoming_from_webhook(
     events: list[Incoming] = []
     statuses: list[tuple[str, str]] = []
     for value in _values(payload):
-        if str((value.get("metadata") or {}).get("phone_number_id")) != phone_number_id:
+        metadata = value.get("metadata")
+        if (
+            not isinstance(metadata, Mapping)
+            or str(metadata.get("phone_number_id")) != phone_number_id
+        ):
             continue
-        events += [e for m in value.get("messages") or () if (e := _event(m)) is not None]
-        for status in value.get("statuses") or ():
-            errors = status.get("errors") or [{}]
+        events += [e for m in _list(value.get("messages")) if (e := _event(m)) is not None]
+        for status in _list(value.get("statuses")):
+            errors = _list(status.get("errors")) or [{}]
             statuses.append((str(status.get("status", "")), str(errors[0].get("code", ""))))
     return events, statuses
 
 
 def _values(payload: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    for entry in payload.get("entry") or ():
-        for change in (entry or {}).get("changes") or ():
-            value = (change or {}).get("value")
+    """Each change's value; anything not shaped like the Cloud API's webhook is skipped."""
+    for entry in _list(payload.get("entry")):
+        for change in _list(entry.get("changes")):
+            value = change.get("value")
             if isinstance(value, Mapping):
                 yield value
+
+
+def _map(raw: object) -> Mapping[str, Any]:
+    return raw if isinstance(raw, Mapping) else {}
+
+
+def _list(raw: object) -> list[Mapping[str, Any]]:
+    return [item for item in raw if isinstance(item, Mapping)] if isinstance(raw, list) else []
 
 
 def _event(message: Mapping[str, Any]) -> Incoming | None:
@@ -123,20 +136,21 @@ def _event(message: Mapping[str, Any]) -> Incoming | None:
     }
     kind = message.get("type")
     if kind == "text":
-        text = str((message.get("text") or {}).get("body") or "")
+        text = str(_map(message.get("text")).get("body") or "")
         if text.startswith("/"):
             head, _, args = text[1:].partition(" ")
             return Incoming(kind=EventKind.COMMAND, text=head.lower(), args=args.strip(), **common)
         return Incoming(kind=EventKind.TEXT, text=text, **common)
     if kind == "interactive":
-        interactive = message.get("interactive") or {}
-        reply = interactive.get(interactive.get("type")) or {}
-        return Incoming(kind=EventKind.BUTTON, data=str(reply.get("id") or ""), **common)
+        interactive = _map(message.get("interactive"))
+        reply = _map(interactive.get(str(interactive.get("type"))))
+        return Incoming(kind=EventKind.BUTTON, data=str(reply.get("id") or "")[:256], **common)
     if kind == "button":  # a quick-reply button of a template
-        payload = (message.get("button") or {}).get("payload")
-        return Incoming(kind=EventKind.BUTTON, data=str(payload or ""), **common)
+        payload = _map(message.get("button")).get("payload")
+        return Incoming(kind=EventKind.BUTTON, data=str(payload or "")[:256], **common)
     if kind == "contacts":
-        phones = ((message.get("contacts") or [{}])[0] or {}).get("phones") or [{}]
+        cards = _list(message.get("contacts")) or [{}]
+        phones = _list(cards[0].get("phones")) or [{}]
         shared = str(phones[0].get("wa_id") or "")
         return Incoming(
             kind=EventKind.CONTACT,
@@ -371,7 +385,11 @@ class WhatsAppHook:
         return web.Response(text="ok")
 
     async def _handle(self, payload: dict[str, Any]) -> None:
-        events, statuses = incoming_from_webhook(payload, self.settings.phone_number_id)
+        try:
+            events, statuses = incoming_from_webhook(payload, self.settings.phone_number_id)
+        except Exception as error:  # authentic but unreadable: nothing to answer
+            log.error("whatsapp webhook unreadable: %s", type(error).__name__)
+            return
         for status, code in statuses:
             self.metrics.inc(
                 "privacy_whatsapp_statuses_total",
