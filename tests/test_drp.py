@@ -390,3 +390,17 @@ def test_a_business_id_outside_the_directorys_form_is_refused() -> None:
     env = {"PRIVACY_DRP_BUSINESS_ID": "tea-shop", "PRIVACY_DRP_AGENTS": f"TEST_AGENT={key}"}
     with pytest.raises(ConfigurationError, match="capitals"):
         Settings.from_env(env)
+
+
+async def test_the_same_signed_body_with_its_agent_request_id_resent_gets_the_first_request(
+    core: PrivacyCore, drp: Drp
+) -> None:
+    await paired(drp)
+    await customer_with_contacts(core)
+    body = drp.agent.sign(
+        drp.agent.envelope(exercise="deletion", **claims(**{"agent-request-id": "r-9"}))
+    )
+    first = await drp.agent.exercise(drp.http, body)
+    again = await drp.agent.exercise(drp.http, body)  # its answer was lost: sent again
+    assert first == again
+    assert await agent_rows(core) == 1

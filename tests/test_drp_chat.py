@@ -24,6 +24,7 @@ from core.app import PrivacyCore
 from core.domain.customer import IdentityKind
 from core.services import find_customer
 from core.services.customers import mark_unreachable
+from core.services.rights.erasure import RequestErasure, request_erasure
 from core.storage.tables import JobRow
 from tests.chat_drivers import TelegramDriver, hook_deliver
 from tests.drp_agent import DrpAgent
@@ -299,3 +300,34 @@ async def test_each_change_of_state_is_posted(
     seen = [(b["status"], b.get("reason")) for b, _ in callbacks.received]
     assert seen == [("in_progress", "need_user_verification"), ("denied", "suspected_fraud")]
     assert all(b["request_id"] == made["request_id"] for b, _ in callbacks.received)
+
+
+async def test_a_confirmed_request_runs_on_the_clock_that_started_with_the_agents_call(
+    core: PrivacyCore, drp: Drp
+) -> None:
+    await drp.agent.ask(drp.http, "deletion", **claims())
+    sent_at = core.clock.now()
+    buttons = await question_buttons(core)
+    core.clock.advance(timedelta(days=13))  # type: ignore[attr-defined]
+    await press(core, buttons["✅ Yes, it was me"])
+    async with core.uow() as uow:
+        (request,) = await uow.requests.for_customer(await _ref(core))
+        regime = uow.policy.jurisdiction(request.jurisdiction)
+    assert request.received_at == sent_at
+    assert request.due_at == regime.response_due(sent_at)
+
+
+async def test_revoking_an_agents_request_leaves_the_customers_own_erasure_alone(
+    core: PrivacyCore, drp: Drp
+) -> None:
+    async with core.uow() as uow:
+        own, _ = await request_erasure(RequestErasure(await _ref(core)), uow)
+        await uow.commit()
+    _, made = await drp.agent.ask(drp.http, "deletion", **claims())
+    buttons = await question_buttons(core)
+    await press(core, buttons["✅ Yes, it was me"])  # joins the erasure already asked for
+    status, revoked = await drp.agent.revoke(drp.http, made["request_id"])
+    assert (status, revoked["status"]) == (200, "revoked")
+    async with core.uow() as uow:
+        still = await uow.requests.get(own.ref)
+    assert not still.state.closed  # the customer's own request goes on

@@ -98,8 +98,10 @@ class DrpHook:
         return await self._answer("check", lambda uow: check_token(cmd, uow), lambda _: {})
 
     async def exercise(self, request: web.Request) -> web.Response:
+        # Remembered by the exercise itself: a retry of a known agent-request-id (even
+        # the same body) finds the first request instead of being called a replay.
         envelope = await self._envelope(
-            request, "exercise", "agent.exercise", version_required=True
+            request, "exercise", "agent.exercise", version_required=True, remember=False
         )
         if isinstance(envelope, web.Response):
             return envelope
@@ -107,7 +109,8 @@ class DrpHook:
         async def run(uow: UnitOfWork) -> AgentRequest:
             agent, message = await open_envelope(envelope, uow)
             downstream = tuple(name for name, _ in self.core.settings.downstream)
-            return await exercise_right(ExerciseRight(agent, message, downstream), uow)
+            cmd = ExerciseRight(agent, message, envelope.body, downstream)
+            return await exercise_right(cmd, uow)
 
         return await self._answer("exercise", run, AgentRequest.status_object)
 

@@ -130,6 +130,9 @@ class AgentRequest:
     expected_by: datetime | None = None
     closed_at: datetime | None = None
     changes: int = 0  # state changes so far: each is owed one status callback
+    # The data request was opened for this one (else it joined one already under way,
+    # the customer's own or another agent's: a revoke then leaves that one alone).
+    opened_it: bool = False
 
     @property
     def awaiting_customer(self) -> bool:

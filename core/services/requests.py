@@ -8,6 +8,7 @@ step is audited; the bot tells the customer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from core.domain.actor import Actor
 from core.domain.job import REQUEST_JOBS, request_job_key
@@ -48,6 +49,9 @@ class OpenRequest:
     kind: RequestKind
     channel: str = "telegram"
     detail: str | None = None  # what it is about: a correction's field
+    # When it reached the shop, if before now (an authorized agent's request, confirmed
+    # by the customer later: the legal clock runs from the agent's call).
+    received_at: datetime | None = None
 
 
 async def open_request(cmd: OpenRequest, uow: UnitOfWork) -> DataRequest:
@@ -55,14 +59,15 @@ async def open_request(cmd: OpenRequest, uow: UnitOfWork) -> DataRequest:
     customer = await uow.customers.get(cmd.customer_ref, lock=True)
     regime = uow.policy.jurisdiction(customer.jurisdiction)
     now = uow.now()
+    received = min(cmd.received_at or now, now)
     request = DataRequest(
         ref=new_ref("q"),
         customer_ref=customer.ref,
         kind=cmd.kind,
         jurisdiction=regime.key,
-        received_at=now,
-        due_at=regime.response_due(now),
-        history=[(now, RequestState.RECEIVED, None)],
+        received_at=received,
+        due_at=regime.response_due(received),
+        history=[(received, RequestState.RECEIVED, None)],
         detail=cmd.detail,
     )
     if not uow.policy.needs_approval(cmd.kind.value):

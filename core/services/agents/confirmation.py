@@ -100,12 +100,13 @@ async def start_question(cmd: StartQuestion, uow: UnitOfWork) -> QuestionStart:
     """Whether to ask now; the buttons are accepted from this transaction on."""
     if not await uow.jobs.held(cmd.job.id, cmd.worker):
         return QuestionStart(False)
-    request = await uow.agents.find(str(cmd.job.payload["request"]))
+    # Locked, both: an answer, a revoke or a turn of theirs waits for this step.
+    request = await uow.agents.find(str(cmd.job.payload["request"]), lock=True)
     if request is None or not request.awaiting_customer or request.customer_ref is None:
         await complete_job(cmd.job, cmd.worker, uow)  # answered, revoked or expired meanwhile
         return QuestionStart(False)
     try:
-        customer = await uow.customers.get(request.customer_ref)
+        customer = await uow.customers.get(request.customer_ref, lock=True)
     except NotFound:
         customer = None
     chat = reach(customer, "agent", uow.policy.whatsapp, uow.now()) if customer else None
@@ -154,7 +155,7 @@ async def _unreachable(request: AgentRequest, job: Job, worker: str, uow: UnitOf
 
 async def expire_question(job: Job, worker: str, uow: UnitOfWork) -> None:
     """The deadline: a question still unanswered denies the request."""
-    request = await uow.agents.find(str(job.payload["request"]))
+    request = await uow.agents.find(str(job.payload["request"]), lock=True)
     if request is not None and request.awaiting_customer:
         request.move(
             AgentStatus.DENIED, uow.now(), AgentReason.INSUF_VERIFICATION, detail="unanswered"
@@ -242,20 +243,21 @@ async def _disowned(request: AgentRequest, uow: UnitOfWork) -> Answered:
 
 
 async def _carry_out(request: AgentRequest, cmd: AnswerAgent, uow: UnitOfWork) -> Answered:
-    """The ordinary request the customer confirmed; the agent's status follows it."""
-    ref, background = cmd.customer_ref, False
+    """The ordinary request the customer confirmed, on the legal clock that started
+    when the agent sent it; the agent's status follows it."""
+    ref, background, opened_it, at = cmd.customer_ref, False, True, request.received_at
     if request.action is AgentAction.DELETION:
-        data_request, _ = await request_erasure(RequestErasure(ref, "drp"), uow)
+        data_request, opened_it = await request_erasure(RequestErasure(ref, "drp", at), uow)
     elif request.action is AgentAction.SALE_OPT_IN:
-        _, data_request = await set_processing_flag(
-            SetFlag(ref, Flag.OPT_OUT_SHARING, False, channel="drp"), uow
-        )
+        flag = SetFlag(ref, Flag.OPT_OUT_SHARING, False, channel="drp", received_at=at)
+        _, data_request = await set_processing_flag(flag, uow)
     elif request.action is AgentAction.ACCESS_CATEGORIES:
         # The categories are shown in the chat this turn: answered as it is opened.
-        opened = await open_right(OpenRight(ref, RequestKind.ACCESS, "drp"), uow)
+        opened = await open_right(OpenRight(ref, RequestKind.ACCESS, "drp", received_at=at), uow)
         data_request = await complete_request(opened, uow, notify=False)
     else:
-        data_request, background = await request_export(RequestExport(ref, "drp"), uow)
+        data_request, background = await request_export(RequestExport(ref, "drp", at), uow)
+    request.opened_it = opened_it
     request.follow(data_request, uow.now())
     return Answered(request, data_request, background)
 

@@ -39,6 +39,7 @@ __all__ = [
     "OpenEnvelope",
     "agent_actor",
     "open_envelope",
+    "remember_once",
 ]
 
 DRP_VERSION = "1.0"
@@ -74,7 +75,7 @@ class OpenEnvelope:
     agent_id: str | None = None  # pairing: the agent the path names
     token: str | None = None  # every other call: the bearer token (checked if no agent_id)
     version_required: bool = False  # pairing and exercise carry ``drp.version``
-    remember: bool = True  # a signed message acts once (pairing, exercise)
+    remember: bool = True  # a signed message acts once (else the caller: see remember_once)
     # Revoke's body may be only ``{"reason"}``: its envelope is checked where present.
     envelope_optional: bool = False
 
@@ -97,9 +98,15 @@ async def open_envelope(cmd: OpenEnvelope, uow: UnitOfWork) -> tuple[str, dict[s
         await refuse(uow, agent_actor(agent), cmd.action, error, subject_ref=None)
     assert agent is not None
     if cmd.remember:
-        digest = hashlib.sha256(signed).hexdigest()
-        await remember_signature(RememberSignature(digest, agent_actor(agent), cmd.action), uow)
+        await remember_once(agent, cmd.body, cmd.action, uow)
     return agent, message
+
+
+async def remember_once(agent: str, body: bytes, action: str, uow: UnitOfWork) -> None:
+    """A signed message (``body`` as received, already opened) acts once: a second use
+    of it is a refused (audited) replay, however its base64 is spaced."""
+    digest = hashlib.sha256(_decoded(body)).hexdigest()
+    await remember_signature(RememberSignature(digest, agent_actor(agent), action), uow)
 
 
 def _decoded(body: bytes) -> bytes:

@@ -14,12 +14,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from core.domain.agent_request import AgentAction, AgentReason, AgentRequest, AgentStatus
 from core.domain.customer import Customer, IdentityKind
 from core.errors import InvalidInput, NotFound, PrivacyError
 from core.services._common import refuse
 from core.services.agents.confirmation import ask_customer
-from core.services.agents.envelope import agent_actor
+from core.services.agents.envelope import agent_actor, remember_once
 from core.services.agents.following import changed
 from core.services.customers import find_customer
 from core.services.outreach.notices import NotifyCustomer, notify_customer
@@ -37,6 +39,7 @@ _CLAIMS = (("email", IdentityKind.EMAIL), ("phone_number", IdentityKind.PHONE))
 class ExerciseRight:
     agent_id: str
     message: dict[str, Any]  # verified by open_envelope
+    body: bytes  # as received: remembered once this is not a retry of an earlier request
     downstream: tuple[str, ...] = ()  # the shop systems told of an opt-out
 
 
@@ -49,9 +52,10 @@ async def exercise_right(cmd: ExerciseRight, uow: UnitOfWork) -> AgentRequest:
         await refuse(uow, actor, "agent.exercise", error, subject_ref=None)
     if own_id is not None:
         earlier = await uow.agents.by_agent_request_id(cmd.agent_id, own_id)
-        if earlier is not None:  # a retry after a lost answer: the same request
+        if earlier is not None:  # a retry after a lost answer (even the same body): the same
             await _audit(earlier, uow, outcome="duplicate")
             return earlier
+    await remember_once(cmd.agent_id, cmd.body, "agent.exercise", uow)
     request = AgentRequest(
         request_id=str(uuid.uuid4()),
         agent_id=cmd.agent_id,
@@ -61,7 +65,15 @@ async def exercise_right(cmd: ExerciseRight, uow: UnitOfWork) -> AgentRequest:
         agent_request_id=own_id,
         status_callback=callback,
     )
-    await uow.agents.add(request)
+    try:
+        async with uow.session.begin_nested():
+            await uow.agents.add(request)
+    except IntegrityError:  # the same agent-request-id, sent twice at once: the first wins
+        earlier = await uow.agents.by_agent_request_id(cmd.agent_id, own_id or "")
+        if earlier is None:
+            raise
+        await _audit(earlier, uow, outcome="duplicate")
+        return earlier
     customer = await match_claims(cmd.message, uow)
     if customer is None:
         request.move(AgentStatus.DENIED, uow.now(), AgentReason.NO_MATCH, detail="no_match")

@@ -32,8 +32,8 @@ async def changed(request: AgentRequest, uow: UnitOfWork) -> None:
 
 
 async def follow_data_request(request: DataRequest, uow: UnitOfWork) -> None:
-    """Called on every move of a data request: the agent's request that became it,
-    if any, takes its state, in the same transaction."""
-    found = await uow.agents.of_data_request(request.ref)
-    if found is not None and found.follow(request, uow.now()):
-        await changed(found, uow)
+    """Called on every move of a data request: the agents' requests that follow it
+    take its state, in the same transaction."""
+    for found in await uow.agents.of_data_request(request.ref):
+        if found.follow(request, uow.now()):
+            await changed(found, uow)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.domain.actor import Actor
 from core.domain.agent_request import AgentRequest, AgentStatus
 from core.domain.requests import RequestState
 from core.errors import InvalidTransition, NotFound, PermissionDenied, PrivacyError
@@ -54,27 +55,13 @@ async def revoke_request(cmd: RevokeRequest, uow: UnitOfWork) -> AgentRequest:
     now = uow.now()
     try:
         if request.data_request_ref is not None and not request.status.final:
-            data_request = await uow.requests.get(request.data_request_ref, lock=True)
-            if not data_request.state.cancellable:
-                raise InvalidTransition(
-                    "work on the request has begun: it cannot be revoked", code="under_way"
-                )
-            await uow.requests.take_pending(data_request.ref)
-            await move_request(
-                MoveRequest(
-                    data_request.ref, RequestState.CANCELLED, actor, "revoked by the agent"
-                ),
-                uow,
-            )
-            request = await uow.agents.get(request.request_id, lock=True)  # it followed
+            request = await _call_off(request, actor, uow)
         if not request.status.final:
             request.move(AgentStatus.REVOKED, now, detail="revoked")
         elif request.status is not AgentStatus.REVOKED:
             raise InvalidTransition(f"the request is {request.status.value}", code="final")
     except PrivacyError as error:
         await refuse(uow, actor, "agent.revoked", error, subject_ref=request.customer_ref)
-    if request.detail != "revoked":
-        request.detail = "revoked"
     await changed(request, uow)
     await uow.record(
         actor,
@@ -83,6 +70,31 @@ async def revoke_request(cmd: RevokeRequest, uow: UnitOfWork) -> AgentRequest:
         details={"agent": cmd.agent_id, "request": request.request_id, "reason": cmd.has_reason},
     )
     return request
+
+
+async def _call_off(request: AgentRequest, actor: Actor, uow: UnitOfWork) -> AgentRequest:
+    """Cancel the data request this agent's request opened, if no work began on it and
+    nobody else's request follows it; one it only joined (the customer's own, another
+    agent's) goes on without this agent."""
+    assert request.data_request_ref is not None
+    data_request = await uow.requests.get(request.data_request_ref, lock=True)
+    if not data_request.state.cancellable:
+        raise InvalidTransition(
+            "work on the request has begun: it cannot be revoked", code="under_way"
+        )
+    others = [
+        a
+        for a in await uow.agents.of_data_request(data_request.ref)
+        if a.request_id != request.request_id and not a.status.final
+    ]
+    if not request.opened_it or others:
+        return request
+    await uow.requests.take_pending(data_request.ref)
+    note = "revoked by the agent"
+    await move_request(MoveRequest(data_request.ref, RequestState.CANCELLED, actor, note), uow)
+    followed = await uow.agents.get(request.request_id, lock=True)
+    followed.detail = "revoked"  # it followed the cancellation: called off by the agent
+    return followed
 
 
 async def _own(

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from core.crypto import normalise_email, normalise_phone
@@ -72,6 +73,7 @@ __all__ = [
 class RequestErasure:
     customer_ref: str
     channel: str = "telegram"
+    received_at: datetime | None = None  # an agent's request: when the agent sent it
 
 
 async def request_erasure(cmd: RequestErasure, uow: UnitOfWork) -> tuple[DataRequest, bool]:
@@ -80,7 +82,8 @@ async def request_erasure(cmd: RequestErasure, uow: UnitOfWork) -> tuple[DataReq
     running = await uow.requests.open_of(customer.ref, RequestKind.ERASURE.value)
     if running is not None:
         return await uow.requests.get(running), False
-    request = await open_right(OpenRight(customer.ref, RequestKind.ERASURE, cmd.channel), uow)
+    opened = OpenRight(customer.ref, RequestKind.ERASURE, cmd.channel, received_at=cmd.received_at)
+    request = await open_right(opened, uow)
     await enqueue_request_job(ERASURE, request.ref, uow)
     return request, True
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from core.audit import AuditEntry
@@ -84,6 +84,7 @@ INLINE_PURCHASES = 500
 class RequestExport:
     customer_ref: str
     channel: str = "telegram"
+    received_at: datetime | None = None  # an agent's request: when the agent sent it
 
 
 async def request_export(cmd: RequestExport, uow: UnitOfWork) -> tuple[DataRequest, bool]:
@@ -103,7 +104,10 @@ async def request_export(cmd: RequestExport, uow: UnitOfWork) -> tuple[DataReque
         await refuse(
             uow, customer_actor(customer.ref), "request.opened", error, subject_ref=customer.ref
         )
-    request = await open_right(OpenRight(customer.ref, RequestKind.PORTABILITY, cmd.channel), uow)
+    opened = OpenRight(
+        customer.ref, RequestKind.PORTABILITY, cmd.channel, received_at=cmd.received_at
+    )
+    request = await open_right(opened, uow)
     found = await uow.holdings.of(customer.ref)
     background = found.purchases > INLINE_PURCHASES or uow.policy.needs_approval(
         RequestKind.PORTABILITY.value

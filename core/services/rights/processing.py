@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 
 from core.domain.actor import Actor
@@ -44,6 +45,7 @@ class SetFlag:
     channel: str = "telegram"
     downstream: tuple[str, ...] = ()  # the shop systems to tell (settings.downstream names)
     actor: Actor | None = None  # who asked, when not the customer (an authorized agent)
+    received_at: datetime | None = None  # an agent's request: when the agent sent it
 
 
 async def set_processing_flag(cmd: SetFlag, uow: UnitOfWork) -> tuple[Customer, DataRequest]:
@@ -52,7 +54,8 @@ async def set_processing_flag(cmd: SetFlag, uow: UnitOfWork) -> tuple[Customer, 
     customer.flags = _with_flag(customer, cmd.flag, cmd.on, uow)
     customer.touch(uow.now())
     await uow.customers.save(customer)
-    request = await open_right(OpenRight(customer.ref, _FLAG_KIND[cmd.flag], cmd.channel), uow)
+    opened = OpenRight(customer.ref, _FLAG_KIND[cmd.flag], cmd.channel, received_at=cmd.received_at)
+    request = await open_right(opened, uow)
     await uow.record(
         cmd.actor or customer_actor(customer.ref),
         f"rights.{cmd.flag.value}.{'set' if cmd.on else 'lifted'}",

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from core.domain.requests import DataRequest, RequestKind, RequestState
 from core.services._common import SYSTEM
@@ -23,6 +24,7 @@ class OpenRight:
     kind: RequestKind
     channel: str = "telegram"
     detail: str | None = None
+    received_at: datetime | None = None  # an agent's request: when the agent sent it
 
 
 async def open_right(cmd: OpenRight, uow: UnitOfWork) -> DataRequest:
@@ -32,7 +34,7 @@ async def open_right(cmd: OpenRight, uow: UnitOfWork) -> DataRequest:
     CCPA's 10 working days are met the same second.
     """
     request = await open_request(
-        OpenRequest(cmd.customer_ref, cmd.kind, cmd.channel, cmd.detail), uow
+        OpenRequest(cmd.customer_ref, cmd.kind, cmd.channel, cmd.detail, cmd.received_at), uow
     )
     await uow.requests.acknowledge(request.ref, request.received_at)
     return request

@@ -54,8 +54,8 @@ class AgentRepository:
             raise NotFound("no such agent request", code="unknown_request")
         return _request(row)
 
-    async def find(self, request_id: str) -> AgentRequest | None:
-        row = await self._session.get(AgentRequestRow, request_id)
+    async def find(self, request_id: str, *, lock: bool = False) -> AgentRequest | None:
+        row = await self._session.get(AgentRequestRow, request_id, with_for_update=lock)
         return _request(row) if row is not None else None
 
     async def by_agent_request_id(
@@ -69,11 +69,15 @@ class AgentRepository:
         )
         return _request(row) if row is not None else None
 
-    async def of_data_request(self, data_request_ref: str) -> AgentRequest | None:
-        row = await self._session.scalar(
-            select(AgentRequestRow).where(AgentRequestRow.data_request_ref == data_request_ref)
+    async def of_data_request(self, data_request_ref: str) -> list[AgentRequest]:
+        """Every agent request that follows this data request (several may: two agents,
+        or an agent's and the customer's own erasure), locked."""
+        rows = await self._session.scalars(
+            select(AgentRequestRow)
+            .where(AgentRequestRow.data_request_ref == data_request_ref)
+            .with_for_update()
         )
-        return _request(row) if row is not None else None
+        return [_request(row) for row in rows]
 
     async def save(self, request: AgentRequest) -> None:
         row = await self._session.get(AgentRequestRow, request.request_id)
@@ -101,6 +105,7 @@ def _filled(row: AgentRequestRow, request: AgentRequest) -> AgentRequestRow:
     row.data_request_ref, row.status_callback = request.data_request_ref, request.status_callback
     row.received_at, row.expected_by = request.received_at, request.expected_by
     row.closed_at, row.changes = request.closed_at, request.changes
+    row.opened_it = request.opened_it
     return row
 
 
@@ -121,4 +126,5 @@ def _request(row: AgentRequestRow) -> AgentRequest:
         expected_by=row.expected_by,
         closed_at=row.closed_at,
         changes=row.changes,
+        opened_it=row.opened_it,
     )

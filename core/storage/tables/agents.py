@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String
+from sqlalchemy import Boolean, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.storage.tables.base import Base
@@ -26,6 +26,8 @@ class AgentTokenRow(Base):
 
 class AgentRequestRow(Base):
     __tablename__ = "agent_requests"
+    # A retry of the same agent request (the agent's own id) finds the first one.
+    __table_args__ = (UniqueConstraint("agent_id", "agent_request_id"),)
     request_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     agent_id: Mapped[str] = mapped_column(String(64), index=True)
     agent_request_id: Mapped[str | None] = mapped_column(String(128))
@@ -41,3 +43,4 @@ class AgentRequestRow(Base):
     expected_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     changes: Mapped[int] = mapped_column(Integer, default=0)
+    opened_it: Mapped[bool] = mapped_column(Boolean, default=False)

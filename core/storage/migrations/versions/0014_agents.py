@@ -45,7 +45,13 @@ def upgrade() -> None:
         sa.Column("expected_by", _AT, nullable=True),
         sa.Column("closed_at", _AT, nullable=True),
         sa.Column("changes", sa.Integer(), nullable=False),
+        sa.Column("opened_it", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("request_id", name=op.f("pk_agent_requests")),
+        sa.UniqueConstraint(
+            "agent_id",
+            "agent_request_id",
+            name=op.f("uq_agent_requests_agent_id_agent_request_id"),
+        ),
     )
     with op.batch_alter_table("agent_requests", schema=None) as batch_op:
         for column in ("agent_id", "customer_ref", "data_request_ref", "closed_at"):
