@@ -10,7 +10,7 @@ from pathlib import Path
 
 from core.errors import ConfigurationError
 
-__all__ = ["Settings", "allowed_url", "parse_agents", "parse_downstream"]
+__all__ = ["Settings", "allowed_url", "parse_agents", "parse_downstream", "public_https"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,9 @@ class Settings:
     # Ed25519 verify key (PRIVACY_DRP_AGENTS="AGENT_ID=<key>,..."). Off while unset.
     drp_business_id: str | None = None
     drp_agents: tuple[tuple[str, str], ...] = ()
+    # Status callbacks to this machine (plain HTTP, loopback): for a development agent
+    # only (PRIVACY_DRP_LOCAL_CALLBACKS=1); otherwise public https:// hosts only.
+    drp_local_callbacks: bool = False
     # Where customers reach the bot's HTTP server from outside (PRIVACY_PUBLIC_URL,
     # else PRIVACY_WEBHOOK_URL): the base of the single-use links to their copy.
     public_url: str | None = None
@@ -58,6 +61,7 @@ class Settings:
             keystore_url=env.get("PRIVACY_KEYSTORE_URL") or None,
             drp_business_id=_drp_business(business or ""),
             drp_agents=parse_agents(agents or ""),
+            drp_local_callbacks=(env.get("PRIVACY_DRP_LOCAL_CALLBACKS") or "") in ("1", "true"),
             public_url=_public_url(env),
         )
 
@@ -123,6 +127,26 @@ def parse_downstream(raw: str) -> tuple[tuple[str, str], ...]:
 def allowed_url(url: str) -> bool:
     """Where the shop may send events: HTTPS, or plain HTTP to this machine only."""
     return url.startswith("https://") or url.startswith(_LOOPBACK)
+
+
+def public_https(url: str) -> bool:
+    """An https:// URL whose host is a name or a public address: where a third party
+    (an authorized agent) may have the bot post, never into the shop's own network."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return False
+    if parts.scheme != "https" or not host or host == "localhost" or host.endswith(".local"):
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return True  # a name (where it points is the agent's directory entry's business)
+    return address.is_global
 
 
 _DIRECTORY_ID = re.compile(r"^[A-Z_]{1,64}$")

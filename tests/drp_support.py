@@ -46,6 +46,7 @@ def enable_drp(core: PrivacyCore, *listed: DrpAgent) -> None:
         core.settings,
         drp_business_id=BUSINESS_ID,
         drp_agents=tuple((a.agent_id, a.verify_key) for a in listed),
+        drp_local_callbacks=True,  # the tests' agent listens on this machine
     )
 
 

@@ -4,6 +4,7 @@ specification pairs, exercises, polls and revokes; the envelope is checked in or
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from datetime import timedelta
 from typing import Any
@@ -404,3 +405,24 @@ async def test_the_same_signed_body_with_its_agent_request_id_resent_gets_the_fi
     again = await drp.agent.exercise(drp.http, body)  # its answer was lost: sent again
     assert first == again
     assert await agent_rows(core) == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://agent.example/status",
+        "https://127.0.0.1/status",
+        "https://10.0.0.5/status",
+        "https://localhost/status",
+        "https://[::1]/status",
+    ],
+)
+async def test_a_status_callback_into_a_private_network_is_refused(
+    core: PrivacyCore, drp: Drp, url: str
+) -> None:
+    core.settings = dataclasses.replace(core.settings, drp_local_callbacks=False)
+    await paired(drp)
+    await customer_with_contacts(core)
+    status, answer = await drp.agent.ask(drp.http, "deletion", status_callback=url, **claims())
+    assert (status, answer["code"]) == (400, "400")
+    assert await agent_rows(core) == 0

@@ -15,7 +15,13 @@ from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
-from bot.background.agent_jobs import ask_customer, end_question, post_status, send_staff_alert
+from bot.background.agent_jobs import (
+    ask_customer,
+    callback_key,
+    end_question,
+    post_status,
+    send_staff_alert,
+)
 from bot.background.outreach import send_notice
 from bot.conversation import FlowEngine
 from bot.conversation.events import EventKind, Incoming, Outcome
@@ -24,6 +30,7 @@ from core.app import PrivacyCore
 from core.domain.customer import IdentityKind
 from core.services import find_customer
 from core.services.customers import mark_unreachable
+from core.services.rights.downstream import sign
 from core.services.rights.erasure import RequestErasure, request_erasure
 from core.storage.tables import JobRow
 from tests.chat_drivers import TelegramDriver, hook_deliver
@@ -281,7 +288,10 @@ async def test_status_callbacks_are_retried_until_the_agent_answers(
     body, signature = callbacks.received[-1]
     assert body == made
     assert signature is not None
-    assert signature.startswith("t=")
+    raw = json.dumps(body, sort_keys=True).encode()
+    stamp = int(signature.split(",")[0].removeprefix("t="))
+    assert signature == sign(callback_key(SECRET) or "", raw, stamp)  # its own key
+    assert signature != sign(SECRET, raw, stamp)  # never the shop's own secret
     async with core.uow() as uow:
         states = list(
             await uow.session.scalars(select(JobRow.state).where(JobRow.kind == "agent_status"))

@@ -8,6 +8,8 @@ waits on the network with a transaction open.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import secrets
@@ -36,7 +38,7 @@ from core.services.desk.alerts import STAFF_ALERT, queue_watchers
 from core.services.jobs import complete_job, retry_job
 from core.services.outreach.followups import Delivery
 
-__all__ = ["ask_customer", "end_question", "post_status", "send_staff_alert"]
+__all__ = ["ask_customer", "callback_key", "end_question", "post_status", "send_staff_alert"]
 
 log = logging.getLogger("bot.agents")
 
@@ -70,7 +72,7 @@ async def post_status(job: Job, ctx: JobContext) -> None:
         return
     body = json.dumps(request.status_object(), sort_keys=True).encode()
     await ctx.uow.commit()  # only read so far: no transaction waits on the agent
-    poster = SignedPoster(BotSettings.from_env().webhook_secret)
+    poster = SignedPoster(callback_key(BotSettings.from_env().webhook_secret))
     try:
         status = await poster.post(request.status_callback, body)
     except Unreachable as exc:
@@ -82,6 +84,15 @@ async def post_status(job: Job, ctx: JobContext) -> None:
         await retry_job(job, ctx.worker, f"callback: HTTP {status}", ctx.uow)
         return
     await complete_job(job, ctx.worker, ctx.uow)
+
+
+def callback_key(webhook_secret: str | None) -> str | None:
+    """The key status callbacks are signed with: derived from PRIVACY_WEBHOOK_SECRET for
+    this use only (HMAC-SHA256 of "drp-status-callback", hex), so what an agent receives
+    never signs anything the shop's own systems would accept."""
+    if not webhook_secret:
+        return None
+    return hmac.new(webhook_secret.encode(), b"drp-status-callback", hashlib.sha256).hexdigest()
 
 
 async def send_staff_alert(job: Job, ctx: JobContext) -> None:

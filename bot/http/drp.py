@@ -109,7 +109,8 @@ class DrpHook:
         async def run(uow: UnitOfWork) -> AgentRequest:
             agent, message = await open_envelope(envelope, uow)
             downstream = tuple(name for name, _ in self.core.settings.downstream)
-            cmd = ExerciseRight(agent, message, envelope.body, downstream)
+            local = self.core.settings.drp_local_callbacks
+            cmd = ExerciseRight(agent, message, envelope.body, downstream, local)
             return await exercise_right(cmd, uow)
 
         return await self._answer("exercise", run, AgentRequest.status_object)

@@ -26,7 +26,7 @@ from core.services.agents.following import changed
 from core.services.customers import find_customer
 from core.services.outreach.notices import NotifyCustomer, notify_customer
 from core.services.rights.processing import Flag, SetFlag, set_processing_flag
-from core.settings import allowed_url
+from core.settings import allowed_url, public_https
 from core.storage import UnitOfWork
 
 __all__ = ["REGIMES", "ExerciseRight", "exercise_right", "match_claims"]
@@ -41,13 +41,14 @@ class ExerciseRight:
     message: dict[str, Any]  # verified by open_envelope
     body: bytes  # as received: remembered once this is not a retry of an earlier request
     downstream: tuple[str, ...] = ()  # the shop systems told of an opt-out
+    local_callbacks: bool = False  # a development agent's callback on this machine
 
 
 async def exercise_right(cmd: ExerciseRight, uow: UnitOfWork) -> AgentRequest:
     """The new request's status (or the earlier one for a repeated agent-request-id)."""
     actor = agent_actor(cmd.agent_id)
     try:
-        action, regime, own_id, callback = _fields(cmd.message)
+        action, regime, own_id, callback = _fields(cmd.message, cmd.local_callbacks)
     except PrivacyError as error:
         await refuse(uow, actor, "agent.exercise", error, subject_ref=None)
     if own_id is not None:
@@ -85,7 +86,9 @@ async def exercise_right(cmd: ExerciseRight, uow: UnitOfWork) -> AgentRequest:
     return request
 
 
-def _fields(message: dict[str, Any]) -> tuple[AgentAction, str | None, str | None, str | None]:
+def _fields(
+    message: dict[str, Any], local_callbacks: bool
+) -> tuple[AgentAction, str | None, str | None, str | None]:
     action = AgentAction.parse(message.get("exercise"))
     if action is None:
         raise InvalidInput("unsupported rights action", code="unsupported_action")
@@ -97,10 +100,16 @@ def _fields(message: dict[str, Any]) -> tuple[AgentAction, str | None, str | Non
         raise InvalidInput("agent-request-id: at most 128 characters", code="bad_request_id")
     callback = message.get("status_callback")
     if callback is not None and not (
-        isinstance(callback, str) and len(callback) <= 2048 and allowed_url(callback)
+        isinstance(callback, str)
+        and len(callback) <= 2048
+        and _callback_allowed(callback, local_callbacks)
     ):
-        raise InvalidInput("status_callback must be an https:// URL", code="bad_callback")
+        raise InvalidInput("status_callback must be a public https:// URL", code="bad_callback")
     return action, regime, own_id, callback
+
+
+def _callback_allowed(url: str, local: bool) -> bool:
+    return public_https(url) or (local and allowed_url(url))
 
 
 async def match_claims(message: dict[str, Any], uow: UnitOfWork) -> Customer | None:
