@@ -155,8 +155,10 @@ async def run_bot(
             await telegram.start(stop)
         await stop.wait()
     finally:
-        await _stop_all(telegram, background, whatsapp, [*absent.values()])
+        # The HTTP server first: a webhook accepted now would be answered 200 and then
+        # lost with the paths closing (WhatsApp would not send it again).
         await runner.cleanup()
+        await _stop_all(telegram, background, whatsapp, [*absent.values()])
 
 
 async def _stop_all(

@@ -633,3 +633,27 @@ async def test_an_odd_message_from_a_real_sender_is_answered_without_an_error(
     await alice.deliver(odd)
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
     assert alice.messages  # answered like any message (an expired button, a welcome)
+
+
+async def test_a_message_delivered_late_opens_no_window_beyond_its_own_time(
+    alice: WhatsAppDriver, bot: WhatsAppBot, core: PrivacyCore
+) -> None:
+    body = webhook_body(UK, {"type": "text", "text": {"body": "/start"}})
+    sent = int(core.clock.now().timestamp()) - 25 * 3600  # sent yesterday, delivered now
+    body["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = str(sent)
+    await alice.redeliver(body)
+    async with core.uow() as uow:
+        customer = await uow.customers.get(await customer_ref(core))
+    assert customer.last_message_at is not None
+    assert int(customer.last_message_at.timestamp()) == sent
+
+
+async def test_a_customer_on_both_apps_writing_on_whatsapp_is_told_there(
+    alice: WhatsAppDriver, bot: WhatsAppBot, core: PrivacyCore
+) -> None:
+    known = await telegram_customer(core, f"+{UK}", verified=True)
+    await alice.send("/privacy")  # writing on WhatsApp now: its window is open
+    before = len(bot.fake.messages(UK))
+    await notify(core, known)
+    await wait_sent(bot.fake, UK, before + 1)
+    assert bot.fake.messages(UK)[-1].message["type"] == "text"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import time
 from typing import Any
 
 from aiohttp import ClientSession
@@ -22,6 +23,11 @@ __all__ = ["WhatsAppBot", "WhatsAppDriver", "webhook_body"]
 _ids = itertools.count(1)
 
 
+def _now() -> str:
+    """Meta's timestamp: the message's own time, in unix seconds."""
+    return str(int(time.time()))
+
+
 def webhook_body(wa_id: str, message: dict[str, Any]) -> dict[str, Any]:
     """One message as the Cloud API's webhook carries it."""
     value = {
@@ -29,7 +35,7 @@ def webhook_body(wa_id: str, message: dict[str, Any]) -> dict[str, Any]:
         "metadata": {"display_phone_number": "85230001000", "phone_number_id": PHONE_NUMBER_ID},
         "contacts": [{"profile": {"name": "Test"}, "wa_id": wa_id}],
         "messages": [
-            {"from": wa_id, "id": f"wamid.in.{next(_ids)}", "timestamp": "1764558000", **message}
+            {"from": wa_id, "id": f"wamid.in.{next(_ids)}", "timestamp": _now(), **message}
         ],
     }
     return {

@@ -24,6 +24,7 @@ import hmac
 import json
 import logging
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -113,6 +114,15 @@ def _values(payload: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
                 yield value
 
 
+def _sent_at(raw: object) -> datetime | None:
+    """The message's own time (unix seconds): the 24-hour window runs from it, not from
+    when a redelivery reached us."""
+    text = str(raw or "")
+    if not (text.isascii() and text.isdigit() and len(text) <= 12):
+        return None
+    return datetime.fromtimestamp(int(text), UTC)
+
+
 def _map(raw: object) -> Mapping[str, Any]:
     return raw if isinstance(raw, Mapping) else {}
 
@@ -130,6 +140,7 @@ def _event(message: Mapping[str, Any]) -> Incoming | None:
         "chat_id": int(wa_id),
         "channel": WHATSAPP,
         "platform_id": str(message_id)[:200],
+        "sent_at": _sent_at(message.get("timestamp")),
         "language_code": next(
             (lang for p, lang in _LANGUAGE_BY_PREFIX if wa_id.startswith(p)), None
         ),

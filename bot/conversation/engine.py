@@ -167,7 +167,8 @@ class FlowEngine:
         came_back = created and await erased_before(customer.ref, uow)
         customer = await mark_reachable(customer, uow)
         if event.channel == WHATSAPP:  # a press is a message there too
-            customer = await note_message(customer, uow)  # the 24-hour window runs from here
+            # WhatsApp's 24-hour window runs from the message's own time.
+            customer = await note_message(customer, uow, event.sent_at)
         return customer, await load_conversation(customer.ref, uow), came_back
 
     async def _route(self, turn: Turn) -> None:

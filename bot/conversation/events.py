@@ -7,6 +7,7 @@ Adapters (aiogram, python-telegram-bot, console) translate their updates into an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 __all__ = ["WHATSAPP", "Button", "EventKind", "Incoming", "Outcome", "Reply"]
@@ -39,6 +40,7 @@ class Incoming:
     from_bot: bool = False
     channel: str = "telegram"
     platform_id: str | None = None  # the platform's message id, where it redelivers (WhatsApp)
+    sent_at: datetime | None = None  # when the person sent it, where the platform says (WhatsApp)
 
 
 @dataclass(frozen=True)

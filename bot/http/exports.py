@@ -16,7 +16,7 @@ from bot.render.export import build_export
 from bot.render.links import EXPORT_PATH
 from core.app import PrivacyCore
 from core.errors import NotFound
-from core.services.rights.links import open_export_link
+from core.services.rights.links import open_export_link, use_export_link
 
 __all__ = ["ExportLinks"]
 
@@ -39,9 +39,11 @@ class ExportLinks:
 
     async def open(self, request: web.Request) -> web.Response:
         try:
+            token = request.match_info["token"]
             async with self.core.uow() as uow:
-                opened = await open_export_link(request.match_info["token"], uow)
-                built = await build_export(self.core, opened.customer_ref, uow)
+                opened = await open_export_link(token, uow)
+                built = await build_export(self.core, opened.customer_ref, uow)  # reads only
+                await use_export_link(token, opened, uow)
                 await uow.commit()
         except NotFound:
             self._count("refused")

@@ -1,8 +1,8 @@
 """Where a message the shop sends unprompted can reach a customer, and in what form.
 
-Telegram first (a bot may write to anyone who has not blocked it). On WhatsApp,
-free-form messages go only within the 24-hour customer-service window since the
-customer's last message; outside it only a pre-approved template, the one the
+WhatsApp while its 24-hour customer-service window is open (the customer is writing
+there: free-form messages may go), else Telegram (a bot may write to anyone who has
+not blocked it), else WhatsApp outside the window: only the pre-approved template the
 policy names for that kind of message (``[whatsapp.templates]``), or nothing.
 """
 
@@ -34,14 +34,15 @@ class Chat:
 
 def reach(customer: Customer, kind: str, rules: WhatsAppRules, now: datetime) -> Chat | None:
     """The chat for an unprompted message of ``kind`` (see UNPROMPTED_KINDS), or None."""
-    telegram = customer.telegram_chat_id
+    telegram, whatsapp = customer.telegram_chat_id, customer.whatsapp_id
+    last = customer.last_message_at
+    open_window = whatsapp is not None and last is not None and now - last < WHATSAPP_WINDOW
+    if open_window:  # they are writing on WhatsApp now: answer where they are
+        assert whatsapp is not None
+        return Chat(WHATSAPP, int(whatsapp))
     if telegram is not None:
         return Chat(TELEGRAM, telegram)
-    whatsapp = customer.whatsapp_id
     if whatsapp is None:
         return None
-    last = customer.last_message_at
-    if last is not None and now - last < WHATSAPP_WINDOW:
-        return Chat(WHATSAPP, int(whatsapp))
     template = rules.template(kind, customer.language)
     return Chat(WHATSAPP, int(whatsapp), template) if template is not None else None

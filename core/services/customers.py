@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
@@ -174,15 +175,19 @@ async def change_language(cmd: ChangeLanguage, uow: UnitOfWork) -> Customer:
     return customer
 
 
-async def note_message(customer: Customer, uow: UnitOfWork) -> Customer:
-    """They wrote now on WhatsApp: its 24-hour window for free-form messages runs from
-    here (kept to the minute, so a burst of messages rewrites their row once)."""
+async def note_message(
+    customer: Customer, uow: UnitOfWork, sent_at: datetime | None = None
+) -> Customer:
+    """They wrote on WhatsApp at ``sent_at`` (the platform's time; else now): its 24-hour
+    window for free-form messages runs from there, never from a late redelivery (kept
+    to the minute, so a burst of messages rewrites their row once)."""
     now = uow.now()
+    sent = min(sent_at or now, now)
     last = customer.last_message_at
-    if last is not None and now - last < ACTIVITY_RESOLUTION:
+    if last is not None and sent - last < ACTIVITY_RESOLUTION:
         return customer
     locked = await uow.customers.get(customer.ref, lock=True)
-    locked.last_message_at = now
+    locked.last_message_at = sent
     locked.touch(now)
     await uow.customers.save(locked)
     return locked

@@ -13,13 +13,21 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NoReturn
 
 from core.domain.requests import DataRequest
 from core.errors import NotFound
 from core.services._common import SYSTEM, customer_actor, refuse
 from core.storage import UnitOfWork
 
-__all__ = ["LINK_VALID", "IssueExportLink", "OpenedLink", "issue_export_link", "open_export_link"]
+__all__ = [
+    "LINK_VALID",
+    "IssueExportLink",
+    "OpenedLink",
+    "issue_export_link",
+    "open_export_link",
+    "use_export_link",
+]
 
 LINK_VALID = timedelta(hours=12)
 
@@ -52,9 +60,9 @@ class OpenedLink:
 
 
 async def open_export_link(token: str, uow: UnitOfWork) -> OpenedLink:
-    """The customer whose copy the link opens, used up now; an audited refusal if the
-    link is unknown, used or expired."""
-    row = await uow.export_links.get(token, lock=True) if 0 < len(token) <= 64 else None
+    """The customer whose copy the link opens (not used up yet: see use_export_link);
+    an audited refusal if the link is unknown, used or expired."""
+    row = await uow.export_links.get(token) if 0 < len(token) <= 64 else None
     now = uow.now()
     problem = (
         "unknown_link"
@@ -66,15 +74,24 @@ async def open_export_link(token: str, uow: UnitOfWork) -> OpenedLink:
         else None
     )
     if problem is not None:
-        subject = row.customer_ref if row is not None else None
-        error = NotFound("this link is not valid (unknown, used or expired)", code=problem)
-        await refuse(uow, SYSTEM, "export.link_opened", error, subject_ref=subject)
+        await _refused(problem, row.customer_ref if row is not None else None, uow)
     assert row is not None
-    await uow.export_links.use(row, now)
-    await uow.record(
-        customer_actor(row.customer_ref),
-        "export.link_opened",
-        subject_ref=row.customer_ref,
-        details={"request": row.request_ref},
-    )
     return OpenedLink(row.customer_ref, row.request_ref)
+
+
+async def use_export_link(token: str, opened: OpenedLink, uow: UnitOfWork) -> None:
+    """Use the link up, once the copy is built: the write comes last, so the build holds
+    no write lock; two openings at once get one copy (the other is refused)."""
+    if not await uow.export_links.use_once(token, uow.now()):
+        await _refused("link_used", opened.customer_ref, uow)
+    await uow.record(
+        customer_actor(opened.customer_ref),
+        "export.link_opened",
+        subject_ref=opened.customer_ref,
+        details={"request": opened.request_ref},
+    )
+
+
+async def _refused(problem: str, subject: str | None, uow: UnitOfWork) -> NoReturn:
+    error = NotFound("this link is not valid (unknown, used or expired)", code=problem)
+    await refuse(uow, SYSTEM, "export.link_opened", error, subject_ref=subject)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.crypto import keyed_hash
@@ -41,9 +41,14 @@ class ExportLinkRepository:
     async def get(self, token: str, *, lock: bool = False) -> ExportLinkRow | None:
         return await self._session.get(ExportLinkRow, self._hash(token), with_for_update=lock)
 
-    async def use(self, row: ExportLinkRow, now: datetime) -> None:
-        row.used_at = now
-        await self._session.flush()
+    async def use_once(self, token: str, now: datetime) -> bool:
+        """Mark the link used; False if another opening used it meanwhile."""
+        result = await self._session.execute(
+            update(ExportLinkRow)
+            .where(ExportLinkRow.token_hash == self._hash(token), ExportLinkRow.used_at.is_(None))
+            .values(used_at=now)
+        )
+        return int(getattr(result, "rowcount", 0)) == 1
 
     async def drop_customer(self, customer_ref: str) -> None:
         """An erasure takes the customer's links with it."""
