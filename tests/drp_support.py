@@ -33,6 +33,7 @@ class Drp:
     agent: DrpAgent
     other: DrpAgent  # a second agent of the directory
     base: str
+    hook: DrpHook
 
 
 def agents(core: PrivacyCore, base: str) -> tuple[DrpAgent, DrpAgent]:
@@ -57,13 +58,14 @@ async def drp_server(core: PrivacyCore) -> AsyncIterator[Drp]:
     enable_drp(core, agent, other)
     directory = Directory.from_settings(core.settings)
     assert directory is not None
-    server = TestServer(build_app(Metrics(), drp=DrpHook(core, directory, Metrics())))
+    hook = DrpHook(core, directory, Metrics())
+    server = TestServer(build_app(Metrics(), drp=hook))
     await server.start_server()
     base = str(server.make_url("/drp"))
     agent.base = other.base = base
     try:
         async with ClientSession() as http:
-            yield Drp(http, agent, other, base)
+            yield Drp(http, agent, other, base, hook)
     finally:
         await server.close()
 

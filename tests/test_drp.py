@@ -426,3 +426,16 @@ async def test_a_status_callback_into_a_private_network_is_refused(
     status, answer = await drp.agent.ask(drp.http, "deletion", status_callback=url, **claims())
     assert (status, answer["code"]) == (400, "400")
     assert await agent_rows(core) == 0
+
+
+async def test_an_agent_taken_off_the_directory_can_no_longer_use_its_token(
+    core: PrivacyCore, drp: Drp
+) -> None:
+    await paired(drp)
+    await customer_with_contacts(core)
+    _, made = await drp.agent.ask(drp.http, "deletion", **claims())
+    listed = dict(drp.hook.directory.keys)
+    del listed["TEST_AGENT"]
+    drp.hook.directory = dataclasses.replace(drp.hook.directory, keys=listed)
+    assert (await drp.agent.check(drp.http))[0] == 403
+    assert (await drp.agent.status(drp.http, made["request_id"]))[0] == 403

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientSession
+from sqlalchemy import select
 
 from bot.channels.whatsapp import messages_for
 from bot.conversation.events import Button, Reply
@@ -43,6 +44,7 @@ from core.services.outreach.notices import NotifyCustomer, notify_customer
 from core.services.outreach.purchases import PurchaseStatus, RecordPurchase, record_purchase
 from core.services.rights.erasure import is_suppressed
 from core.services.rights.verification import ClaimPhone, claim_phone
+from core.storage.tables import JobRow
 from tests.chat_drivers import TelegramDriver, find_button, hook_deliver
 from tests.fake_telegram import FakeTelegram
 from tests.fake_whatsapp import VERIFY_TOKEN, FakeWhatsApp
@@ -657,3 +659,16 @@ async def test_a_customer_on_both_apps_writing_on_whatsapp_is_told_there(
     await notify(core, known)
     await wait_sent(bot.fake, UK, before + 1)
     assert bot.fake.messages(UK)[-1].message["type"] == "text"
+
+
+async def test_the_telegram_account_a_number_joins_is_told_there_not_on_whatsapp(
+    alice: WhatsAppDriver, bot: WhatsAppBot, core: PrivacyCore
+) -> None:
+    known = await telegram_customer(core, f"+{UK}", verified=True)
+    await alice.send("/start")
+    async with core.uow() as uow:
+        key = f"notify:joined:{known}"
+        told = await uow.session.scalar(select(JobRow.payload).where(JobRow.key == key))
+    assert told is not None
+    assert told["message"] == "customer.joined_whatsapp"
+    assert told["via"] == "telegram"  # the earlier owner's app, never the new WhatsApp chat

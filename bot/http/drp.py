@@ -94,7 +94,7 @@ class DrpHook:
         return self._counted("pair", web.json_response(answer))
 
     async def check(self, request: web.Request) -> web.Response:
-        cmd = CheckToken(request.match_info["agent_id"], _bearer(request))
+        cmd = CheckToken(self.directory, request.match_info["agent_id"], _bearer(request))
         return await self._answer("check", lambda uow: check_token(cmd, uow), lambda _: {})
 
     async def exercise(self, request: web.Request) -> web.Response:
@@ -119,7 +119,7 @@ class DrpHook:
         request_id = request.match_info["request_id"]
 
         async def run(uow: UnitOfWork) -> AgentRequest:
-            agent = await token_agent(_bearer(request), "agent.status", uow)
+            agent = await token_agent(_bearer(request), self.directory, "agent.status", uow)
             return await read_status(ReadStatus(agent, request_id), uow)
 
         return await self._answer("status", run, AgentRequest.status_object)

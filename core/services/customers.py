@@ -139,12 +139,28 @@ async def _join_by_verified_phone(wa_id: str, phone: str, uow: UnitOfWork) -> Cu
         i.kind is IdentityKind.PHONE and i.value == phone and i.verified for i in owner.identities
     ):
         return None
-    await uow.customers.add_identity(owner.ref, Identity(IdentityKind.WHATSAPP, wa_id, True))
+    try:
+        async with uow.session.begin_nested():
+            identity = Identity(IdentityKind.WHATSAPP, wa_id, True)
+            await uow.customers.add_identity(owner.ref, identity)
+    except (IntegrityError, Conflict):  # their first two messages raced: joined already
+        return await uow.customers.find(IdentityKind.WHATSAPP, wa_id, lock=True)
     await uow.record(
         customer_actor(owner.ref),
         "customer.joined",
         subject_ref=owner.ref,
         details={"identity": IdentityKind.WHATSAPP.value, "by": "verified_phone"},
+    )
+    # A number can change hands: the account it joined hears of it where it already
+    # talks to us (Telegram), and can say it was not them. (Imported here: the notices
+    # module uses this one.)
+    from core.services.outreach.notices import NotifyCustomer, notify_customer
+
+    await notify_customer(
+        NotifyCustomer(
+            owner.ref, "customer.joined_whatsapp", key=f"joined:{owner.ref}", telegram_only=True
+        ),
+        uow,
     )
     return await uow.customers.get(owner.ref, lock=True)
 

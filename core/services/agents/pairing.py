@@ -38,13 +38,14 @@ async def pair_agent(cmd: PairAgent, uow: UnitOfWork) -> str:
 
 @dataclass(frozen=True)
 class CheckToken:
+    directory: Directory
     agent_id: str  # from the path
     token: str | None
 
 
 async def check_token(cmd: CheckToken, uow: UnitOfWork) -> None:
     """Passes when the token is this agent's; an audited refusal otherwise."""
-    owner = await token_agent(cmd.token, "agent.token_checked", uow)
+    owner = await token_agent(cmd.token, cmd.directory, "agent.token_checked", uow)
     if owner != cmd.agent_id:
         error = PermissionDenied("the token is not this agent's", code="unknown_token")
         await refuse(uow, agent_actor(owner), "agent.token_checked", error, subject_ref=None)
@@ -53,10 +54,11 @@ async def check_token(cmd: CheckToken, uow: UnitOfWork) -> None:
     )
 
 
-async def token_agent(token: str | None, action: str, uow: UnitOfWork) -> str:
-    """The agent a bearer token was issued to; an audited refusal for any other token."""
+async def token_agent(token: str | None, directory: Directory, action: str, uow: UnitOfWork) -> str:
+    """The agent a bearer token was issued to, while the directory still lists it; an
+    audited refusal for any other token (or an agent taken off the directory)."""
     owner = await uow.agents.agent_of(token) if token else None
-    if owner is None:
+    if owner is None or owner not in directory.keys:
         error = PermissionDenied("unknown bearer token", code="unknown_token")
-        await refuse(uow, agent_actor(None), action, error, subject_ref=None)
+        await refuse(uow, agent_actor(owner), action, error, subject_ref=None)
     return owner

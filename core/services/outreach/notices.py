@@ -13,7 +13,7 @@ from datetime import datetime
 
 from core.domain.customer import Customer
 from core.domain.job import Job
-from core.domain.reach import Chat, reach
+from core.domain.reach import TELEGRAM, Chat, reach
 from core.domain.requests import DataRequest
 from core.errors import NotFound
 from core.services._common import SYSTEM
@@ -44,6 +44,7 @@ class NotifyCustomer:
     key: str  # idempotency key: one notice per key, ever
     params: dict[str, str] = field(default_factory=dict)
     run_after: datetime | None = None
+    telegram_only: bool = False  # for the account there, never the app they write from now
 
 
 def request_params(request: DataRequest) -> dict[str, str]:
@@ -58,7 +59,13 @@ def request_params(request: DataRequest) -> dict[str, str]:
 
 
 async def notify_customer(cmd: NotifyCustomer, uow: UnitOfWork) -> bool:
-    payload = {"customer": cmd.customer_ref, "message": cmd.message_key, "params": cmd.params}
+    payload: dict[str, object] = {
+        "customer": cmd.customer_ref,
+        "message": cmd.message_key,
+        "params": cmd.params,
+    }
+    if cmd.telegram_only:
+        payload["via"] = TELEGRAM
     return await enqueue_job(
         EnqueueJob(NOTIFY, f"notify:{cmd.key}", payload, run_after=cmd.run_after), uow
     )
@@ -87,6 +94,9 @@ async def start_notice(job: Job, worker: str, uow: UnitOfWork) -> NoticeStart:
     except NotFound:
         return await _notice_failed(job, worker, ref, "gone", uow)
     chat = reach(customer, "notice", uow.policy.whatsapp, uow.now())
+    if job.payload.get("via") == TELEGRAM:
+        telegram = customer.telegram_chat_id
+        chat = Chat(TELEGRAM, telegram) if telegram is not None else None
     if customer.flags.unreachable or chat is None:
         reason = "unreachable" if customer.flags.unreachable else _no_chat(customer)
         return await _notice_failed(job, worker, ref, reason, uow)
