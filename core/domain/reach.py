@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from core.domain.customer import ACTIVITY_RESOLUTION, Customer
 from core.domain.policy import WhatsAppRules
 
-__all__ = ["TELEGRAM", "WHATSAPP", "WHATSAPP_WINDOW", "Chat", "reach"]
+__all__ = ["TELEGRAM", "WHATSAPP", "WHATSAPP_WINDOW", "Chat", "no_chat_reason", "reach"]
 
 TELEGRAM, WHATSAPP = "telegram", "whatsapp"
 # Less the resolution last_message_at is kept to: never a minute past the real window.
@@ -46,3 +46,8 @@ def reach(customer: Customer, kind: str, rules: WhatsAppRules, now: datetime) ->
         return None
     template = rules.template(kind, customer.language)
     return Chat(WHATSAPP, int(whatsapp), template) if template is not None else None
+
+
+def no_chat_reason(customer: Customer) -> str:
+    """Why ``reach`` found no chat: WhatsApp's window closed without a template, or none."""
+    return "outside_window" if customer.whatsapp_id is not None else "no_channel"

@@ -31,7 +31,7 @@ from core.domain.consent import ConsentEntry, consent_standing
 from core.domain.customer import Customer
 from core.domain.job import Job
 from core.domain.policy import Policy
-from core.domain.reach import WHATSAPP, Chat, reach
+from core.domain.reach import WHATSAPP, Chat, no_chat_reason, reach
 from core.domain.rules import check_may_contact
 from core.domain.survey import Survey, load_survey
 from core.errors import NotFound, PolicyDenied
@@ -113,7 +113,7 @@ async def followup_denial(
         return "objected"
     chat = reach(customer, "followup", uow.policy.whatsapp, uow.now())
     if chat is None:
-        return "outside_window" if customer.whatsapp_id is not None else "no_channel"
+        return no_chat_reason(customer)
     try:
         check_may_contact(uow.policy, customer, uow.policy.followup_purpose, consents)
     except PolicyDenied as denied:

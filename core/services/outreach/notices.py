@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from core.domain.customer import Customer
 from core.domain.job import Job
-from core.domain.reach import TELEGRAM, Chat, reach
+from core.domain.reach import TELEGRAM, Chat, no_chat_reason, reach
 from core.domain.requests import DataRequest
 from core.errors import NotFound
 from core.services._common import SYSTEM
@@ -98,7 +97,7 @@ async def start_notice(job: Job, worker: str, uow: UnitOfWork) -> NoticeStart:
         telegram = customer.telegram_chat_id
         chat = Chat(TELEGRAM, telegram) if telegram is not None else None
     if customer.flags.unreachable or chat is None:
-        reason = "unreachable" if customer.flags.unreachable else _no_chat(customer)
+        reason = "unreachable" if customer.flags.unreachable else no_chat_reason(customer)
         return await _notice_failed(job, worker, ref, reason, uow)
     params = {str(k): str(v) for k, v in dict(job.payload.get("params") or {}).items()}
     if "reason" in params:  # sealed in the job; opened only for the message itself
@@ -106,11 +105,6 @@ async def start_notice(job: Job, worker: str, uow: UnitOfWork) -> NoticeStart:
         params["reason"], params["reason_category"] = opened.note, opened.category
     zone = str(customer.zone(uow.policy.zone))
     return NoticeStart(True, chat, customer.language, str(job.payload["message"]), params, zone)
-
-
-def _no_chat(customer: Customer) -> str:
-    """Why nothing can go: no chat at all, or WhatsApp's window closed without a template."""
-    return "outside_window" if customer.whatsapp_id is not None else "no_channel"
 
 
 async def _notice_failed(
