@@ -171,6 +171,10 @@ async def send_copy(turn: Turn, request: DataRequest, background: bool) -> None:
     """The copy in this turn, or word that a job prepares it (a long history, or one
     that staff approve first)."""
     t, whatsapp = turn.t, turn.event.channel == WHATSAPP
+    if whatsapp and turn.core.settings.public_url is None:  # no link could ever be sent
+        officer = turn.core.policy.privacy_officer or "/help"
+        turn.say(t("rights.export.no_link", request=request.ref, officer=officer))
+        return
     if background:
         key = "rights.export.preparing_link" if whatsapp else "rights.export.preparing"
         turn.say(t(key, request=request.ref, due=_due(turn, request)))
@@ -187,10 +191,7 @@ async def send_copy(turn: Turn, request: DataRequest, background: bool) -> None:
 
 async def _send_link(turn: Turn, request: DataRequest) -> None:
     base = turn.core.settings.public_url
-    if base is None:
-        officer = turn.core.policy.privacy_officer or "/help"
-        turn.say(turn.t("rights.export.no_link", request=request.ref, officer=officer))
-        return
+    assert base is not None  # checked by send_copy
     token = await issue_export_link(IssueExportLink(request), turn.uow)
     await complete_export(request.ref, 0, turn.uow)
     turn.say(turn.t("rights.export.link", request=request.ref, url=export_url(base, token)))
